@@ -1,0 +1,504 @@
+"""Tasks, templates, dataset readers and few-shot sampling for the InfoPrompt trainer.
+
+The tasks are those of InfoPrompt (Wu et al. 2023, arXiv 2306.04933): four GLUE sets (SST-2, RTE,
+MRPC, CoLA), SemEval-2010 Task 8 relation classification, and two generic JSONL tasks ("relation",
+"entity") for the paper's ACE2005 relation extraction and entity typing, which the LDC licenses and
+a user converts to JSONL (format below).
+
+Template grammar
+----------------
+A template is a string of whitespace-separated items, read left to right:
+
+``<P>``
+    a prompt slot group. The model spreads its ``n_p`` prompt vectors evenly over the groups, in
+    order (WARP, Hambardzumyan et al. 2021, puts prompts before, around and after the mask).
+``<A>``, ``<B>``
+    the example's ``text_a`` and ``text_b``.
+``<MASK>``
+    the tokenizer's mask token; the classifier reads the hidden state there.
+``<E1>``, ``<E2>``
+    the text of ``Example.spans[0]`` and ``Example.spans[1]`` (entity mentions in ``text_a``).
+anything else
+    literal text, e.g. ``It was`` or ``?``.
+
+The default templates are WARP-style with the wording of LM-BFF (Gao et al. 2021): SST-2
+``"S1 It was <mask> ."``, CoLA ``"S1 This is <mask> ."``, MRPC ``"S1 <mask> , S2"``, RTE
+``"S1 ? <mask> , S2"``, with prompt groups placed around the mask and between the sentences.
+Relation tasks ask for the relation between the two mentions (``<E1> <MASK> <E2>``) and entity
+typing for the type of the mention (``<E1> is a <MASK> .``). ``TASKS`` holds data only; override a
+template with ``dataclasses.replace(TASKS["rte"], template="<P> <A> <P> <B> <P> <MASK> <P>")``.
+
+Labels
+------
+Label id = index in ``TaskSpec.labels``. SST-2: 0 = negative, 1 = positive (words terrible/great).
+CoLA: 0 = unacceptable, 1 = acceptable (incorrect/correct). MRPC: 0 = not paraphrase,
+1 = paraphrase (No/Yes). RTE: 0 = entailment, 1 = not_entailment (Yes/No; LM-BFF's words).
+SemEval: the 18 directed relations ``"Type(e1,e2)"``/``"Type(e2,e1)"`` then ``"Other"`` (19 ids).
+Relation / entity: the labels of the train file, sorted (or the ``labels`` argument).
+
+Files (``data_dir`` is one task's folder)
+-----------------------------------------
+sst2      train.tsv, dev.tsv; header ``sentence<TAB>label``.
+rte       train.tsv, dev.tsv; header ``index sentence1 sentence2 label`` (tab-separated).
+mrpc      train.tsv, dev.tsv; header (after a UTF-8 BOM) ``Quality #1 ID #2 ID #1 String #2 String``.
+cola      train.tsv; dev = dev.tsv + out_of_domain_dev.tsv; no header, ``source label star sentence``.
+semeval   TRAIN_FILE.TXT (train), TEST_FILE_FULL.TXT (dev and test: the task has no dev set); blocks
+          of 4 lines: ``id<TAB>"sentence with <e1>..</e1> and <e2>..</e2>"``, relation,
+          ``Comment: ...``, blank line.
+relation  train.jsonl, dev.jsonl; one object per line,
+          ``{"text": str, "head": [start, end], "tail": [start, end], "label": str}``.
+entity    train.jsonl, dev.jsonl; ``{"text": str, "span": [start, end], "label": str}``.
+
+JSONL spans are character offsets into ``text``, end exclusive (``text[start:end]`` is the mention).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from infoprompt.metrics import METRICS
+
+TEMPLATE_SLOTS = ("<P>", "<A>", "<B>", "<MASK>", "<E1>", "<E2>")
+
+
+class DataError(ValueError):
+    """Bad task, file or sampling request; the message names the file, the line and the fix."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example; ``spans`` are character spans ``(start, end)`` in ``text_a`` (E1, then E2)."""
+
+    text_a: str
+    text_b: str | None = None
+    label: int = 0
+    spans: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: its labels, verbalizer, template (grammar in the module docstring) and metrics."""
+
+    name: str
+    labels: tuple[str, ...]
+    label_words: tuple[str, ...] | None
+    template: str
+    metrics: tuple[str, ...]
+    main_metric: str
+    pair: bool
+
+    def __post_init__(self) -> None:
+        items = self.template.split()
+        problems = []
+        if items.count("<MASK>") != 1:
+            problems.append("it needs exactly one <MASK>")
+        if "<A>" not in items:
+            problems.append("it needs <A>")
+        if ("<B>" in items) != self.pair:
+            problems.append("<B> must appear if and only if the task is a pair task")
+        if self.label_words is not None and len(self.label_words) != len(self.labels):
+            problems.append(f"{len(self.label_words)} label words for {len(self.labels)} labels")
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown:
+            problems.append(f"unknown metrics {unknown} (known: {sorted(METRICS)})")
+        if self.main_metric not in self.metrics:
+            problems.append(f"main_metric {self.main_metric!r} is not in metrics {self.metrics}")
+        if problems:
+            raise ValueError(f"task {self.name!r}, template {self.template!r}: " + "; ".join(problems))
+
+
+SEMEVAL_RELATIONS = (
+    "Cause-Effect",
+    "Component-Whole",
+    "Content-Container",
+    "Entity-Destination",
+    "Entity-Origin",
+    "Instrument-Agency",
+    "Member-Collection",
+    "Message-Topic",
+    "Product-Producer",
+)
+SEMEVAL_LABELS = tuple(
+    f"{r}({a},{b})" for r in SEMEVAL_RELATIONS for a, b in (("e1", "e2"), ("e2", "e1"))
+) + ("Other",)
+
+_RELATION_TEMPLATE = "<P> <A> <P> <E1> <MASK> <E2> <P>"
+
+TASKS: dict[str, TaskSpec] = {
+    "sst2": TaskSpec(
+        "sst2",
+        ("negative", "positive"),
+        ("terrible", "great"),
+        "<P> <A> <P> It was <MASK> . <P>",
+        ("accuracy",),
+        "accuracy",
+        pair=False,
+    ),
+    "rte": TaskSpec(
+        "rte",
+        ("entailment", "not_entailment"),
+        ("Yes", "No"),
+        "<P> <A> ? <P> <MASK> , <P> <B> <P>",
+        ("accuracy",),
+        "accuracy",
+        pair=True,
+    ),
+    "mrpc": TaskSpec(
+        "mrpc",
+        ("not_paraphrase", "paraphrase"),
+        ("No", "Yes"),
+        "<P> <A> <P> <MASK> , <P> <B> <P>",
+        ("accuracy", "f1"),
+        "accuracy",
+        pair=True,
+    ),
+    "cola": TaskSpec(
+        "cola",
+        ("unacceptable", "acceptable"),
+        ("incorrect", "correct"),
+        "<P> <A> <P> This is <MASK> . <P>",
+        ("mcc", "accuracy"),
+        "mcc",
+        pair=False,
+    ),
+    "semeval": TaskSpec(
+        "semeval",
+        SEMEVAL_LABELS,
+        None,
+        _RELATION_TEMPLATE,
+        ("semeval_macro_f1", "accuracy"),
+        "semeval_macro_f1",
+        pair=False,
+    ),
+    "relation": TaskSpec(
+        "relation",
+        (),
+        None,
+        _RELATION_TEMPLATE,
+        ("macro_f1", "accuracy"),
+        "macro_f1",
+        pair=False,
+    ),
+    "entity": TaskSpec(
+        "entity",
+        (),
+        None,
+        "<P> <A> <P> <E1> is a <MASK> . <P>",
+        ("accuracy", "macro_f1"),
+        "accuracy",
+        pair=False,
+    ),
+}
+
+_FILES: dict[str, dict[str, tuple[str, ...]]] = {
+    "sst2": {"train": ("train.tsv",), "dev": ("dev.tsv",)},
+    "rte": {"train": ("train.tsv",), "dev": ("dev.tsv",)},
+    "mrpc": {"train": ("train.tsv",), "dev": ("dev.tsv",)},
+    "cola": {"train": ("train.tsv",), "dev": ("dev.tsv", "out_of_domain_dev.tsv")},
+    "semeval": {
+        "train": ("TRAIN_FILE.TXT",),
+        "dev": ("TEST_FILE_FULL.TXT",),
+        "test": ("TEST_FILE_FULL.TXT",),
+    },
+    "relation": {"train": ("train.jsonl",), "dev": ("dev.jsonl",)},
+    "entity": {"train": ("train.jsonl",), "dev": ("dev.jsonl",)},
+}
+
+
+def load_split(
+    task: str, data_dir: str | Path, split: str, labels: Sequence[str] | None = None
+) -> tuple[TaskSpec, list[Example]]:
+    """Read one split of a task from ``data_dir`` (file formats in the module docstring).
+
+    Returns the task's spec (for "relation" and "entity" with ``labels`` filled in: ``labels`` if
+    given, else the sorted labels of ``data_dir/train.jsonl``) and the examples in file order.
+    For the fixed-label tasks ``labels``, if given, must equal the spec's labels.
+    """
+    spec = _task_spec(task)
+    paths = _split_paths(task, Path(data_dir), split)
+    if task in ("relation", "entity"):
+        names = tuple(labels) if labels is not None else _jsonl_label_set(task, Path(data_dir))
+        spec = dataclasses.replace(spec, labels=names)
+        return spec, _read_jsonl(paths[0], task, names)
+    if labels is not None and tuple(labels) != spec.labels:
+        raise DataError(
+            f"task {task!r} has the fixed labels {spec.labels}; got labels={tuple(labels)}. "
+            "Leave `labels` out for this task."
+        )
+    reader = _READERS[task]
+    return spec, [ex for path in paths for ex in reader(path)]
+
+
+def _task_spec(task: str) -> TaskSpec:
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+    return TASKS[task]
+
+
+def _split_paths(task: str, data_dir: Path, split: str) -> list[Path]:
+    """The files of one split, checked to exist."""
+    splits = _FILES[task]
+    if split not in splits:
+        raise DataError(f"task {task!r} has no split {split!r}; valid splits: {', '.join(splits)}")
+    paths = [data_dir / name for name in splits[split]]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        expected = "; ".join(f"{s}: {' + '.join(names)}" for s, names in splits.items())
+        raise DataError(
+            f"task {task!r}: file not found: {', '.join(missing)}. "
+            f"Pass the task's folder as data_dir; it must hold ({expected})."
+        )
+    return paths
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(1-based line number, line without its end-of-line) for every line; a BOM is dropped."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return [(i, line.rstrip("\r\n")) for i, line in enumerate(f, start=1)]
+
+
+def _tsv_rows(path: Path, n_cols: int, header: str | None) -> list[tuple[int, list[str]]]:
+    """Tab-separated rows with exactly ``n_cols`` columns; blank lines skipped, header checked."""
+    lines = [(i, line) for i, line in _lines(path) if line.strip()]
+    if header is not None:
+        if not lines or lines[0][1].split("\t") != header.split("\t"):
+            got = repr(lines[0][1]) if lines else "an empty file"
+            raise DataError(
+                f"{path}, line 1: expected the header {header!r}, got {got}. "
+                "Is this the right file for the task?"
+            )
+        lines = lines[1:]
+    rows = []
+    for i, line in lines:
+        cols = line.split("\t")
+        if len(cols) != n_cols:
+            raise DataError(
+                f"{path}, line {i}: expected {n_cols} tab-separated columns, got {len(cols)}. "
+                "Fix or remove that row (a stray tab or a line break inside a field?)."
+            )
+        rows.append((i, cols))
+    return rows
+
+
+def _label_id(value: str, names: Sequence[str], path: Path, line: int) -> int:
+    """Index of ``value`` in ``names``; DataError naming the file, line and valid labels."""
+    if value not in names:
+        raise DataError(
+            f"{path}, line {line}: unknown label {value!r}; valid labels: {', '.join(names)}"
+        )
+    return names.index(value)
+
+
+_BINARY = ("0", "1")
+
+
+def _read_sst2(path: Path) -> list[Example]:
+    return [
+        Example(cols[0].strip(), label=_label_id(cols[1], _BINARY, path, i))
+        for i, cols in _tsv_rows(path, 2, header="sentence\tlabel")
+    ]
+
+
+def _read_rte(path: Path) -> list[Example]:
+    names = TASKS["rte"].labels
+    return [
+        Example(cols[1].strip(), cols[2].strip(), _label_id(cols[3], names, path, i))
+        for i, cols in _tsv_rows(path, 4, header="index\tsentence1\tsentence2\tlabel")
+    ]
+
+
+def _read_mrpc(path: Path) -> list[Example]:
+    header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
+    return [
+        Example(cols[3].strip(), cols[4].strip(), _label_id(cols[0], _BINARY, path, i))
+        for i, cols in _tsv_rows(path, 5, header=header)
+    ]
+
+
+def _read_cola(path: Path) -> list[Example]:
+    return [
+        Example(cols[3].strip(), label=_label_id(cols[1], _BINARY, path, i))
+        for i, cols in _tsv_rows(path, 4, header=None)
+    ]
+
+
+_ENTITY_TAG = re.compile(r"</?e[12]>")
+
+
+def _untag(sentence: str, path: Path, line: int) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """Remove SemEval's ``<e1>..</e1>``, ``<e2>..</e2>`` tags; return the text and (E1, E2) spans."""
+    tags = [m.group() for m in _ENTITY_TAG.finditer(sentence)]
+    if sorted(tags) != sorted(("<e1>", "</e1>", "<e2>", "</e2>")):
+        raise DataError(
+            f"{path}, line {line}: the sentence must contain each of <e1>, </e1>, <e2>, </e2> "
+            f"exactly once; got {sentence!r}"
+        )
+    pieces = _ENTITY_TAG.split(sentence)  # text between tags: tag k ends pieces[: k + 1]
+    offset = dict(zip(tags, np.cumsum([len(p) for p in pieces[:-1]]).tolist(), strict=True))
+    spans = ((offset["<e1>"], offset["</e1>"]), (offset["<e2>"], offset["</e2>"]))
+    if any(start >= end for start, end in spans):
+        raise DataError(f"{path}, line {line}: an entity is empty or its tags are out of order")
+    return "".join(pieces), spans
+
+
+def _read_semeval(path: Path) -> list[Example]:
+    """SemEval-2010 Task 8 blocks: sentence line, relation line, ``Comment:`` line, blank line."""
+    lines = _lines(path)
+    examples, k = [], 0
+    while k < len(lines):
+        if not lines[k][1].strip():
+            k += 1
+            continue
+        block = lines[k : k + 4]
+        if len(block) < 3 or not block[2][1].startswith("Comment") or block[3:] != block[3:4]:
+            raise DataError(
+                f"{path}, line {lines[k][0]}: expected a 4-line block (id<TAB>\"sentence\", "
+                "relation, 'Comment: ...', blank line); the third line is missing or does not "
+                "start with 'Comment'"
+            )
+        examples.append(_semeval_example(path, block))
+        k += 4
+    return examples
+
+
+def _semeval_example(path: Path, block: list[tuple[int, str]]) -> Example:
+    (i, first), (j, relation) = block[:2]
+    if len(block) == 4 and block[3][1].strip():
+        raise DataError(f"{path}, line {block[3][0]}: expected a blank line after the comment")
+    sentence = first.split("\t", 1)[-1].strip()
+    if "\t" not in first or len(sentence) < 2 or sentence[0] != '"' or sentence[-1] != '"':
+        raise DataError(f'{path}, line {i}: expected id<TAB>"sentence", got {first!r}')
+    text, spans = _untag(sentence[1:-1], path, i)
+    return Example(text, label=_label_id(relation.strip(), SEMEVAL_LABELS, path, j), spans=spans)
+
+
+def _span(value: object, text: str, path: Path, line: int, key: str) -> tuple[int, int]:
+    """A JSONL ``[start, end]`` character span, checked against ``text``."""
+    ok = (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 0 <= value[0] < value[1] <= len(text)
+    )
+    if not ok:
+        raise DataError(
+            f"{path}, line {line}: {key!r} must be [start, end] character offsets with "
+            f"0 <= start < end <= len(text) = {len(text)}; got {value!r}"
+        )
+    return value[0], value[1]
+
+
+_JSONL_SPAN_KEYS = {"relation": ("head", "tail"), "entity": ("span",)}
+
+
+def _jsonl_objects(path: Path, task: str) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line, with the task's keys checked."""
+    required = ("text", "label", *_JSONL_SPAN_KEYS[task])
+    objects = []
+    for i, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}, line {i}: not valid JSON ({e.msg})") from None
+        missing = [k for k in required if not isinstance(obj, dict) or k not in obj]
+        if missing or not isinstance(obj["text"], str) or not isinstance(obj["label"], str):
+            raise DataError(
+                f"{path}, line {i}: task {task!r} needs an object with keys {list(required)} "
+                f"(text and label strings); missing {missing}"
+                if missing
+                else f"{path}, line {i}: 'text' and 'label' must be strings"
+            )
+        objects.append((i, obj))
+    return objects
+
+
+def _jsonl_label_set(task: str, data_dir: Path) -> tuple[str, ...]:
+    """The sorted labels of ``data_dir/train.jsonl``."""
+    path = data_dir / "train.jsonl"
+    if not path.is_file():
+        raise DataError(
+            f"task {task!r}: the label set comes from {path}, which does not exist; "
+            "add it or pass labels=... (the train labels) to load_split"
+        )
+    return tuple(sorted({obj["label"] for _, obj in _jsonl_objects(path, task)}))
+
+
+def _read_jsonl(path: Path, task: str, labels: tuple[str, ...]) -> list[Example]:
+    examples = []
+    for i, obj in _jsonl_objects(path, task):
+        text = obj["text"]
+        spans = tuple(_span(obj[k], text, path, i, k) for k in _JSONL_SPAN_KEYS[task])
+        examples.append(Example(text, label=_label_id(obj["label"], labels, path, i), spans=spans))
+    return examples
+
+
+_READERS = {
+    "sst2": _read_sst2,
+    "rte": _read_rte,
+    "mrpc": _read_mrpc,
+    "cola": _read_cola,
+    "semeval": _read_semeval,
+}
+
+
+def few_shot(examples: Sequence[Example], shots: int, seed: int, n_labels: int) -> list[Example]:
+    """Draw ``shots`` examples, stratified by label, with ``numpy.random.default_rng(seed)``.
+
+    Class c with n_c of the N examples gets a_c examples, a_c within one of its quota
+    shots * n_c / N, and at least one (see ``_allocate``); within a class the draw is uniform
+    without replacement, and the result is shuffled. The same arguments give the same examples in
+    the same order, whatever the global random state. (LM-BFF draws K per class instead; the paper
+    draws a total of 64 or 256 training examples.)
+    """
+    if not 1 <= n_labels <= shots:
+        raise DataError(
+            f"few-shot: {shots} shots cannot cover {n_labels} classes; ask for at least "
+            f"{max(n_labels, 1)} shots (one per class)"
+        )
+    if shots > len(examples):
+        raise DataError(
+            f"few-shot: {shots} shots requested but only {len(examples)} examples are available; "
+            "ask for fewer shots or use the full training set"
+        )
+    y = np.array([ex.label for ex in examples])
+    if y.min() < 0 or y.max() >= n_labels:
+        raise DataError(f"few-shot: labels must lie in 0..{n_labels - 1}; got {sorted(set(y))}")
+    counts = np.bincount(y, minlength=n_labels)
+    empty = np.flatnonzero(counts == 0).tolist()
+    if empty:
+        raise DataError(
+            f"few-shot: class id(s) {empty} have no example, so not every class can be drawn; "
+            "check the labels of the training file or n_labels"
+        )
+    rng = np.random.default_rng(seed)
+    picked = [
+        i
+        for c, a in enumerate(_allocate(counts, shots))
+        for i in rng.choice(np.flatnonzero(y == c), size=a, replace=False)
+    ]
+    return [examples[i] for i in rng.permutation(picked)]
+
+
+def _allocate(counts: np.ndarray, shots: int) -> np.ndarray:
+    """Per-class sample sizes a (K,): sum a = shots, 1 <= a_c <= counts_c, a close to the quota.
+
+    Start from a = clip(floor(q), 1, counts) with quota q = shots * counts / sum(counts), then add
+    one to the class furthest below its quota (max q - a, room left) or take one from the class
+    furthest above it (max a - q, a > 1) until sum a = shots. Requires K <= shots <= sum(counts).
+    """
+    quota = shots * counts / counts.sum()
+    alloc = np.clip(np.floor(quota), 1, counts).astype(int)
+    while alloc.sum() < shots:
+        alloc[np.argmax(np.where(alloc < counts, quota - alloc, -np.inf))] += 1
+    while alloc.sum() > shots:
+        alloc[np.argmax(np.where(alloc > 1, alloc - quota, -np.inf))] -= 1
+    return alloc

@@ -1,0 +1,183 @@
+"""The softmax/cross-entropy regression objective of appendix C, with structured derivatives.
+
+``SoftmaxRegression(A, b, w)`` evaluates (arXiv 2306.04933, Defs. C.6–C.8)::
+
+    L(x) = 0.5 ||f - b||²  -  <b, log f>  +  0.5 ||diag(w) A x||²,     f = softmax(A x)
+
+and its derivatives. With ``J = diag f - f fᵀ``, ``c = f - b``, ``q = (2f - b) ∘ f``, ``s = <b, 1>``::
+
+    ∇L(x)  = Aᵀ r,        r = J c + (s f - b) + w² ∘ A x                         (Lemma C.10)
+    ∇²L(x) = Aᵀ B(x) A,   B = B_exp + B_cent + W²                           (Lemmas C.11, C.14)
+    B(x)   = diag(v) + κ f fᵀ - q fᵀ - f qᵀ                           (diagonal + rank ≤ 2)
+    v      = q - <f, c> f + s f + w²,      κ = <3f - 2b, f> - s
+
+so ``∇²L = Aᵀ diag(v) A + κ g gᵀ - h gᵀ - g hᵀ`` with ``g = Aᵀ f``, ``h = Aᵀ q``: one O(n d²)
+syrk plus O(n d) work, and a Hessian-vector product costs two passes over A, O(n d). No method but
+:meth:`SoftmaxRegression.B` ever holds an n×n array.
+
+Conventions: A (n, d), b (n,), w (n,), x (d,), float64. Quantities that depend on x alone are
+computed once per point and cached, so ``loss``, ``gradient``, ``hessian`` and ``hessp`` at the same
+x share one pass ``z = A x``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from theory import appendix
+from theory.linalg import weighted_gram
+from theory.validation import as_float64
+
+DENSE_B_MAX_N = 4096  # B(x) is n×n: at n = 4096 it already takes 128 MiB.
+
+
+@dataclass(frozen=True)
+class Point:
+    """Per-x quantities, all (n,) except the scalars: ``z = A x``, ``f``, ``log f``."""
+
+    x: np.ndarray
+    z: np.ndarray
+    f: np.ndarray
+    logf: np.ndarray
+
+
+@dataclass(frozen=True)
+class HessianParts:
+    """``B(x) = diag(diag) + kappa f fᵀ - q fᵀ - f qᵀ`` (n, n), stored as three (n,) vectors and κ.
+
+    ``diag`` can be negative where ``b_i > 2 f_i`` (peaked b); solvers that sample it must add those
+    rows exactly (DESIGN §2).
+    """
+
+    diag: np.ndarray
+    f: np.ndarray
+    q: np.ndarray
+    kappa: float
+
+    def low_rank(self, A: np.ndarray) -> np.ndarray:
+        """The rank ≤ 2 term ``κ g gᵀ - h gᵀ - g hᵀ`` (d, d), ``g = Aᵀ f``, ``h = Aᵀ q``."""
+        G = A.T @ np.stack([self.f, self.q], axis=1)  # (d, 2)
+        g, h = G[:, 0], G[:, 1]
+        return self.kappa * np.outer(g, g) - np.outer(h, g) - np.outer(g, h)
+
+
+class SoftmaxRegression:
+    """``min_x L_exp(x) + L_cent(x) + L_reg(x)`` for A (n, d), b (n,), w (n,) or a scalar w ≥ 0.
+
+    Inputs are validated up front (shapes, dtypes, finiteness, w ≥ 0); integer and float32 input is
+    cast to float64 with a :class:`~theory.validation.PrecisionWarning`. ``A`` may be a float64
+    ``numpy.memmap``; it is not copied.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> prob = SoftmaxRegression(rng.standard_normal((50, 3)), np.full(50, 1 / 50), 1.0)
+    >>> x = np.zeros(3)
+    >>> bool(np.allclose(prob.hessp(x, np.ones(3)), prob.hessian(x) @ np.ones(3)))
+    True
+    """
+
+    def __init__(self, A, b, w):
+        self.A = as_float64("A", A, ndim=2)
+        n = self.A.shape[0]
+        self.b = as_float64("b", b, ndim=1, shape=(n,))
+        w = np.asarray(w)
+        if w.ndim == 0:
+            w = np.full(n, w, dtype=w.dtype)
+        self.w = as_float64("w", w, ndim=1, shape=(n,))
+        if (self.w < 0).any():
+            i = int(np.argmax(self.w < 0))
+            raise ValueError(
+                f"w must be non-negative (it weights the regulariser 0.5||diag(w) A x||²); "
+                f"w[{i}] = {self.w[i]}. Pass np.abs(w), which gives the same objective."
+            )
+        self.w2 = self.w**2
+        self.s = float(np.sum(self.b))
+        self._cache: Point | None = None
+
+    @property
+    def n(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.A.shape[1]
+
+    def __repr__(self) -> str:
+        return f"SoftmaxRegression(n={self.n}, d={self.d}, sum(b)={self.s:.3g})"
+
+    # -- per-point state ---------------------------------------------------------------------
+
+    def check_x(self, x, name: str = "x") -> np.ndarray:
+        """``x`` as a finite float64 vector of shape (d,); ValueError naming ``name`` otherwise."""
+        return as_float64(name, x, ndim=1, shape=(self.d,))
+
+    def point(self, x) -> Point:
+        """``z = A x``, ``f = softmax(z)``, ``log f = z - logsumexp(z)`` at x (cached for the last x)."""
+        x = self.check_x(x)
+        if self._cache is not None and np.array_equal(self._cache.x, x):
+            return self._cache
+        z = self.A @ x
+        logf = appendix.log_softmax(z)
+        self._cache = Point(x=x.copy(), z=z, f=np.exp(logf), logf=logf)
+        return self._cache
+
+    # -- value and derivatives ---------------------------------------------------------------
+
+    def loss_parts(self, x) -> dict[str, float]:
+        """``{"exp": L_exp, "cent": L_cent, "reg": L_reg}`` at x (Defs. C.6, C.7, C.8)."""
+        p = self.point(x)
+        return {
+            "exp": 0.5 * float(np.sum((p.f - self.b) ** 2)),
+            "cent": -float(self.b @ p.logf),
+            "reg": 0.5 * float(self.w2 @ p.z**2),
+        }
+
+    def loss(self, x) -> float:
+        """``L(x) = L_exp + L_cent + L_reg``."""
+        return sum(self.loss_parts(x).values())
+
+    def residual(self, x) -> np.ndarray:
+        """``r = J c + (s f - b) + w² ∘ A x`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10)."""
+        p = self.point(x)
+        c = p.f - self.b
+        return p.f * c - (p.f @ c) * p.f + (self.s * p.f - self.b) + self.w2 * p.z
+
+    def gradient(self, x) -> np.ndarray:
+        """``∇L(x) = Aᵀ r`` (d,), two passes over A."""
+        return self.A.T @ self.residual(x)
+
+    def hessian_parts(self, x) -> HessianParts:
+        """``B(x)`` as diagonal plus rank ≤ 2 (see the module docstring), O(n)."""
+        p = self.point(x)
+        f, b = p.f, self.b
+        q = (2 * f - b) * f
+        diag = q - (f @ (f - b)) * f + self.s * f + self.w2
+        kappa = float((3 * f - 2 * b) @ f) - self.s
+        return HessianParts(diag=diag, f=f, q=q, kappa=kappa)
+
+    def hessian(self, x) -> np.ndarray:
+        """``∇²L(x) = Aᵀ diag(v) A + low rank`` (d, d): one syrk, O(n d²); never an n×n array."""
+        parts = self.hessian_parts(x)
+        return weighted_gram(self.A, parts.diag) + parts.low_rank(self.A)
+
+    def hessp(self, x, v) -> np.ndarray:
+        """``∇²L(x) v = Aᵀ B(x) A v`` (d,): two passes over A, O(n d)."""
+        v = self.check_x(v, name="v")
+        parts = self.hessian_parts(x)
+        t = self.A @ v  # (n,)
+        ft, qt = parts.f @ t, parts.q @ t
+        y = parts.diag * t + (parts.kappa * ft - qt) * parts.f - ft * parts.q
+        return self.A.T @ y
+
+    def B(self, x) -> np.ndarray:
+        """The dense ``B(x) = B_exp + B_cent + W²`` (n, n), for teaching and small-n tests only."""
+        if self.n > DENSE_B_MAX_N:
+            raise ValueError(
+                f"B(x) is a dense {self.n}×{self.n} matrix; it is built only for n ≤ "
+                f"{DENSE_B_MAX_N}. Use hessian(x), hessp(x, v) or hessian_parts(x) instead."
+            )
+        parts = self.hessian_parts(x)
+        f, q = parts.f, parts.q
+        return np.diag(parts.diag) + parts.kappa * np.outer(f, f) - np.outer(q, f) - np.outer(f, q)

@@ -1,0 +1,50 @@
+"""Input checks shared by the theory package: every message names the argument and the fix."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+
+class PrecisionWarning(UserWarning):
+    """An input was cast to float64 (integers, float16 or float32): the theory works in float64."""
+
+
+def as_float64(name: str, value, ndim: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Return ``value`` as a finite float64 array with ``ndim`` dimensions (and ``shape`` if given).
+
+    Integer, float16 and float32 input is cast to float64 with a :class:`PrecisionWarning`;
+    bool, complex, object and string input raises. A float64 ``numpy.memmap`` is kept as it is
+    (no copy). Raises ``ValueError`` naming ``name`` and the fix.
+    """
+    arr = np.asarray(value)
+    kind = arr.dtype.kind
+    if kind in "iu" or (kind == "f" and arr.dtype != np.float64):
+        warnings.warn(
+            f"{name} has dtype {arr.dtype}; casting to float64 (the theory works in float64). "
+            f"Pass a float64 array to silence this warning.",
+            PrecisionWarning,
+            stacklevel=3,
+        )
+        arr = arr.astype(np.float64)
+    elif kind != "f":
+        raise ValueError(
+            f"{name} must be a real floating-point array; got dtype {arr.dtype}. "
+            f"Convert it with np.asarray({name}, dtype=np.float64)."
+        )
+    if arr.ndim != ndim:
+        want = {0: "a scalar", 1: "1-D", 2: "2-D"}[ndim]
+        raise ValueError(f"{name} must be {want}; got an array of shape {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one entry.")
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {arr.shape}.")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"{name} has {int((~finite).sum())} non-finite entries (NaN or inf), the first at "
+            f"index {first}; replace them before building the problem."
+        )
+    return arr
