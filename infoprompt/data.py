@@ -40,8 +40,10 @@ Files (``data_dir`` is one task's folder)
 -----------------------------------------
 sst2      train.tsv, dev.tsv; header ``sentence<TAB>label``.
 rte       train.tsv, dev.tsv; header ``index sentence1 sentence2 label`` (tab-separated).
-mrpc      train.tsv, dev.tsv; header (after a UTF-8 BOM) ``Quality #1 ID #2 ID #1 String #2 String``.
-cola      train.tsv; dev = dev.tsv + out_of_domain_dev.tsv; no header, ``source label star sentence``.
+mrpc      train.tsv, dev.tsv; header, after a UTF-8 BOM,
+          ``Quality #1 ID #2 ID #1 String #2 String``.
+cola      train.tsv; dev = dev.tsv + out_of_domain_dev.tsv (GLUE's 1,043 dev rows); no header,
+          ``source label star sentence``.
 semeval   TRAIN_FILE.TXT (train), TEST_FILE_FULL.TXT (dev and test: the task has no dev set); blocks
           of 4 lines: ``id<TAB>"sentence with <e1>..</e1> and <e2>..</e2>"``, relation,
           ``Comment: ...``, blank line.
@@ -99,6 +101,9 @@ class TaskSpec:
         problems = []
         if items.count("<MASK>") != 1:
             problems.append("it needs exactly one <MASK>")
+        typos = [t for t in items if re.fullmatch(r"<\w+>", t) and t not in TEMPLATE_SLOTS]
+        if typos:
+            problems.append(f"unknown slots {typos} (slots: {' '.join(TEMPLATE_SLOTS)})")
         if "<A>" not in items:
             problems.append("it needs <A>")
         if ("<B>" in items) != self.pair:
@@ -111,7 +116,9 @@ class TaskSpec:
         if self.main_metric not in self.metrics:
             problems.append(f"main_metric {self.main_metric!r} is not in metrics {self.metrics}")
         if problems:
-            raise ValueError(f"task {self.name!r}, template {self.template!r}: " + "; ".join(problems))
+            raise ValueError(
+                f"task {self.name!r}, template {self.template!r}: " + "; ".join(problems)
+            )
 
 
 SEMEVAL_RELATIONS = (
@@ -333,14 +340,14 @@ _ENTITY_TAG = re.compile(r"</?e[12]>")
 
 
 def _untag(sentence: str, path: Path, line: int) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """Remove SemEval's ``<e1>..</e1>``, ``<e2>..</e2>`` tags; return the text and (E1, E2) spans."""
+    """Drop SemEval's ``<e1>..</e1>``, ``<e2>..</e2>`` tags; return the text and (E1, E2) spans."""
     tags = [m.group() for m in _ENTITY_TAG.finditer(sentence)]
     if sorted(tags) != sorted(("<e1>", "</e1>", "<e2>", "</e2>")):
         raise DataError(
             f"{path}, line {line}: the sentence must contain each of <e1>, </e1>, <e2>, </e2> "
             f"exactly once; got {sentence!r}"
         )
-    pieces = _ENTITY_TAG.split(sentence)  # text between tags: tag k ends pieces[: k + 1]
+    pieces = _ENTITY_TAG.split(sentence)  # tag k follows pieces[0..k]
     offset = dict(zip(tags, np.cumsum([len(p) for p in pieces[:-1]]).tolist(), strict=True))
     spans = ((offset["<e1>"], offset["</e1>"]), (offset["<e2>"], offset["</e2>"]))
     if any(start >= end for start, end in spans):
@@ -357,11 +364,11 @@ def _read_semeval(path: Path) -> list[Example]:
             k += 1
             continue
         block = lines[k : k + 4]
-        if len(block) < 3 or not block[2][1].startswith("Comment") or block[3:] != block[3:4]:
+        if len(block) < 3 or not block[2][1].startswith("Comment"):
+            where = block[2][0] if len(block) >= 3 else lines[-1][0] + 1
             raise DataError(
-                f"{path}, line {lines[k][0]}: expected a 4-line block (id<TAB>\"sentence\", "
-                "relation, 'Comment: ...', blank line); the third line is missing or does not "
-                "start with 'Comment'"
+                f"{path}, line {where}: expected 'Comment: ...', the third line of the 4-line "
+                f'block (id<TAB>"sentence", relation, comment, blank line) from line {lines[k][0]}'
             )
         examples.append(_semeval_example(path, block))
         k += 4
@@ -369,6 +376,7 @@ def _read_semeval(path: Path) -> list[Example]:
 
 
 def _semeval_example(path: Path, block: list[tuple[int, str]]) -> Example:
+    """One example from a block of ``_read_semeval``."""
     (i, first), (j, relation) = block[:2]
     if len(block) == 4 and block[3][1].strip():
         raise DataError(f"{path}, line {block[3][0]}: expected a blank line after the comment")
@@ -409,14 +417,14 @@ def _jsonl_objects(path: Path, task: str) -> list[tuple[int, dict]]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}, line {i}: not valid JSON ({e.msg})") from None
-        missing = [k for k in required if not isinstance(obj, dict) or k not in obj]
-        if missing or not isinstance(obj["text"], str) or not isinstance(obj["label"], str):
+        missing = [k for k in required if k not in obj] if isinstance(obj, dict) else required
+        if missing:
             raise DataError(
-                f"{path}, line {i}: task {task!r} needs an object with keys {list(required)} "
-                f"(text and label strings); missing {missing}"
-                if missing
-                else f"{path}, line {i}: 'text' and 'label' must be strings"
+                f"{path}, line {i}: task {task!r} needs an object with keys {list(required)}; "
+                f"missing {list(missing)}"
             )
+        if not isinstance(obj["text"], str) or not isinstance(obj["label"], str):
+            raise DataError(f"{path}, line {i}: 'text' and 'label' must be strings")
         objects.append((i, obj))
     return objects
 
@@ -459,10 +467,12 @@ def few_shot(examples: Sequence[Example], shots: int, seed: int, n_labels: int) 
     the same order, whatever the global random state. (LM-BFF draws K per class instead; the paper
     draws a total of 64 or 256 training examples.)
     """
-    if not 1 <= n_labels <= shots:
+    if n_labels < 1:
+        raise DataError(f"few-shot: n_labels must be at least 1; got {n_labels}")
+    if shots < n_labels:
         raise DataError(
             f"few-shot: {shots} shots cannot cover {n_labels} classes; ask for at least "
-            f"{max(n_labels, 1)} shots (one per class)"
+            f"{n_labels} shots (one per class)"
         )
     if shots > len(examples):
         raise DataError(

@@ -1,0 +1,143 @@
+"""Templates: from the grammar of ``infoprompt.data`` to token ids, prompt slots and the mask.
+
+A template such as ``"<P> <A> <P> It was <MASK> . <P>"`` becomes, for one example, the token ids
+``[CLS] p p A… p It was [MASK] . p [SEP]`` (n_p = 4 over G = 3 groups: 2, 1, 1; group i gets
+n_p // G + (i < n_p % G) slots), the positions of the n_p prompt slots (their ids are the pad id;
+the model writes the prompt vectors there through ``inputs_embeds``) and the mask position. The
+same text without the ``<P>`` groups is the prompt-free input Φ(X) of the prompt generator.
+
+Only the text parts (``<A>``, ``<B>``, ``<E1>``, ``<E2>``) are truncated to fit ``max_len``,
+longest part first; the prompts, the literals, the mask and the special tokens are always kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infoprompt.data import DataError, Example
+
+TEXT_SLOTS = ("<A>", "<B>", "<E1>", "<E2>")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One example as token ids: the prompted sequence and the prompt-free one."""
+
+    ids: tuple[int, ...]  # (T,) prompted; prompt slots hold the pad id
+    prompt_pos: tuple[int, ...]  # (n_p,) where prompt vector j goes, in order
+    mask_pos: int
+    plain_ids: tuple[int, ...]  # (T - n_p,) the same text without the prompt slots
+    plain_mask_pos: int
+
+
+def group_sizes(n_prompts: int, n_groups: int) -> list[int]:
+    """Prompt slots per ``<P>`` group, in order: n_p // G + (i < n_p % G)."""
+    return [n_prompts // n_groups + (i < n_prompts % n_groups) for i in range(n_groups)]
+
+
+def fit_lengths(lengths: list[int], budget: int) -> list[int]:
+    """Longest-first truncation: shorten the longest part by one token until sum <= budget."""
+    lengths = list(lengths)
+    while sum(lengths) > budget:
+        longest = max(range(len(lengths)), key=lengths.__getitem__)
+        lengths[longest] -= 1
+    return lengths
+
+
+class Template:
+    """A parsed template bound to a tokenizer, n_p and max_len; ``encode`` turns examples into ids.
+
+    ``n_prompts = 0`` gives sequences without prompt slots (fine-tuning, LoRA).
+    """
+
+    def __init__(self, template: str, tokenizer, n_prompts: int, max_len: int):
+        if tokenizer.mask_token_id is None:
+            raise ValueError(
+                f"tokenizer {type(tokenizer).__name__} has no mask token; "
+                "use a masked-language-model encoder (BERT, RoBERTa, MiniLM, ...)"
+            )
+        self.tokenizer = tokenizer
+        self.n_prompts = n_prompts
+        self.max_len = max_len
+        self.items = self._parse(template.split(), n_prompts)
+        self.bos = _first_id(tokenizer, "cls_token_id", "bos_token_id")
+        self.eos = _first_id(tokenizer, "sep_token_id", "eos_token_id")
+        fixed = 2 + n_prompts + sum(len(v) for k, v in self.items if k == "lit") + 1
+        self.budget = max_len - fixed
+        if self.budget < len({k for k, _ in self.items if k in TEXT_SLOTS}):
+            raise ValueError(
+                f"max_len={max_len} leaves no room for the text: the template {template!r} with "
+                f"{n_prompts} prompts needs {fixed} tokens; raise max_len"
+            )
+
+    def _parse(self, words: list[str], n_prompts: int) -> list[tuple[str, object]]:
+        """Items ("<P>", n slots), ("<MASK>", None), (text slot, None) or ("lit", token ids)."""
+        sizes = iter(group_sizes(n_prompts, max(words.count("<P>"), 1)))
+        items: list[tuple[str, object]] = []
+        for w in words:
+            if w == "<P>":
+                items.append(("<P>", next(sizes)))
+            elif w == "<MASK>" or w in TEXT_SLOTS:
+                items.append((w, None))
+            elif items and items[-1][0] == "lit_words":
+                items[-1] = ("lit_words", f"{items[-1][1]} {w}")
+            else:
+                items.append(("lit_words", w))
+        return [
+            ("lit", self._tokens(v, first=i == 0)) if k == "lit_words" else (k, v)
+            for i, (k, v) in enumerate(items)
+        ]
+
+    def _tokens(self, text: str, first: bool) -> list[int]:
+        """Token ids of a piece; a leading space inside the sequence (BPE tokenizers mark it)."""
+        piece = text if first else " " + text
+        return self.tokenizer(piece, add_special_tokens=False)["input_ids"]
+
+    def _texts(self, ex: Example) -> dict[str, str]:
+        """The text of each slot of ``ex`` that the template uses."""
+        texts = {"<A>": ex.text_a}
+        if ex.text_b is not None:
+            texts["<B>"] = ex.text_b
+        for slot, span in zip(("<E1>", "<E2>"), ex.spans, strict=False):
+            texts[slot] = ex.text_a[span[0] : span[1]]
+        missing = [k for k, _ in self.items if k in TEXT_SLOTS and k not in texts]
+        if missing:
+            raise DataError(
+                f"the template needs {missing} but the example has no "
+                f"{'text_b' if '<B>' in missing else 'entity span'}: {ex}"
+            )
+        return texts
+
+    def encode(self, ex: Example) -> Encoded:
+        """Token ids, prompt positions and mask position of ``ex`` (texts truncated to fit)."""
+        texts = self._texts(ex)
+        slots = [i for i, (k, _) in enumerate(self.items) if k in TEXT_SLOTS]
+        tokens = {i: self._tokens(texts[self.items[i][0]], first=i == 0) for i in slots}
+        kept = fit_lengths([len(tokens[i]) for i in slots], self.budget)
+        tokens.update({i: tokens[i][:n] for i, n in zip(slots, kept, strict=True)})
+        ids, plain, prompt_pos = [self.bos], [self.bos], []
+        mask_pos = plain_mask_pos = -1
+        for i, (kind, value) in enumerate(self.items):
+            if kind == "<P>":
+                prompt_pos += range(len(ids), len(ids) + value)
+                ids += [self.tokenizer.pad_token_id] * value
+                continue
+            if kind == "<MASK>":
+                mask_pos, plain_mask_pos = len(ids), len(plain)
+                piece = [self.tokenizer.mask_token_id]
+            else:
+                piece = value if kind == "lit" else tokens[i]
+            ids += piece
+            plain += piece
+        ids.append(self.eos)
+        plain.append(self.eos)
+        return Encoded(tuple(ids), tuple(prompt_pos), mask_pos, tuple(plain), plain_mask_pos)
+
+
+def _first_id(tokenizer, *names: str) -> int:
+    """The first of the tokenizer's special ids ``names`` that it defines."""
+    for name in names:
+        value = getattr(tokenizer, name, None)
+        if value is not None:
+            return value
+    raise ValueError(f"tokenizer {type(tokenizer).__name__} defines none of {names}")
