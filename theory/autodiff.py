@@ -77,4 +77,3 @@ def softmax_jacobian(A, x) -> np.ndarray:
     """``df/dx`` (n, d) by reverse mode (Lemma C.9's reference)."""
     A = _t(A)
     return func.jacrev(lambda xt: torch.softmax(A @ xt, dim=0))(_t(x)).numpy()
-

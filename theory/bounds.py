@@ -89,7 +89,9 @@ def strong_convexity(A: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
 def B_lipschitz(b: np.ndarray) -> float:
     """L_B = 31 + 3||b||₂ + 10||b||_∞ + 3|<b, 1>|: ||B(f) − B(f')|| ≤ L_B ||f − f'|| on the simplex."""
     b = np.asarray(b, dtype=np.float64)
-    return 31 + 3 * float(np.linalg.norm(b)) + 10 * float(np.max(np.abs(b))) + 3 * abs(float(b.sum()))
+    return (
+        31 + 3 * float(np.linalg.norm(b)) + 10 * float(np.max(np.abs(b))) + 3 * abs(float(b.sum()))
+    )
 
 
 def hessian_lipschitz(A: np.ndarray, b: np.ndarray) -> float:
@@ -113,7 +115,9 @@ class Condition:
     holds: bool
 
 
-def theorem_conditions(prob, R: float, x0=None, x_star=None, eps: float = 0.01) -> dict[str, Condition]:
+def theorem_conditions(
+    prob, R: float, x0=None, x_star=None, eps: float = 0.01
+) -> dict[str, Condition]:
     """Which conditions of Theorem D.1 hold for ``prob`` (a SoftmaxRegression), with our constants.
 
     Conditions (each with its two sides, so a reader sees by how much it holds or fails):
@@ -133,7 +137,9 @@ def theorem_conditions(prob, R: float, x0=None, x_star=None, eps: float = 0.01) 
     out = {}
 
     def add(name, statement, lhs, rhs, holds=None):
-        out[name] = Condition(name, statement, float(lhs), float(rhs), bool(lhs <= rhs if holds is None else holds))
+        out[name] = Condition(
+            name, statement, float(lhs), float(rhs), bool(lhs <= rhs if holds is None else holds)
+        )
 
     add("A_bounded", "||A||_2 <= R", np.linalg.norm(A, 2), R)
     if x_star is not None:
@@ -147,6 +153,11 @@ def theorem_conditions(prob, R: float, x0=None, x_star=None, eps: float = 0.01) 
     )
     if x0 is not None and x_star is not None:
         L_H = hessian_lipschitz(A, b)
-        add("good_start", "L_H ||x0 - x*|| <= 0.1 l", L_H * np.linalg.norm(np.asarray(x0) - x_star), GOOD_START * l)
+        add(
+            "good_start",
+            "L_H ||x0 - x*|| <= 0.1 l",
+            L_H * np.linalg.norm(np.asarray(x0) - x_star),
+            GOOD_START * l,
+        )
     add("sketch_accuracy", "eps <= 0.1", eps, MAX_SKETCH_EPS)
     return out

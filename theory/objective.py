@@ -60,7 +60,8 @@ class HessianParts:
         """The rank ≤ 2 term ``κ g gᵀ - h gᵀ - g hᵀ`` (d, d), ``g = Aᵀ f``, ``h = Aᵀ q``."""
         G = A.T @ np.stack([self.f, self.q], axis=1)  # (d, 2)
         g, h = G[:, 0], G[:, 1]
-        return self.kappa * np.outer(g, g) - np.outer(h, g) - np.outer(g, h)
+        hg = np.outer(h, g)
+        return self.kappa * np.outer(g, g) - (hg + hg.T)  # exactly symmetric in floating point
 
 
 class SoftmaxRegression:
