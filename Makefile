@@ -27,7 +27,7 @@ lint: install
 	$(PY) -m ruff check .
 
 test: lint
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q --nbmake theory/tests tests notebooks
 
 bench: install
 	$(PY) -m benchmarks.derivatives

@@ -1,17 +1,17 @@
-"""Shared helpers for the benchmark scripts: timing by median of interleaved repeats, machine info."""
+"""Shared helpers for the benchmark scripts: best-of-k interleaved timings, machine info."""
 
 from __future__ import annotations
 
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
 
 
-def median_times(ops: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time (s) of each op over ``repeats`` rounds; ops are interleaved within a round
-    so that load changes on a shared machine hit all of them alike. One warm-up call each."""
+def best_times(ops: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Fastest wall time (s) of each op over ``repeats`` rounds (as ``timeit`` advises: on a shared
+    machine, slower samples measure the neighbours). Ops are interleaved within a round so that load
+    changes hit all of them alike. One warm-up call each."""
     for op in ops.values():
         op()
     samples: dict[str, list[float]] = {name: [] for name in ops}
@@ -20,7 +20,7 @@ def median_times(ops: dict[str, Callable[[], object]], repeats: int) -> dict[str
             t0 = time.perf_counter()
             op()
             samples[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return {name: min(v) for name, v in samples.items()}
 
 
 def machine() -> str:

@@ -3,7 +3,7 @@
     python benchmarks/derivatives.py                 # (1024, 64), (16384, 256), (131072, 256)
     python benchmarks/derivatives.py --sizes 1024x64 --repeats 3
 
-Columns (each a ratio of median times taken in the same run):
+Columns (each a ratio of best-of-k times taken in the same run):
   hess/syrk   closed-form Hessian over its floor, one BLAS syrk Aᵀ A of A (n, d) (numpy's A.T @ A)
   hess/gemm   the same over one gemm Aᵀ A' of the same size (A' a copy of A)
   torch/hess  torch.func.hessian over the closed-form Hessian
@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from benchmarks._common import machine, markdown_table, median_times
+from benchmarks._common import machine, markdown_table, best_times
 from theory import SoftmaxRegression
 from theory.linalg import gram
 
@@ -64,7 +64,7 @@ def measure(n: int, d: int, repeats: int, autodiff_max_n: int) -> dict[str, floa
         L = autodiff.loss_fn(At.numpy(), bt.numpy(), wt.numpy())
         ops["tgrad"] = lambda: torch.func.grad(L)(xt)
         ops["thess"] = lambda: torch.func.hessian(L)(xt)
-    return median_times(ops, repeats)
+    return best_times(ops, repeats)
 
 
 def main(argv=None) -> None:
@@ -100,7 +100,7 @@ def main(argv=None) -> None:
             ]
         )
         print(f"done {n}×{d}", flush=True)
-    print(f"\nMachine: {machine()}; median of {args.repeats} interleaved repeats.\n")
+    print(f"\nMachine: {machine()}; best of {args.repeats} interleaved repeats.\n")
     print(
         markdown_table(
             [
