@@ -40,11 +40,24 @@ def as_float64(name: str, value, ndim: int, shape: tuple[int, ...] | None = None
         raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one entry.")
     if shape is not None and arr.shape != shape:
         raise ValueError(f"{name} must have shape {shape}; got {arr.shape}.")
-    finite = np.isfinite(arr)
-    if not finite.all():
-        first = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise ValueError(
-            f"{name} has {int((~finite).sum())} non-finite entries (NaN or inf), the first at "
-            f"index {first}; replace them before building the problem."
-        )
+    _check_finite(name, arr)
     return arr
+
+
+def _check_finite(name: str, arr: np.ndarray, block_entries: int = 1 << 22) -> None:
+    """Raise if ``arr`` has NaN or inf; scans row blocks of ≤ 4M entries, so that a large
+    ``numpy.memmap`` is streamed with bounded extra memory."""
+    rows = max(1, block_entries // max(1, arr[0].size)) if arr.ndim > 1 else arr.shape[0]
+    bad, first = 0, None
+    for start in range(0, arr.shape[0], rows):
+        finite = np.isfinite(arr[start : start + rows])
+        if not finite.all():
+            bad += int((~finite).sum())
+            if first is None:
+                hit = np.argwhere(~finite)[0]
+                first = (int(hit[0]) + start, *(int(i) for i in hit[1:]))
+    if bad:
+        raise ValueError(
+            f"{name} has {bad} non-finite entries (NaN or inf), the first at index {first}; "
+            f"replace them before building the problem."
+        )
