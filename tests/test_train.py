@@ -1,0 +1,230 @@
+"""The training loop end to end on small TSV files: every method, caching, checkpoints, resuming,
+and the errors that bad input must raise before any work starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import infoprompt.train as train_mod
+from infoprompt.checkpoint import (
+    atomic_write,
+    load_params,
+    read_checkpoint,
+    restore_training,
+    save_checkpoint,
+)
+from infoprompt.config import ConfigError, RunConfig
+from infoprompt.data import TASKS, DataError
+from infoprompt.model import PromptModel, load_backbone
+from infoprompt.train import BEST, LAST, RESULTS, epoch_batches, make_optimizer, train
+
+FAST = {"shots": 8, "epochs": 2, "batch_size": 4, "eval_batch_size": 8, "max_len": 32}
+
+
+def run_config(tmp_path, model, data_dir, name="run", **kw):
+    return RunConfig(
+        **{"task": "sst2", "data_dir": data_dir, "out": str(tmp_path / name), "model": model}
+        | FAST
+        | kw
+    )
+
+
+@pytest.mark.parametrize(
+    "method, extra, label",
+    [
+        ("infoprompt", {}, "infoprompt"),
+        ("infoprompt", {"gamma": 0.0}, "infoprompt (γ=0)"),
+        ("infoprompt", {"beta": 0.0}, "infoprompt (β=0)"),
+        ("infoprompt", {"beta": 0.0, "gamma": 0.0}, "infoprompt (β=γ=0)"),
+        ("infoprompt", {"theta": "label"}, "infoprompt"),
+        ("idpg", {}, "idpg"),
+        ("warp", {}, "warp"),
+        ("finetune", {}, "finetune"),
+        ("lora", {}, "lora"),
+    ],
+)
+def test_every_method_runs_end_to_end(tmp_path, tiny_bert, sst2_dir, method, extra, label):
+    config = run_config(tmp_path, tiny_bert, sst2_dir, method=method, **extra)
+    results = train(config, progress=False)
+    run = Path(config.out)
+    assert json.loads((run / RESULTS).read_text()) == json.loads(json.dumps(results))
+    assert results["finished"] and results["label"] == label
+    assert results["config"] == config.to_dict() and results["n_train"] == 8
+    assert [p["step"] for p in results["curve"]] == [2, 4]
+    assert 0 <= results["best"]["dev"]["accuracy"] <= 1
+    parts = {"loss", "pred"} | {k for k, w in (("rep", config.beta), ("head", config.gamma)) if w}
+    assert set(results["curve"][0]["train"]) == parts
+    tensors, meta = read_checkpoint(run / BEST)
+    assert meta["config"] == config.to_dict() and meta["labels"] == list(TASKS["sst2"].labels)
+    in_encoder = [k for k in tensors if k.startswith("param/encoder.") and "lora_" not in k]
+    assert bool(in_encoder) == (method == "finetune")  # frozen weights are never saved
+
+
+def test_pair_task_on_roberta(tmp_path, tiny_roberta, rte_dir):
+    config = run_config(tmp_path, tiny_roberta, rte_dir, task="rte", epochs=1)
+    results = train(config, progress=False)
+    assert results["finished"] and set(results["best"]["dev"]) == {"accuracy"}
+
+
+def test_eval_every_k_steps(tmp_path, tiny_bert, sst2_dir):
+    results = train(run_config(tmp_path, tiny_bert, sst2_dir, eval_every=3), progress=False)
+    assert [p["step"] for p in results["curve"]] == [3, 4]
+
+
+def test_prompt_free_pass_runs_once_per_example(tmp_path, tiny_bert, sst2_dir, monkeypatch):
+    rows = []
+    plain_pass = PromptModel.plain_pass
+
+    def counting(self, input_ids, *args):
+        rows.append(len(input_ids))
+        return plain_pass(self, input_ids, *args)
+
+    monkeypatch.setattr(PromptModel, "plain_pass", counting)
+    results = train(run_config(tmp_path, tiny_bert, sst2_dir, epochs=3), progress=False)
+    assert sum(rows) == results["n_train"] + results["n_dev"]  # not once per step or epoch
+
+
+def test_checkpoint_round_trips(tmp_path, tiny_bert, sst2_dir):
+    config = run_config(tmp_path, tiny_bert, sst2_dir)
+    train(config, progress=False)
+    tensors, meta = read_checkpoint(Path(config.out) / LAST)
+    tokenizer, encoder = load_backbone(tiny_bert)
+    model = PromptModel(config, TASKS["sst2"], tokenizer, encoder)
+    load_params(model, tensors)
+    for name, p in model.trainable().items():
+        assert torch.equal(p, tensors[f"param/{name}"]), name
+    optimizer, scheduler = make_optimizer(model, config, total_steps=4)
+    state = restore_training(tensors, meta, optimizer, scheduler)
+    assert state["step"] == 4 and scheduler.last_epoch == 4
+    save_checkpoint(tmp_path / "again.safetensors", model.trainable(), meta, optimizer, state)
+    again, meta_again = read_checkpoint(tmp_path / "again.safetensors")
+    assert again.keys() == tensors.keys() and meta_again == meta
+    assert all(torch.equal(again[k], tensors[k]) for k in tensors)
+
+
+@pytest.mark.parametrize("method", ["infoprompt", "finetune"])
+def test_resume_equals_an_uninterrupted_run(tmp_path, tiny_bert, sst2_dir, monkeypatch, method):
+    kw = {"method": method, "epochs": 3, "eval_every": 3}
+    full = train(run_config(tmp_path, tiny_bert, sst2_dir, "full", **kw), progress=False)
+
+    write_json = train_mod.write_json
+
+    def interrupt(path, obj):  # the process dies right after the first evaluation's files
+        write_json(path, obj)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "write_json", interrupt)
+    config = run_config(tmp_path, tiny_bert, sst2_dir, "cut", **kw)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False)
+    assert not json.loads((Path(config.out) / RESULTS).read_text())["finished"]
+    monkeypatch.setattr(train_mod, "write_json", write_json)
+    torch.manual_seed(123)  # the global RNG state must come from the checkpoint
+    resumed = train(config, resume=True, progress=False)
+
+    a, _ = read_checkpoint(tmp_path / "full" / LAST)
+    b, _ = read_checkpoint(tmp_path / "cut" / LAST)
+    params = [k for k in a if k.startswith("param/")]
+    assert params and all(torch.equal(a[k], b[k]) for k in params)
+    assert [p["dev"] for p in resumed["curve"]] == [p["dev"] for p in full["curve"]]
+    assert [p["train"] for p in resumed["curve"]] == [p["train"] for p in full["curve"]]
+
+
+def test_a_finished_run_is_neither_overwritten_nor_retrained(tmp_path, tiny_bert, sst2_dir):
+    config = run_config(tmp_path, tiny_bert, sst2_dir, epochs=1)
+    first = train(config, progress=False)
+    with pytest.raises(ConfigError, match="already holds a run.*--resume"):
+        train(config, progress=False)
+    assert train(config, resume=True, progress=False) == first
+
+
+def test_epoch_batches_are_seeded_and_shared_across_processes():
+    one = epoch_batches(10, 4, seed=1, epoch=0)
+    assert one == epoch_batches(10, 4, seed=1, epoch=0) != epoch_batches(10, 4, seed=1, epoch=1)
+    assert sorted(i for b in one for i in b) == list(range(10)) and len(one[-1]) == 2
+    ranks = [epoch_batches(10, 2, seed=1, epoch=0, rank=r, world=2) for r in range(2)]
+    assert all(len(b) == 2 for r in ranks for b in r) and len(ranks[0]) == 3
+    assert {i for r in ranks for b in r for i in b} == set(range(10))
+
+
+def test_atomic_write_leaves_no_temporary_file(tmp_path):
+    atomic_write(tmp_path / "x.json", b"{}")
+    atomic_write(tmp_path / "x.json", b"[]")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    assert (tmp_path / "x.json").read_bytes() == b"[]"
+
+
+# --- bad input stops with a message that names the problem ---------------------------------------
+
+
+def _tsv(folder: Path, train: str, dev: str = "sentence\tlabel\nok\t1\n") -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.tsv").write_text(train)
+    (folder / "dev.tsv").write_text(dev)
+    return str(folder)
+
+
+def test_missing_file(tmp_path, tiny_bert):
+    (tmp_path / "data").mkdir()
+    config = run_config(tmp_path, tiny_bert, str(tmp_path / "data"))
+    with pytest.raises(DataError, match=r"file not found: .*train\.tsv"):
+        train(config, progress=False)
+
+
+def test_malformed_row(tmp_path, tiny_bert):
+    data = _tsv(tmp_path / "d", "sentence\tlabel\ngood\t1\nbad\t0\textra\n")
+    with pytest.raises(DataError, match=r"train\.tsv, line 3: expected 2 tab-separated columns"):
+        train(run_config(tmp_path, tiny_bert, data), progress=False)
+
+
+def test_more_shots_than_examples(tmp_path, tiny_bert, sst2_dir):
+    with pytest.raises(DataError, match="64 shots requested but only 24 examples"):
+        train(run_config(tmp_path, tiny_bert, sst2_dir, shots=64), progress=False)
+
+
+def test_a_class_with_no_example(tmp_path, tiny_bert):
+    data = _tsv(tmp_path / "d", "sentence\tlabel\n" + "nice\t1\n" * 10)
+    with pytest.raises(DataError, match=r"class id\(s\) \[0\] have no example"):
+        train(run_config(tmp_path, tiny_bert, data, shots=4), progress=False)
+
+
+def test_model_path_that_does_not_exist(tmp_path, sst2_dir):
+    config = run_config(tmp_path, str(tmp_path / "no-such-model"), sst2_dir)
+    with pytest.raises(ConfigError, match="model path .*no-such-model.* does not exist"):
+        train(config, progress=False)
+
+
+def test_missing_data_dir(tmp_path, tiny_bert):
+    config = run_config(tmp_path, tiny_bert, str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="data_dir .*nowhere.* is not a folder"):
+        train(config, progress=False)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"task": "sst3"}, "unknown task 'sst3' \\(valid: sst2, rte"),
+        ({"method": "magic"}, "unknown method 'magic' \\(valid: infoprompt"),
+        ({"lr": -1.0}, "lr must be > 0, got -1.0"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"n_negatives": 1}, "n_negatives \\(K\\) must be >= 2"),
+        ({"method": "warp", "beta": 0.1}, "beta=0.1 needs method 'infoprompt'"),
+        ({"theta": "mean"}, "unknown theta 'mean'"),
+        ({"warmup": 1.5}, "warmup must be a fraction"),
+    ],
+)
+def test_bad_configuration_is_rejected_up_front(tmp_path, bad, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig(**{"task": "sst2", "data_dir": ".", "out": str(tmp_path), "model": "x"} | bad)
+
+
+def test_config_round_trips_and_rejects_unknown_keys(tmp_path):
+    config = RunConfig(task="sst2", data_dir=".", out=str(tmp_path), model="x", method="warp")
+    assert RunConfig.from_dict(config.to_dict()) == config
+    assert (config.beta, config.gamma, config.lr) == (0.0, 0.0, 1e-3)
+    with pytest.raises(ConfigError, match="unknown configuration keys \\['colour'\\]"):
+        RunConfig.from_dict(config.to_dict() | {"colour": "red"})
