@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from benchmarks._common import machine, markdown_table, best_times
+from benchmarks._common import best_times, machine, markdown_table
 from theory import SoftmaxRegression
 from theory.linalg import gram
 

@@ -1,0 +1,275 @@
+"""Solvers for softmax regression, timed to ``max|g| ≤ 1e-8`` from x0 = 0, in one run.
+
+    python benchmarks/solvers.py --quick        # CI-sized: n ≤ 32768 (about a minute)
+    python benchmarks/solvers.py                # the sizes of docs/solver.md (several minutes)
+    python benchmarks/solvers.py --theorem      # Theorem D.1 measured: contraction vs 0.4
+
+Prints markdown tables: time and iterations per method and family, as ratios to the fastest scipy
+method that converged (so noise on a shared machine cancels within a row); a per-iteration
+breakdown (gradient, leverage scores, sampled build, solve) and sampled vs exact Hessian builds;
+and the machine and versions. Each solve runs twice when the first takes under a second; the
+faster run counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+import scipy
+
+from theory.bounds import B_norm_bound
+from theory.instances import make_instance
+from theory.sketch import ApproximateLeverage, approximate_leverage_scores, exact_leverage_scores
+from theory.solve import DEFAULT_METHOD, SCIPY_METHODS, solve
+
+TOL = 1e-8
+SKETCHED = [("sketched-newton", s) for s in ("leverage", "uniform", "countsketch", "srtt")]
+METHODS = [
+    (DEFAULT_METHOD, "leverage"),
+    *SKETCHED,
+    ("newton", None),
+    *[(m, None) for m in SCIPY_METHODS],
+    ("gradient-descent", None),
+]
+MAX_ITER = {"gradient-descent": 200, "scipy-l-bfgs-b": 500, "sketched-newton": 100}  # others: 200
+MIXING_SKETCH_MAX_ND = 2**24  # srtt (O(n d log n), an n×d copy) only up to n·d = 16M
+SIZES = {
+    "quick": [
+        ((16384, 64), ("quadratic", "sparse", "peaked", "coherent")),
+        ((16384, 1024), ("wide",)),
+    ],
+    "full": [
+        ((16384, 64), ("quadratic", "sparse", "peaked", "coherent")),
+        ((131072, 256), ("quadratic", "sparse", "peaked", "coherent")),
+        ((1048576, 64), ("sparse", "coherent")),
+        ((65536, 1024), ("wide",)),
+    ],
+}
+
+
+def machine() -> str:
+    cpu = (
+        next(
+            (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if "model name" in ln),
+            platform.processor(),
+        )
+        if os.path.exists("/proc/cpuinfo")
+        else platform.processor()
+    )
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, python {platform.python_version()}, numpy "
+        f"{np.__version__}, scipy {scipy.__version__}, OPENBLAS_NUM_THREADS={threads}"
+    )
+
+
+def timed_solve(prob, method, sketch):
+    """The faster of up to two runs (the second only when the first took < 1 s)."""
+    kw = {"sketch": sketch} if sketch else {}
+    best = None
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            res = solve(prob, method=method, tol=TOL, max_iter=MAX_ITER.get(method, 200), **kw)
+            t = time.perf_counter() - t0
+        if best is None or t < best[0]:
+            best = (t, res)
+        if t >= 1.0:
+            break
+    return best
+
+
+def label(method, sketch) -> str:
+    return f"{method} ({sketch})" if method == "sketched-newton" else method
+
+
+def benchmark_family(family, n, d):
+    """Rows ``(label, time, nit, converged)`` for every method on one instance."""
+    prob = make_instance(family, n, d, seed=0).prob
+    rows = []
+    for method, sketch in METHODS:
+        if sketch == "srtt" and n * d > MIXING_SKETCH_MAX_ND:
+            continue
+        t, res = timed_solve(prob, method, sketch)
+        rows.append((label(method, sketch), t, res.nit, res.success))
+    return rows
+
+
+def ratio_table(results) -> str:
+    """Markdown: one column per (family, size), cells ``ratio (iterations)``."""
+    cols = list(results)
+    header = "| method | " + " | ".join(f"{f} {n}×{d}" for f, n, d in cols) + " |"
+    lines = [header, "|---|" + "---:|" * len(cols)]
+    ref = {}
+    for c in cols:
+        scipy_times = [t for m, t, _, ok in results[c] if m in SCIPY_METHODS and ok]
+        ref[c] = min(scipy_times) if scipy_times else math.nan
+    lines.append("| fastest scipy (s) | " + " | ".join(f"{ref[c]:.3f}" for c in cols) + " |")
+    for name in dict.fromkeys(m for c in cols for m, *_ in results[c]):
+        cells = []
+        for c in cols:
+            row = next((r for r in results[c] if r[0] == name), None)
+            if row is None:
+                cells.append("—")
+            else:
+                _, t, nit, ok = row
+                cells.append(f"{t / ref[c]:.2f} ({nit})" if ok else f">{t / ref[c]:.1f} (no conv.)")
+        bold = "**" if name == DEFAULT_METHOD else ""
+        lines.append(f"| {bold}{name}{bold} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def best_of(fn, repeat=3) -> float:
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
+def breakdown(n, d) -> str:
+    """Cost of each step at one size (sparse family at x*), in seconds and gradient evaluations."""
+    inst = make_instance("sparse", n, d, seed=0)
+    p, x = inst.prob, inst.x_star
+    v = p.hessian_parts(x).diag
+    rng = np.random.default_rng(0)
+    s = 16 * d
+    sk = ApproximateLeverage()
+    sk.gram(p.A, np.maximum(v, 0), s, rng)  # warm: scores computed
+    jitter = iter(np.random.default_rng(1).standard_normal((16, d)) * 1e-9)
+    t_grad = best_of(lambda: p.gradient(x + next(jitter)))  # a new x each time: no cached z
+    costs = {
+        "gradient ∇L (2 passes)": t_grad,
+        "Hessian-vector product": best_of(lambda: p.hessp(x, np.ones(d))),
+        "approximate leverage scores": best_of(
+            lambda: approximate_leverage_scores(p.A, np.maximum(v, 0), rng)
+        ),
+        "exact Hessian build (syrk)": best_of(lambda: p.hessian(x)),
+        f"sampled Hessian build, s = 16d = {s} (scores reused)": best_of(
+            lambda: sk.gram(p.A, np.maximum(v, 0), s, rng)
+        ),
+    }
+    if n * d <= MIXING_SKETCH_MAX_ND:
+        costs["exact leverage scores (thin QR)"] = best_of(
+            lambda: exact_leverage_scores(p.A, np.maximum(v, 0)), repeat=1
+        )
+    lines = [
+        f"Costs at n = {n}, d = {d} (sparse family, at x*):",
+        "",
+        "| step | time (s) | gradient evaluations |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {k} | {t:.4f} | {t / t_grad:.2f} |" for k, t in costs.items()]
+    sampled = costs[f"sampled Hessian build, s = 16d = {s} (scores reused)"]
+    lines.append(f"\nsampled / exact build: {sampled / costs['exact Hessian build (syrk)']:.3f}")
+    lines.append("\nPer-iteration means within solves (seconds):\n")
+    lines.append("| method | iterations | gradient | leverage | build | solve (CG / Cholesky) |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    for method in (DEFAULT_METHOD, "sketched-newton", "newton"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h = solve(p, method=method, tol=TOL).history
+        m = {
+            k: float(np.mean(np.nan_to_num(h[k][1:])))
+            for k in ("t_grad", "t_leverage", "t_build", "t_solve")
+        }
+        lines.append(
+            f"| {method} | {len(h['loss']) - 1} | {m['t_grad']:.4f} | "
+            f"{m['t_leverage']:.4f} | {m['t_build']:.4f} | {m['t_solve']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def theorem_figures(n=4096, d=16, seeds=(0, 1, 2)) -> str:
+    """Contraction ``||x_{t+1} − x*|| / ||x_t − x*||`` of full-step sketched Newton, vs the paper's 0.4."""
+    lines = [
+        "| instance | method | ε (rule) | s | ratios per iteration | max ratio | ‖B − W²‖ / min w² |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ]
+    for seed in seeds:
+        inst = make_instance("theorem", n, d, seed=seed)
+        p, xs = inst.prob, inst.x_star
+        share = np.linalg.norm(p.B(xs) - np.diag(p.w2), 2) / p.w2.min() if n <= 4096 else math.nan
+        for method, eps in (
+            ("sketched-newton", 0.01),
+            ("sketched-newton", 0.1),
+            ("sketched-newton", 0.5),
+            ("newton", None),
+        ):
+            kw = {"sketch": "leverage-exact", "eps": eps} if eps else {}
+            res = solve(
+                p,
+                method=method,
+                tol=1e-14,
+                line_search=False,
+                x0=inst.x0,
+                x_star=xs,
+                max_iter=8,
+                **kw,
+            )
+            e = res.history["error"]
+            keep = e[:-1] > 1e-12 * max(1.0, np.linalg.norm(xs))
+            r = (e[1:] / e[:-1])[keep]
+            s = int(np.nanmax(res.history["sketch_size"])) if eps else "—"
+            lines.append(
+                f"| theorem seed {seed} | {method} | {eps or '—'} | {s} | "
+                f"{', '.join(f'{q:.1e}' for q in r[:5])} | {r.max():.2e} | {share:.1e} |"
+            )
+    lines.append("\nOutside the regime (x0 = 0, s = 16 d, leverage):\n")
+    lines.append("| instance | method | step | converged | iterations | final ‖g‖∞ | message |")
+    lines.append("|---|---|---|---|---:|---:|---|")
+    for family, (nn, dd) in (
+        ("sparse", (16384, 64)),
+        ("peaked", (16384, 64)),
+        ("coherent", (16384, 64)),
+    ):
+        p = make_instance(family, nn, dd, seed=0).prob
+        M = B_norm_bound(p.b)
+        for method in ("sketched-newton", "newton"):
+            for ls in (False, True):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = solve(p, method=method, line_search=ls, tol=TOL, max_iter=100)
+                lines.append(
+                    f"| {family} {nn}×{dd} (min w²/M = {p.w2.min() / M:.1e}) | {method} | "
+                    f"{'Armijo' if ls else 'full'} | {res.success} | {res.nit} | "
+                    f"{np.max(np.abs(res.jac)):.1e} | {res.message[:40]} |"
+                )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="CI-sized instances")
+    ap.add_argument("--theorem", action="store_true", help="only the Theorem D.1 figures")
+    args = ap.parse_args(argv)
+    print(f"machine: {machine()}\n")
+    if args.theorem:
+        print(theorem_figures())
+        return 0
+    results = {}
+    for (n, d), families in SIZES["quick" if args.quick else "full"]:
+        for family in families:
+            results[(family, n, d)] = benchmark_family(family, n, d)
+            print(f"done {family} {n}×{d}", file=sys.stderr, flush=True)
+    print(
+        f"Time to max|g| ≤ {TOL:g} from x0 = 0, as a ratio to the fastest converged scipy "
+        f"method (iterations in brackets; the default method in bold):\n"
+    )
+    print(ratio_table(results))
+    print()
+    print(breakdown(*((32768, 256) if args.quick else (131072, 256))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

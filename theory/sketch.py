@@ -1,0 +1,357 @@
+r"""Randomized approximations of ``H = Aᵀ diag(v) A`` (d, d) for a non-negative weight v (n,).
+
+Every sketch here returns ``H̃ = (S M)ᵀ (S M)`` for ``M = diag(√v) A`` (n, d) and a random S (s, n),
+built so that, with probability at least 1 − δ,
+
+    (1 − ε) H ⪯ H̃ ⪯ (1 + ε) H                                                        (spectral)
+
+at the sample size ``s(d, ε, δ)`` of :meth:`Sketch.size`. That is the sampling step of Algorithm 1
+(arXiv 2306.04933, appendix D; the sampling lemma is Lemma 4.2 of Song, Yang, Yang, Zhou 2022,
+arXiv 2211.14407). Two kinds:
+
+* **row sampling** (``leverage``, ``leverage-exact``, ``uniform``): draw s rows i.i.d. with
+  probabilities ``p_i`` and weight each by ``1/(s p_i)``, so ``H̃ = Σ_sampled v_i a_i a_iᵀ/(s p_i)``;
+  only the distinct sampled rows are read, and the build costs O(s d²) instead of O(n d²);
+* **projections** (``countsketch``, ``srtt``, ``gaussian``): ``S M`` mixes all n rows.
+
+Sample-size rules. For row sampling with ``p_i ≥ τ_i / (β d)``, where ``τ_i = m_iᵀ H⁻¹ m_i`` are the
+leverage scores of M (``Σ τ_i = d``), matrix Bernstein (Tropp 2015, Thm 6.1.1) applied to the s
+i.i.d. terms ``X_k = (H^{-½} m_i m_iᵀ H^{-½}/p_i − I)/s`` (``||X_k|| ≤ β d/s``, variance ≤ β d/s) gives
+
+    P(||H^{-½} H̃ H^{-½} − I|| > ε) ≤ 2d exp(−s ε² / (2 β d (1 + ε/3)))
+    ⇒  s(d, ε, δ) = ⌈2 β d (1 + ε/3) ln(2d/δ) / ε²⌉.                                  (Bernstein)
+
+β = 1 for exact scores; β = the coherence ``(n/d) max τ_i`` for uniform sampling; β = 12 for the
+approximate scores of :class:`ApproximateLeverage` (the worst row measured; typical rows are within 2).
+
+Conventions: A (n, d) is an ndarray (a ``numpy.memmap`` included) or a row-blocked matrix with
+``blocks()`` and ``take_rows(idx)`` (:class:`theory.chunked.ChunkedMatrix`); v (n,) ≥ 0; float64.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+import scipy.sparse
+from scipy.linalg import clarkson_woodruff_transform
+
+from theory.linalg import gram, weighted_gram
+
+APPROX_LEVERAGE_BETA = 12.0  # worst τ_i / (d p_i) measured on the test matrices: 11.2 (k = 16).
+JL_COLUMNS = 16  # columns of the Gaussian G in τ̃_i = ||a_iᵀ R⁻¹ G||² (Johnson–Lindenstrauss).
+PRECOND_ROWS_PER_D = 2  # CountSketch rows per column for the R of ApproximateLeverage (s₁ = 2d).
+DEFAULT_DRIFT = 2.0  # reuse leverage scores while every v_i changed by a factor within [1/2, 2].
+
+
+# -- access to rows (in memory or in blocks) ------------------------------------------------------
+
+
+def row_blocks(A):
+    """Yield ``(start, block)`` pairs covering the rows of A in order (one block for an ndarray)."""
+    if isinstance(A, np.ndarray):
+        yield 0, A
+    else:
+        yield from A.blocks()
+
+
+def take_rows(A, idx: np.ndarray) -> np.ndarray:
+    """``A[idx]`` (len(idx), d) for sorted row indices idx."""
+    return A[idx] if isinstance(A, np.ndarray) else A.take_rows(idx)
+
+
+def _gram_of_rows(A, idx: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``Σ_k weight_k a_{idx_k} a_{idx_k}ᵀ`` (d, d): the build of a row-sampled Hessian, O(|idx| d²)."""
+    return weighted_gram(take_rows(A, idx), weight)
+
+
+def drifted(v: np.ndarray, v_ref: np.ndarray, gamma: float | None) -> bool:
+    """Whether some ``v_i / v_ref_i`` left ``[1/γ, γ]`` (always, for γ None). Both are floored at
+    1e-8 of their largest entry: rows of negligible weight do not move ``Aᵀ diag(v) A``."""
+    if gamma is None:
+        return True
+    floor = 1e-8 * max(float(np.max(v)), float(np.max(v_ref)))
+    ratio = np.maximum(v, floor) / np.maximum(v_ref, floor)
+    return bool(np.max(ratio) > gamma or np.min(ratio) < 1 / gamma)
+
+
+# -- the interface --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SketchedGram:
+    """``H̃ ≈ Aᵀ diag(v) A`` (d, d) and what it cost.
+
+    ``size`` is s (rows drawn or rows of S); ``rows`` the distinct rows of A read (row sampling) or
+    s (projections); ``leverage_time`` the seconds spent on sampling probabilities; ``recomputed``
+    whether those were computed afresh at this call.
+    """
+
+    H: np.ndarray
+    size: int
+    rows: int
+    leverage_time: float = 0.0
+    recomputed: bool = False
+
+
+class Sketch(ABC):
+    """A sketch of ``Aᵀ diag(v) A``: :meth:`size` is its rule s(d, ε, δ), :meth:`gram` draws one."""
+
+    name: str = ""
+
+    @abstractmethod
+    def size(self, d: int, eps: float, delta: float, n: int | None = None) -> int:
+        """Sample size s(d, ε, δ) at which the spectral bound holds with probability ≥ 1 − δ."""
+
+    @abstractmethod
+    def gram(self, A, v: np.ndarray, s: int, rng: np.random.Generator) -> SketchedGram:
+        """``H̃`` (d, d) from s samples; A (n, d), v (n,) ≥ 0."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def bernstein_size(d: int, eps: float, delta: float, beta: float = 1.0) -> int:
+    """``s = ⌈2 β d (1 + ε/3) ln(2d/δ) / ε²⌉`` (module docstring, (Bernstein))."""
+    return math.ceil(2 * beta * d * (1 + eps / 3) * math.log(2 * d / delta) / eps**2)
+
+
+def _sample_rows(p: np.ndarray, s: int, rng: np.random.Generator):
+    """s i.i.d. draws from p (n,): distinct rows ``idx`` (sorted) and the reweighting ``c_i/(s p_i)``."""
+    draws = rng.choice(p.size, size=s, p=p)
+    idx, counts = np.unique(draws, return_counts=True)
+    return idx, counts / (s * p[idx])
+
+
+def _probabilities(scores: np.ndarray) -> np.ndarray:
+    """``p = scores / Σ scores`` (n,), with the total renormalised for ``Generator.choice``."""
+    total = float(np.sum(scores))
+    if not total > 0:
+        raise ValueError("the weights v are all zero: there is nothing to sample.")
+    return scores / total
+
+
+# -- row sampling ---------------------------------------------------------------------------------
+
+
+class UniformSampling(Sketch):
+    """``p_i = 1/n``. Rule (Bernstein) with β = the coherence ``μ = (n/d) max_i τ_i`` (1 ≤ μ ≤ n/d).
+
+    Cheap (no pass over A) and accurate on incoherent rows; on rows of heavy-tailed norms μ is
+    large and uniform sampling needs many more rows than leverage sampling.
+    """
+
+    name = "uniform"
+
+    def size(self, d, eps, delta, n=None, coherence: float = 1.0):
+        return bernstein_size(d, eps, delta, beta=coherence)
+
+    def gram(self, A, v, s, rng):
+        n = v.size
+        idx, scale = _sample_rows(np.full(n, 1.0 / n), s, rng)
+        return SketchedGram(_gram_of_rows(A, idx, v[idx] * scale), s, idx.size)
+
+
+def exact_leverage_scores(A, v: np.ndarray) -> np.ndarray:
+    """``τ_i = ||Q_i||²`` (n,) for the thin QR ``diag(√v) A = Q R``: O(n d²) and an n×d copy."""
+    M = np.sqrt(v)[:, None] * np.concatenate([blk for _, blk in row_blocks(A)])  # (n, d)
+    Q = np.linalg.qr(M, mode="reduced").Q
+    return np.einsum("ij,ij->i", Q, Q)
+
+
+class ExactLeverage(Sketch):
+    """Leverage-score sampling with exact scores (thin QR), ``p_i = τ_i / d``; rule (Bernstein), β = 1.
+
+    The QR costs about as much as four exact Hessians: a reference for the approximate scores,
+    not a fast method.
+    """
+
+    name = "leverage-exact"
+
+    def size(self, d, eps, delta, n=None):
+        return bernstein_size(d, eps, delta)
+
+    def gram(self, A, v, s, rng):
+        t0 = time.perf_counter()
+        p = _probabilities(exact_leverage_scores(A, v))
+        t_lev = time.perf_counter() - t0
+        idx, scale = _sample_rows(p, s, rng)
+        return SketchedGram(_gram_of_rows(A, idx, v[idx] * scale), s, idx.size, t_lev, True)
+
+
+def countsketch_blocks(A, v: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
+    """``S diag(√v) A`` (s, d) for a CountSketch S (one ±1 per column, in a random row), by blocks.
+
+    The same distribution as ``scipy.linalg.clarkson_woodruff_transform``; the weights √v go into
+    the sparse S, so no scaled copy of A is made. O(nnz(A)) work, O(s d) memory.
+    """
+    n = v.size
+    rows = rng.integers(0, s, size=n)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=n) * np.sqrt(v)
+    out = np.zeros((s, A.shape[1]))
+    for start, blk in row_blocks(A):
+        m = blk.shape[0]
+        sl = slice(start, start + m)
+        S = scipy.sparse.csc_array((signs[sl], (rows[sl], np.arange(m))), shape=(s, m))
+        out += S @ blk
+    return out
+
+
+def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``ℓ_i = ||a_iᵀ R⁻¹ G||²`` (n,), so that ``v_i ℓ_i ≈ τ_i`` (Drineas et al. 2012, Alg. 1).
+
+    R (d, d) is the Cholesky factor of ``(S₁M)ᵀ(S₁M)`` for a CountSketch S₁ with s₁ = 2d rows
+    (Clarkson–Woodruff 2013), so ``M R⁻¹`` has nearly orthonormal columns; G (d, k) is Gaussian,
+    k = min(d, 16), so ``||m_iᵀ R⁻¹ G||² ≈ ||m_iᵀ R⁻¹||²`` (Johnson–Lindenstrauss). Cost: two
+    passes over A (the sparse product and ``A (R⁻¹G)``, (n, k)) plus O(s₁ d² + d³) — about one
+    gradient evaluation. ℓ does not depend on v beyond R, which is what lets the solver reuse it.
+    """
+    d = A.shape[1]
+    SM = countsketch_blocks(A, v, PRECOND_ROWS_PER_D * d, rng)  # (s₁, d)
+    C = gram(SM)
+    C[np.diag_indices(d)] += 1e-14 * np.trace(C) / d + 1e-300  # rank-deficient M: a tiny ridge
+    R = np.linalg.cholesky(C).T  # (d, d), upper: RᵀR = C
+    k = min(d, JL_COLUMNS)
+    G = rng.standard_normal((d, k)) / math.sqrt(k) if k < d else np.eye(d)
+    Omega = np.linalg.solve(R, G)  # (d, k)
+    ell = np.empty(v.size)
+    for start, blk in row_blocks(A):
+        Y = blk @ Omega  # (m, k)
+        ell[start : start + blk.shape[0]] = np.einsum("ij,ij->i", Y, Y)
+    return ell
+
+
+class ApproximateLeverage(Sketch):
+    """Leverage-score sampling with fast approximate scores, ``p_i ∝ v_i ℓ_i``; rule (Bernstein), β = 12.
+
+    **Reuse across iterations** (``drift``): ℓ depends on v only through R, so when v moves to v'
+    with every ``v'_i / v_i`` in ``[1/γ, γ]``, ``v'_i ℓ_i`` still bounds the new scores up to a factor
+    γ² (``H/γ ⪯ H' ⪯ γ H``); the scores are then reused and only re-weighted by v' (O(n)). They are
+    recomputed when the drift exceeds γ = ``drift`` (ratios taken with v floored at 1e-8 max v, since
+    rows of negligible weight do not matter), and at every call when ``drift=None``.
+    """
+
+    name = "leverage"
+
+    def __init__(self, drift: float | None = DEFAULT_DRIFT):  # γ; None: recompute every call
+        self.drift = drift
+        self._ell: np.ndarray | None = None
+        self._v_ref: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"ApproximateLeverage(drift={self.drift})"
+
+    def size(self, d, eps, delta, n=None):
+        return bernstein_size(d, eps, delta, beta=APPROX_LEVERAGE_BETA)
+
+    def gram(self, A, v, s, rng):
+        t0 = time.perf_counter()
+        recompute = self._ell is None or drifted(v, self._v_ref, self.drift)
+        if recompute:
+            self._ell, self._v_ref = approximate_leverage_scores(A, v, rng), v.copy()
+        p = _probabilities(v * self._ell)
+        t_lev = time.perf_counter() - t0
+        idx, scale = _sample_rows(p, s, rng)
+        return SketchedGram(_gram_of_rows(A, idx, v[idx] * scale), s, idx.size, t_lev, recompute)
+
+
+# -- projections ----------------------------------------------------------------------------------
+
+
+class CountSketch(Sketch):
+    """``S`` with one random ±1 per column (``scipy.linalg.clarkson_woodruff_transform``), O(nnz(A)).
+
+    Rule: for U (n, d) orthonormal, ``E||UᵀSᵀSU − I||_F² ≤ (d² + d)/s`` (the pairs i ≠ i' that
+    share a bucket), so by Markov ``s = ⌈(d² + d)/(ε² δ)⌉`` (Nelson & Nguyen 2013, Thm 3).
+    Quadratic in d: accurate sketches of wide problems get large.
+    """
+
+    name = "countsketch"
+
+    def size(self, d, eps, delta, n=None):
+        return math.ceil((d * d + d) / (eps**2 * delta))
+
+    def gram(self, A, v, s, rng):
+        if isinstance(A, np.ndarray):
+            M = np.sqrt(v)[:, None] * A
+            SM = clarkson_woodruff_transform(M, s, rng=rng)
+        else:
+            SM = countsketch_blocks(A, v, s, rng)
+        return SketchedGram(gram(SM), s, s)
+
+
+class SRTT(Sketch):
+    """Subsampled randomized trigonometric transform ``S = √(n/s) P C D`` (in memory only).
+
+    D random signs, C the orthonormal DCT-II (n, n) applied by FFT in O(n d log n), P samples s rows
+    uniformly with replacement. C D spreads the leverage: every row of ``C D U`` has squared norm
+    ≤ (2/n)(√d + √(8 ln(2n/δ)))² with probability 1 − δ/2 (Tropp 2011, Lemma 3.3, with the DCT's
+    entries bounded by √(2/n)); rule (Bernstein) with that coherence and δ/2:
+
+        s = ⌈4 (1 + ε/3) (√d + √(8 ln(2n/δ)))² ln(4d/δ) / ε²⌉.
+    """
+
+    name = "srtt"
+
+    def size(self, d, eps, delta, n=None):
+        if n is None:
+            raise ValueError("the SRTT sample size depends on n; pass n.")
+        mix = (math.sqrt(d) + math.sqrt(8 * math.log(2 * n / delta))) ** 2
+        return math.ceil(4 * (1 + eps / 3) * mix * math.log(4 * d / delta) / eps**2)
+
+    def gram(self, A, v, s, rng):
+        if not isinstance(A, np.ndarray):
+            raise ValueError("the SRTT mixes all rows at once; use 'leverage' for a chunked A.")
+        n = v.size
+        signs = rng.choice(np.array([-1.0, 1.0]), size=n) * np.sqrt(v)
+        CDM = scipy.fft.dct(signs[:, None] * A, type=2, norm="ortho", axis=0, workers=-1)
+        idx, scale = _sample_rows(np.full(n, 1.0 / n), s, rng)
+        return SketchedGram(weighted_gram(CDM[idx], scale), s, idx.size)
+
+
+class GaussianSketch(Sketch):
+    """``S`` (s, n) with i.i.d. N(0, 1/s) entries: O(s n d), a reference, not a fast method.
+
+    Rule: the singular values of ``S U`` lie in ``1 ± (√d + t)/√s`` with probability ≥ 1 − 2e^{−t²/2}
+    (Vershynin 2012, Cor. 5.35); with ``(√d + t)/√s ≤ ε/3`` the squares lie in 1 ± ε (ε ≤ 3), so
+
+        s = ⌈9 (√d + √(2 ln(2/δ)))² / ε²⌉.
+    """
+
+    name = "gaussian"
+
+    def size(self, d, eps, delta, n=None):
+        return math.ceil(9 * (math.sqrt(d) + math.sqrt(2 * math.log(2 / delta))) ** 2 / eps**2)
+
+    def gram(self, A, v, s, rng):
+        SM = np.zeros((s, A.shape[1]))
+        sv = np.sqrt(v)
+        for start, blk in row_blocks(A):
+            m = blk.shape[0]
+            S = rng.standard_normal((s, m)) / math.sqrt(s)
+            SM += S @ (sv[start : start + m, None] * blk)
+        return SketchedGram(gram(SM), s, s)
+
+
+SKETCHES: dict[str, type[Sketch]] = {
+    cls.name: cls
+    for cls in (
+        ApproximateLeverage,
+        ExactLeverage,
+        UniformSampling,
+        CountSketch,
+        SRTT,
+        GaussianSketch,
+    )
+}
+
+
+def make_sketch(name: str, **kwargs) -> Sketch:
+    """The sketch called ``name`` (one of :data:`SKETCHES`); ValueError listing the names otherwise."""
+    if name not in SKETCHES:
+        raise ValueError(f"unknown sketch {name!r}; valid sketches: {', '.join(SKETCHES)}.")
+    return SKETCHES[name](**kwargs)

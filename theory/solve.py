@@ -1,0 +1,266 @@
+"""``solve(prob, method=..., sketch=..., tol=..., seed=...)``: one entry point, one result type.
+
+A thin front over the solvers of :mod:`theory.newton` and four anchors from ``scipy.optimize``
+(given the same closed-form derivatives). Every argument is checked before any work (ValueError
+naming the mistake and the valid choices); unknown options warn (:class:`SolverOptionWarning`), as
+scipy's ``minimize`` does. A solve that does not converge returns ``success=False`` and a message;
+it does not raise.
+
+>>> import numpy as np
+>>> from theory import SoftmaxRegression
+>>> rng = np.random.default_rng(0)
+>>> prob = SoftmaxRegression(rng.standard_normal((2000, 8)), np.full(2000, 1 / 2000), 1.0)
+>>> res = solve(prob, tol=1e-10, seed=0)
+>>> res.success, res.nit <= 5
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import fields
+
+import numpy as np
+import scipy.optimize
+
+from theory.newton import (
+    MESSAGES,
+    SOLVERS,
+    SketchedNewtonSolver,
+    SolveResult,
+    SolverOptions,
+    format_row,
+)
+from theory.sketch import SKETCHES
+
+DEFAULT_METHOD = "sketched-newton-cg"  # see docs/solver.md, "Choosing the default"
+DEFAULT_SKETCH = "leverage"
+SCIPY_METHODS = {
+    "scipy-trust-exact": "trust-exact",
+    "scipy-trust-krylov": "trust-krylov",
+    "scipy-newton-cg": "Newton-CG",
+    "scipy-l-bfgs-b": "L-BFGS-B",
+}
+METHODS = (*SOLVERS, *SCIPY_METHODS)
+SKETCH_OPTIONS = {"sketch_size", "eps", "delta", "drift"}
+OPTIONS_BY_METHOD = {
+    "newton": {"decrement_tol", "line_search", "verbose"},
+    "gradient-descent": {"line_search", "verbose"},
+    "sketched-newton": {"decrement_tol", "line_search", "verbose", *SKETCH_OPTIONS},
+    "sketched-newton-cg": {
+        "decrement_tol",
+        "verbose",
+        "cg_maxiter",
+        "rebuild_after",
+        *SKETCH_OPTIONS,
+    },
+    **{name: {"verbose"} for name in SCIPY_METHODS},
+}
+
+
+class SolverOptionWarning(UserWarning):
+    """An option was not recognised, or does not apply to the chosen method, and is ignored."""
+
+
+def solve(
+    prob,
+    method: str = DEFAULT_METHOD,
+    sketch: str | None = None,
+    tol: float = 1e-8,
+    seed: int | None = 0,
+    *,
+    x0=None,
+    x_star=None,
+    max_iter: int = 100,
+    callback=None,
+    **options,
+) -> SolveResult:
+    """Minimise ``L(x)`` of ``prob`` (a :class:`~theory.objective.SoftmaxRegression`) from x0 (default 0).
+
+    Parameters
+    ----------
+    method : one of :data:`METHODS`: ``"sketched-newton-cg"`` (the default: sketch-preconditioned
+        Newton-CG), ``"sketched-newton"`` (Algorithm 1), ``"newton"``, ``"gradient-descent"``, or a
+        scipy anchor ``"scipy-trust-exact"``, ``"scipy-trust-krylov"``, ``"scipy-newton-cg"``,
+        ``"scipy-l-bfgs-b"``.
+    sketch : for the sketched methods, one of :data:`theory.sketch.SKETCHES` (default "leverage").
+    tol : stop when ``max |∇L(x)| ≤ tol`` (> 0).
+    seed : seeds the sketches; the same seed gives the same iterates.
+    x_star : a reference minimiser; when given, ``history["error"]`` holds ``||x_k − x*||``.
+    max_iter : at most this many iterations (≥ 1).
+    callback : ``callback(x, row)`` after each iterate, row being that iterate's history entry.
+    **options : fields of :class:`~theory.newton.SolverOptions` that apply to the method
+        (``line_search``, ``decrement_tol``, ``sketch_size``, ``eps``, ``delta``,
+        ``drift``, ``cg_maxiter``, ``rebuild_after``, ``verbose``).
+    """
+    x0 = np.zeros(prob.d) if x0 is None else prob.check_x(x0, name="x0")
+    x_star = None if x_star is None else prob.check_x(x_star, name="x_star")
+    opts = _validate(prob, method, sketch, tol, seed, max_iter, options)
+    if method in SCIPY_METHODS:
+        return _solve_scipy(prob, method, x0, opts, x_star, callback)
+    return SOLVERS[method](prob, opts, x_star=x_star, callback=callback).solve(x0)
+
+
+def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptions:
+    """The checks of :func:`solve`, before any work; returns the options record."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}.")
+    if not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0):
+        raise ValueError(
+            f"tol must be a positive finite number (a bound on max |∇L|); got {tol!r}."
+        )
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer ≥ 1; got {max_iter!r}.")
+    sketched = issubclass(SOLVERS.get(method, object), SketchedNewtonSolver)
+    if sketch is not None and sketch not in SKETCHES:
+        raise ValueError(f"unknown sketch {sketch!r}; valid sketches: {', '.join(SKETCHES)}.")
+    if sketch is not None and not sketched:
+        warnings.warn(f"sketch={sketch!r} is ignored by method {method!r}.", SolverOptionWarning, 3)
+    known = {f.name for f in fields(SolverOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        warnings.warn(
+            f"unknown solver options ignored: {', '.join(unknown)}; valid options: "
+            f"{', '.join(sorted(OPTIONS_BY_METHOD[method]))}.",
+            SolverOptionWarning,
+            3,
+        )
+    foreign = sorted(set(options) & known - OPTIONS_BY_METHOD[method])
+    if foreign:
+        warnings.warn(
+            f"options {', '.join(foreign)} do not apply to method {method!r} and are ignored.",
+            SolverOptionWarning,
+            3,
+        )
+    kept = {k: v for k, v in options.items() if k in OPTIONS_BY_METHOD[method]}
+    opts = SolverOptions(
+        tol=float(tol), max_iter=int(max_iter), seed=seed, sketch=sketch or DEFAULT_SKETCH, **kept
+    )
+    if sketched:
+        _validate_sketch(prob, opts)
+    return opts
+
+
+def _validate_sketch(prob, opts: SolverOptions) -> None:
+    s, d = opts.sketch_size, prob.d
+    if s is not None and (not isinstance(s, int | np.integer) or s < d):
+        raise ValueError(
+            f"sketch_size must be an integer ≥ d = {d} (a smaller sketch of the "
+            f"d×d Hessian is singular); got {s!r}."
+        )
+    if opts.eps is not None and not 0 < opts.eps < 1:
+        raise ValueError(
+            f"eps must lie in (0, 1) (the sketch's relative accuracy); got {opts.eps!r}."
+        )
+    if not 0 < opts.delta < 1:
+        raise ValueError(f"delta must lie in (0, 1) (a failure probability); got {opts.delta!r}.")
+    if opts.sketch == "srtt" and not isinstance(prob.A, np.ndarray):
+        raise ValueError("sketch 'srtt' needs A in memory; use 'leverage' for a chunked A.")
+
+
+# -- scipy anchors --------------------------------------------------------------------------------
+
+
+class _Derivatives:
+    """fun/jac/hess/hessp for scipy, counting calls; the last gradient is memoised by x."""
+
+    def __init__(self, prob):
+        self.prob = prob
+        self.nfev = self.njev = self.nhev = 0
+        self._x = self._g = None
+
+    def fun(self, x):
+        self.nfev += 1
+        return self.prob.loss(x)
+
+    def jac(self, x):
+        if self._x is None or not np.array_equal(x, self._x):
+            self.njev += 1
+            self._x, self._g = np.array(x), self.prob.gradient(x)
+        return self._g
+
+    def hess(self, x):
+        self.nhev += 1
+        return self.prob.hessian(x)
+
+    def hessp(self, x, v):
+        self.nhev += 1
+        return self.prob.hessp(x, v)
+
+
+def _scipy_options(name: str, max_iter: int, tol: float) -> dict:
+    """Inner tolerances small enough that our test ``max|g| ≤ tol`` (in the callback) decides."""
+    if name == "L-BFGS-B":
+        return {"maxiter": max_iter, "gtol": tol, "ftol": 0.0}
+    if name == "Newton-CG":
+        return {"maxiter": max_iter, "xtol": 1e-300}
+    return {"maxiter": max_iter, "gtol": tol * 1e-3}
+
+
+def _solve_scipy(prob, method, x0, opts: SolverOptions, x_star, callback) -> SolveResult:
+    name = SCIPY_METHODS[method]
+    der = _Derivatives(prob)
+    hist: dict[str, list[float]] = {}
+    t0 = time.perf_counter()
+
+    def record(x, it):
+        g = der.jac(x)
+        row = {
+            "loss": prob.loss(x),
+            "grad_inf": float(np.max(np.abs(g))),
+            "step": math.nan,
+            "sketch_size": math.nan,
+            "time": time.perf_counter() - t0,
+        }
+        if x_star is not None:
+            row["error"] = float(np.linalg.norm(x - x_star))
+        for k, v in row.items():
+            hist.setdefault(k, []).append(v)
+        if opts.verbose:
+            print(format_row(method, it, row), flush=True)
+        if callback is not None:
+            callback(x, row)
+        return row["grad_inf"] <= opts.tol
+
+    def cb(intermediate_result):
+        if record(intermediate_result.x, len(hist["loss"])):
+            raise StopIteration
+
+    kwargs = {"hess": der.hess} if name == "trust-exact" else {}
+    kwargs |= {"hessp": der.hessp} if name in ("trust-krylov", "Newton-CG") else {}
+    if record(x0, 0):
+        x, nit, sp_message = x0, 0, ""
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.optimize.OptimizeWarning)
+            r = scipy.optimize.minimize(
+                der.fun,
+                x0,
+                method=name,
+                jac=der.jac,
+                callback=cb,
+                options=_scipy_options(name, opts.max_iter, opts.tol),
+                **kwargs,
+            )
+        x, nit, sp_message = r.x, len(hist["loss"]) - 1, str(r.message)
+    g = der.jac(x)
+    status = 0 if np.max(np.abs(g)) <= opts.tol else (2 if nit >= opts.max_iter else 3)
+    if status == 3 and not np.all(np.isfinite(g)):
+        status = 4
+    message = MESSAGES[status] + (f" (scipy: {sp_message})" if status else "")
+    return SolveResult(
+        x=np.asarray(x),
+        success=status == 0,
+        status=status,
+        message=message,
+        nit=nit,
+        nfev=der.nfev,
+        njev=der.njev,
+        nhev=der.nhev,
+        fun=prob.loss(x),
+        jac=g,
+        method=method,
+        history={k: np.asarray(v) for k, v in hist.items()},
+    )

@@ -1,0 +1,72 @@
+"""The row-chunked path: a memmap, a list of blocks or a dask array gives the in-memory answers."""
+
+import numpy as np
+import pytest
+
+from theory.chunked import ChunkedMatrix, ChunkedSoftmaxRegression
+from theory.instances import make_instance
+from theory.solve import solve
+
+N, D, BLOCK = 6000, 6, 1000
+
+
+@pytest.fixture(scope="module")
+def dense():
+    return make_instance("coherent", N, D, seed=0).prob
+
+
+@pytest.fixture
+def on_disk(dense, tmp_path):
+    mm = np.lib.format.open_memmap(tmp_path / "A.npy", mode="w+", dtype=np.float64, shape=(N, D))
+    mm[:] = dense.A
+    mm.flush()
+    A = np.load(tmp_path / "A.npy", mmap_mode="r")
+    return ChunkedSoftmaxRegression(A, dense.b, dense.w, block_rows=BLOCK)
+
+
+def test_memmap_derivatives_equal_the_in_memory_ones(dense, on_disk):
+    x = np.random.default_rng(0).standard_normal(D) * 0.01
+    v = np.ones(D)
+    assert np.isclose(on_disk.loss(x), dense.loss(x), rtol=1e-13)
+    np.testing.assert_allclose(on_disk.gradient(x), dense.gradient(x), rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(on_disk.hessp(x, v), dense.hessp(x, v), rtol=1e-11)
+    np.testing.assert_allclose(on_disk.hessian(x), dense.hessian(x), rtol=1e-11)
+
+
+@pytest.mark.parametrize("method", ["sketched-newton-cg", "sketched-newton", "newton"])
+def test_solvers_on_a_memmap_reach_the_in_memory_minimiser(dense, on_disk, method):
+    ref = solve(dense, method=method, seed=0, tol=1e-9)
+    res = solve(on_disk, method=method, seed=0, tol=1e-9)
+    assert res.success
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-7, atol=1e-10)
+
+
+def test_sequence_of_blocks_takes_rows_across_block_boundaries(dense):
+    blocks = [dense.A[i : i + 700] for i in range(0, N, 700)]
+    A = ChunkedMatrix(blocks)
+    idx = np.array([0, 699, 700, 701, 4999, N - 1])
+    np.testing.assert_array_equal(A.take_rows(idx), dense.A[idx])
+    np.testing.assert_allclose(A.T @ np.ones(N), dense.A.T @ np.ones(N), rtol=1e-12)
+
+
+def test_srtt_refuses_a_chunked_matrix_before_any_work(on_disk):
+    with pytest.raises(ValueError, match="needs A in memory"):
+        solve(on_disk, method="sketched-newton", sketch="srtt")
+
+
+def test_non_finite_block_is_rejected_with_its_rows(dense):
+    bad = dense.A.copy()
+    bad[2500, 1] = np.nan
+    with pytest.raises(ValueError, match=r"A\[2000:3000\] has 1 non-finite"):
+        ChunkedMatrix(bad, block_rows=BLOCK)
+
+
+def test_dask_array_with_the_local_scheduler(dense):
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    A = da.from_array(dense.A, chunks=(BLOCK, D))
+    with dask.config.set(scheduler="synchronous"):
+        prob = ChunkedSoftmaxRegression(A, dense.b, dense.w)
+        res = solve(prob, seed=0, tol=1e-9)
+    np.testing.assert_allclose(res.x, solve(dense, seed=0, tol=1e-9).x, rtol=1e-7, atol=1e-10)

@@ -1,0 +1,146 @@
+"""``theory.solve``: every method reaches the tolerance; Algorithm 1's contraction in the theorem
+regime; bad input fails before any work; numerical trouble ends a solve, never raises."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from theory.instances import make_instance
+from theory.newton import HessianWarning, SPDSolver
+from theory.objective import SoftmaxRegression
+from theory.sketch import SKETCHES
+from theory.solve import METHODS, SolverOptionWarning, solve
+
+
+@pytest.fixture(scope="module")
+def sparse():
+    return make_instance("sparse", 2048, 8, seed=0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_reaches_tol_on_a_saturating_softmax(sparse, method):
+    max_iter = 3000 if method == "gradient-descent" else 100
+    # scipy's Newton-CG stops CG at curvature pᵀHp ≤ 3 eps (absolute), i.e. at |g| ~ 1e-8 here.
+    tol = 1e-7 if method == "scipy-newton-cg" else 1e-8
+    res = solve(sparse.prob, method=method, tol=tol, max_iter=max_iter, x_star=sparse.x_star)
+    assert res.success and res.status == 0, res
+    assert np.max(np.abs(res.jac)) <= tol
+    assert res.history["error"][-1] < 1e-6
+    assert len(res.history["loss"]) == res.nit + 1
+
+
+@pytest.mark.filterwarnings("ignore::theory.newton.HessianWarning")
+@pytest.mark.parametrize("sketch", list(SKETCHES))
+def test_sketched_newton_converges_with_every_sketch(sparse, sketch):
+    res = solve(sparse.prob, method="sketched-newton", sketch=sketch, tol=1e-8, sketch_size=400)
+    assert res.success, res
+
+
+def test_exact_newton_converges_quadratically_near_the_minimiser(sparse):
+    res = solve(sparse.prob, method="newton", tol=1e-12, x_star=sparse.x_star)
+    e = res.history["error"]
+    tail = e[(e < 1e-2) & (e > 1e-11)]
+    assert len(tail) >= 2 and all(b <= 10 * a**2 for a, b in zip(tail, tail[1:], strict=False))
+
+
+def test_full_step_sketched_newton_contracts_by_040_in_the_theorem_regime():
+    inst = make_instance("theorem", 1024, 4, seed=0)
+    res = solve(
+        inst.prob,
+        method="sketched-newton",
+        sketch="leverage-exact",
+        eps=0.01,
+        tol=1e-13,
+        line_search=False,
+        x0=inst.x0,
+        x_star=inst.x_star,
+        max_iter=6,
+    )
+    e = res.history["error"]
+    ratios = e[1:] / e[:-1]
+    assert np.all(ratios[e[:-1] > 1e-11] <= 0.4), ratios
+
+
+@pytest.mark.filterwarnings("ignore::theory.newton.HessianWarning")
+def test_same_seed_gives_the_same_iterates(sparse):
+    a, b = (solve(sparse.prob, method="sketched-newton", seed=3, sketch_size=100) for _ in range(2))
+    assert np.array_equal(a.x, b.x) and a.nit == b.nit
+
+
+def test_default_method_is_the_sketch_preconditioned_newton_cg(sparse):
+    assert solve(sparse.prob).method == "sketched-newton-cg"
+
+
+def test_iteration_limit_ends_with_success_false_and_a_message(sparse):
+    res = solve(sparse.prob, method="gradient-descent", max_iter=2)
+    assert not res.success and res.status == 2 and "Maximum number of iterations" in res.message
+
+
+@pytest.mark.filterwarnings("ignore::theory.newton.HessianWarning")
+def test_full_steps_from_far_away_report_divergence_or_the_limit_without_raising(sparse):
+    res = solve(
+        sparse.prob,
+        method="sketched-newton",
+        line_search=False,
+        sketch_size=20,
+        x0=np.full(8, 30.0),
+        max_iter=30,
+    )
+    assert res.status in (0, 2, 3, 4) and isinstance(res.message, str)
+
+
+def test_singular_hessian_warns_and_falls_back():
+    rng = np.random.default_rng(0)
+    prob = SoftmaxRegression(rng.standard_normal((3, 5)), np.array([0.5, 0.5, 0.0]), 1.0)
+    with pytest.warns(HessianWarning, match="eigenvalue-clipped"):
+        res = solve(prob, method="newton", tol=1e-8)
+    assert res.success, res
+
+
+def test_spd_solver_on_an_indefinite_matrix_gives_a_descent_direction():
+    H, g = np.diag([2.0, -1.0, 1e-20]), np.array([1.0, 1.0, 1.0])
+    solver = SPDSolver(H)
+    assert solver.fallback == "not positive definite"
+    assert g @ solver.solve(g) > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tol": 0.0}, "tol must be a positive"),
+        ({"tol": -1.0}, "tol must be a positive"),
+        ({"max_iter": 0}, "max_iter must be an integer ≥ 1"),
+        ({"method": "bfgs"}, "valid methods: sketched-newton-cg, sketched-newton, newton"),
+        ({"sketch": "hadamard"}, "valid sketches: leverage"),
+        ({"method": "sketched-newton", "sketch_size": 3}, "sketch_size must be an integer ≥ d = 8"),
+        ({"x0": np.zeros(7)}, r"x0 must have shape \(8,\)"),
+        ({"method": "sketched-newton", "eps": 1.5}, "eps must lie in"),
+    ],
+)
+def test_bad_input_raises_a_clear_value_error_before_any_work(sparse, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        solve(sparse.prob, **kwargs)
+
+
+def test_unknown_and_foreign_options_warn(sparse):
+    with pytest.warns(SolverOptionWarning, match="unknown solver options ignored: gtol"):
+        solve(sparse.prob, method="newton", gtol=1.0)
+    with pytest.warns(SolverOptionWarning, match="do not apply"):
+        solve(sparse.prob, method="newton", sketch_size=100)
+    with pytest.warns(SolverOptionWarning, match="ignored by method 'newton'"):
+        solve(sparse.prob, method="newton", sketch="uniform")
+
+
+def test_history_records_every_documented_field(sparse):
+    res = solve(sparse.prob, method="sketched-newton-cg", x_star=sparse.x_star)
+    for key in ("loss", "grad_inf", "step", "sketch_size", "time", "error", "cg_iter", "t_grad"):
+        assert len(res.history[key]) == res.nit + 1
+    assert np.all(np.diff(res.history["time"]) >= 0)
+
+
+def test_a_start_at_the_minimiser_returns_at_once(sparse):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = solve(sparse.prob, x0=sparse.x_star, tol=1e-6)
+    assert res.success and res.nit == 0
