@@ -164,7 +164,12 @@ def _validate_sketch(prob, opts: SolverOptions) -> None:
 
 
 class _Derivatives:
-    """fun/jac/hess/hessp for scipy, counting calls; the last gradient is memoised by x."""
+    """fun/jac/hess/hessp for scipy, counting calls; the last gradient is memoised by x.
+
+    scipy's solvers can probe non-finite points or directions (trust-krylov's trlib passes a NaN
+    direction after a breakdown); those get NaN back, so scipy reports the failure itself instead
+    of our input validation raising in the middle of a solve.
+    """
 
     def __init__(self, prob):
         self.prob = prob
@@ -173,12 +178,14 @@ class _Derivatives:
 
     def fun(self, x):
         self.nfev += 1
-        return self.prob.loss(x)
+        return self.prob.loss(x) if np.all(np.isfinite(x)) else math.nan
 
     def jac(self, x):
         if self._x is None or not np.array_equal(x, self._x):
             self.njev += 1
-            self._x, self._g = np.array(x), self.prob.gradient(x)
+            finite = np.all(np.isfinite(x))
+            self._x = np.array(x)
+            self._g = self.prob.gradient(x) if finite else np.full(self.prob.d, math.nan)
         return self._g
 
     def hess(self, x):
@@ -187,6 +194,8 @@ class _Derivatives:
 
     def hessp(self, x, v):
         self.nhev += 1
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(v))):
+            return np.full(self.prob.d, math.nan)
         return self.prob.hessp(x, v)
 
 

@@ -144,3 +144,14 @@ def test_a_start_at_the_minimiser_returns_at_once(sparse):
         warnings.simplefilter("error")
         res = solve(sparse.prob, x0=sparse.x_star, tol=1e-6)
     assert res.success and res.nit == 0
+
+
+def test_scipy_anchor_given_a_nan_direction_gets_nan_back_instead_of_raising():
+    """trust-krylov's trlib can probe a NaN direction; the solve must report, not raise."""
+    from theory.solve import _Derivatives
+
+    prob = SoftmaxRegression(np.eye(3), np.full(3, 1 / 3), 1.0)
+    der = _Derivatives(prob)
+    assert np.isnan(der.hessp(np.zeros(3), np.full(3, np.nan))).all()
+    assert np.isnan(der.fun(np.full(3, np.inf)))
+    assert np.isnan(der.jac(np.full(3, np.nan))).all()
