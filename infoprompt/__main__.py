@@ -1,4 +1,4 @@
-"""Command line: ``python -m infoprompt {train,report,predict} ...`` (``--help`` on each).
+"""Command line: ``python -m infoprompt {train,report,predict,figures} ...`` (``--help`` on each).
 
     python -m infoprompt train --task sst2 --data-dir ../shared/data/SST-2 --method infoprompt \\
         --n-prompts 4 --shots 64 --seeds 1,2,3 --epochs 30 --out runs/sst2-infoprompt
@@ -101,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     pred = sub.add_parser("predict", help="predict labels of new text with a trained run")
     pred.add_argument("--run", required=True, help="one run's folder (holds best.safetensors)")
     pred.add_argument("texts", nargs="+", help="texts; pairs as 'A ||| B'")
+    sub.add_parser("figures", help="the paper's figures 1-3 (figures --help)", add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["figures"]:  # its own parser and dispatch: infoprompt.figures
+        from infoprompt.figures import main as figures_main
+
+        return figures_main(argv[1:])
     args = parser.parse_args(argv)
     commands = {"train": cmd_train, "report": cmd_report, "predict": cmd_predict}
     try:
