@@ -5,11 +5,14 @@ and scipy's trust-krylov (iterations, time, final max|g|, ||x − x*||), and wri
 error against iteration and time (log scale). The defaults finish in a few seconds::
 
     python -m theory solve --regime sparse --n 16384 --d 64 --plot convergence.png
+
+With no options it solves that instance and writes ``convergence.png`` (``--plot ''`` for none).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -39,7 +42,12 @@ def parse_args(argv):
     )
     p.add_argument("--tol", type=float, default=1e-8, help="stop at max|g| <= tol")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", metavar="FILE", default=None, help="write the convergence plot here")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        default="convergence.png",
+        help="write the convergence plot here (default: convergence.png; '' for none)",
+    )
     return parser.parse_args(argv)
 
 
@@ -78,8 +86,10 @@ def plot(results, path: str, title: str) -> None:
     ax_it.set(xlabel="iteration", ylabel="‖x − x*‖", title=title)
     ax_t.set(xlabel="time (s)", ylabel="‖x − x*‖")
     ax_it.legend()
-    fig.savefig(path, dpi=120)
+    tmp = f"{path}.tmp.png"  # written whole, then renamed: never a half-written plot
+    fig.savefig(tmp, dpi=120)
     plt.close(fig)
+    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
