@@ -127,9 +127,9 @@ class ChunkedSoftmaxRegression(SoftmaxRegression):
         self.s = float(np.sum(self.b))
         self._cache = None
 
-    def hessian(self, x) -> np.ndarray:
+    def hessian_at(self, p) -> np.ndarray:
         """``∇²L(x) = Σ_k A_kᵀ diag(v_k) A_k + low rank`` (d, d), one block at a time."""
-        parts = self.hessian_parts(x)
+        parts = self.hessian_parts_at(p)
         H = np.zeros((self.d, self.d))
         for start, blk in self.A.blocks():
             H += weighted_gram(blk, parts.diag[start : start + blk.shape[0]])

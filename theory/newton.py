@@ -537,7 +537,7 @@ class GradientDescentSolver(NewtonSolver):
             self.alpha *= 2 * self.step
 
 
-SOLVERS: dict[str, type[NewtonSolver]] = {
+NEWTON_SOLVERS: dict[str, type[NewtonSolver]] = {
     cls.method: cls
     for cls in (SketchedNewtonCGSolver, SketchedNewtonSolver, NewtonSolver, GradientDescentSolver)
 }

@@ -33,14 +33,18 @@ from theory.validation import as_float64
 DENSE_B_MAX_N = 4096  # B(x) is n×n: at n = 4096 it already takes 128 MiB.
 
 
-@dataclass(frozen=True)
+@dataclass
 class Point:
-    """Per-x quantities, all (n,) except the scalars: ``z = A x``, ``f``, ``log f``."""
+    """Per-x quantities, all (n,): ``z = A x``, ``f``, ``log f`` (x (d,), or None when unknown), and
+    the residual r and ``B``'s parts once asked for (so that, e.g., repeated ``hessp`` calls at one x
+    compute them once)."""
 
-    x: np.ndarray
+    x: np.ndarray | None
     z: np.ndarray
     f: np.ndarray
     logf: np.ndarray
+    r: np.ndarray | None = None
+    parts: HessianParts | None = None
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,19 @@ class HessianParts:
     q: np.ndarray
     kappa: float
 
-    def low_rank(self, A: np.ndarray) -> np.ndarray:
-        """The rank ≤ 2 term ``κ g gᵀ - h gᵀ - g hᵀ`` (d, d), ``g = Aᵀ f``, ``h = Aᵀ q``."""
-        G = A.T @ np.stack([self.f, self.q], axis=1)  # (d, 2)
+    def low_rank(self, A: np.ndarray, G: np.ndarray | None = None) -> np.ndarray:
+        """The rank ≤ 2 term ``κ g gᵀ - h gᵀ - g hᵀ`` (d, d), ``g = Aᵀ f``, ``h = Aᵀ q``.
+
+        ``G = [g, h]`` (d, 2) when already known (:meth:`range`); else one pass over A.
+        """
+        G = self.range(A) if G is None else G
         g, h = G[:, 0], G[:, 1]
         hg = np.outer(h, g)
         return self.kappa * np.outer(g, g) - (hg + hg.T)  # exactly symmetric in floating point
+
+    def range(self, A: np.ndarray) -> np.ndarray:
+        """``[g, h] = Aᵀ [f, q]`` (d, 2): the low-rank term's range, one pass over A."""
+        return A.T @ np.stack([self.f, self.q], axis=1)
 
 
 class SoftmaxRegression:
@@ -119,16 +130,26 @@ class SoftmaxRegression:
         x = self.check_x(x)
         if self._cache is not None and np.array_equal(self._cache.x, x):
             return self._cache
-        z = self.A @ x
-        logf = appendix.log_softmax(z)
-        self._cache = Point(x=x.copy(), z=z, f=np.exp(logf), logf=logf)
+        self._cache = self.point_z(self.A @ x, x=x.copy())
         return self._cache
+
+    def point_z(self, z: np.ndarray, x: np.ndarray | None = None) -> Point:
+        """The per-point state from ``z = A x`` (n,) itself, without a pass over A.
+
+        L depends on x only through z, so a solver that keeps z (and the images ``A u`` of its
+        directions) evaluates L, ``r`` and ``B`` anywhere on ``z + Z y`` in O(n) per point.
+        """
+        logf = appendix.log_softmax(z)
+        return Point(x=x, z=z, f=np.exp(logf), logf=logf)
 
     # -- value and derivatives ---------------------------------------------------------------
 
     def loss_parts(self, x) -> dict[str, float]:
         """``{"exp": L_exp, "cent": L_cent, "reg": L_reg}`` at x (Defs. C.6, C.7, C.8)."""
-        p = self.point(x)
+        return self.loss_parts_at(self.point(x))
+
+    def loss_parts_at(self, p: Point) -> dict[str, float]:
+        """:meth:`loss_parts` at a :class:`Point` (O(n), no pass over A)."""
         return {
             "exp": 0.5 * float(np.sum((p.f - self.b) ** 2)),
             "cent": -float(self.b @ p.logf),
@@ -141,9 +162,14 @@ class SoftmaxRegression:
 
     def residual(self, x) -> np.ndarray:
         """``r = J c + (s f - b) + w² ∘ A x`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10)."""
-        p = self.point(x)
-        c = p.f - self.b
-        return p.f * c - (p.f @ c) * p.f + (self.s * p.f - self.b) + self.w2 * p.z
+        return self.residual_at(self.point(x))
+
+    def residual_at(self, p: Point) -> np.ndarray:
+        """:meth:`residual` at a :class:`Point`: ``r = ∂L/∂z`` (n,), O(n)."""
+        if p.r is None:
+            c = p.f - self.b
+            p.r = p.f * c - (p.f @ c) * p.f + (self.s * p.f - self.b) + self.w2 * p.z
+        return p.r
 
     def gradient(self, x) -> np.ndarray:
         """``∇L(x) = Aᵀ r`` (d,), two passes over A."""
@@ -151,16 +177,26 @@ class SoftmaxRegression:
 
     def hessian_parts(self, x) -> HessianParts:
         """``B(x)`` as diagonal plus rank ≤ 2 (see the module docstring), O(n)."""
-        p = self.point(x)
+        return self.hessian_parts_at(self.point(x))
+
+    def hessian_parts_at(self, p: Point) -> HessianParts:
+        """:meth:`hessian_parts` at a :class:`Point`: ``B = ∂²L/∂z²`` as diagonal + rank ≤ 2, O(n)."""
+        if p.parts is not None:
+            return p.parts
         f, b = p.f, self.b
         q = (2 * f - b) * f
         diag = q - (f @ (f - b)) * f + self.s * f + self.w2
         kappa = float((3 * f - 2 * b) @ f) - self.s
-        return HessianParts(diag=diag, f=f, q=q, kappa=kappa)
+        p.parts = HessianParts(diag=diag, f=f, q=q, kappa=kappa)
+        return p.parts
 
     def hessian(self, x) -> np.ndarray:
         """``∇²L(x) = Aᵀ diag(v) A + low rank`` (d, d): one syrk, O(n d²); never an n×n array."""
-        parts = self.hessian_parts(x)
+        return self.hessian_at(self.point(x))
+
+    def hessian_at(self, p: Point) -> np.ndarray:
+        """:meth:`hessian` at a :class:`Point`."""
+        parts = self.hessian_parts_at(p)
         return weighted_gram(self.A, parts.diag) + parts.low_rank(self.A)
 
     def hessp(self, x, v) -> np.ndarray:

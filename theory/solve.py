@@ -27,15 +27,18 @@ import scipy.optimize
 
 from theory.newton import (
     MESSAGES,
-    SOLVERS,
+    NEWTON_SOLVERS,
     SketchedNewtonSolver,
     SolveResult,
     SolverOptions,
     format_row,
 )
 from theory.sketch import SKETCHES
+from theory.subspace import SubspaceNewtonSolver
 
-DEFAULT_METHOD = "sketched-newton-cg"  # see docs/solver.md, "Choosing the default"
+SOLVERS = {SubspaceNewtonSolver.method: SubspaceNewtonSolver, **NEWTON_SOLVERS}
+
+DEFAULT_METHOD = "sketched-subspace-newton"  # see docs/solver.md, "Choosing the default"
 DEFAULT_SKETCH = "leverage"
 SCIPY_METHODS = {
     "scipy-trust-exact": "trust-exact",
@@ -56,6 +59,7 @@ OPTIONS_BY_METHOD = {
         "rebuild_after",
         *SKETCH_OPTIONS,
     },
+    "sketched-subspace-newton": {"decrement_tol", "verbose", "rebuild_after", *SKETCH_OPTIONS},
     **{name: {"verbose"} for name in SCIPY_METHODS},
 }
 
@@ -81,9 +85,10 @@ def solve(
 
     Parameters
     ----------
-    method : one of :data:`METHODS`: ``"sketched-newton-cg"`` (the default: sketch-preconditioned
-        Newton-CG), ``"sketched-newton"`` (Algorithm 1), ``"newton"``, ``"gradient-descent"``, or a
-        scipy anchor ``"scipy-trust-exact"``, ``"scipy-trust-krylov"``, ``"scipy-newton-cg"``,
+    method : one of :data:`METHODS`: ``"sketched-subspace-newton"`` (the default: Newton in a small
+        subspace, two passes over A an iteration, :mod:`theory.subspace`), ``"sketched-newton-cg"``
+        (sketch-preconditioned Newton-CG), ``"sketched-newton"`` (Algorithm 1), ``"newton"``,
+        ``"gradient-descent"``, or a scipy anchor ``"scipy-trust-exact"``, ``"scipy-trust-krylov"``, ``"scipy-newton-cg"``,
         ``"scipy-l-bfgs-b"``.
     sketch : for the sketched methods, one of :data:`theory.sketch.SKETCHES` (default "leverage").
     tol : stop when ``max |∇L(x)| ≤ tol`` (> 0).

@@ -78,7 +78,9 @@ def test_dense_B_refuses_large_n_and_names_the_alternatives():
 
 def test_non_finite_entries_are_found_across_row_blocks(tmp_path):
     """A memmap is scanned in row blocks; the count and the first index span blocks correctly."""
-    A = np.lib.format.open_memmap(tmp_path / "A.npy", mode="w+", dtype=np.float64, shape=(3000, 2000))
+    A = np.lib.format.open_memmap(
+        tmp_path / "A.npy", mode="w+", dtype=np.float64, shape=(3000, 2000)
+    )
     A[:] = 1.0
     A[2500, 7], A[2999, 0] = np.nan, np.inf
     with pytest.raises(ValueError, match=r"A has 2 non-finite entries .* index \(2500, 7\)"):

@@ -33,7 +33,9 @@ def test_memmap_derivatives_equal_the_in_memory_ones(dense, on_disk):
     np.testing.assert_allclose(on_disk.hessian(x), dense.hessian(x), rtol=1e-11)
 
 
-@pytest.mark.parametrize("method", ["sketched-newton-cg", "sketched-newton", "newton"])
+@pytest.mark.parametrize(
+    "method", ["sketched-subspace-newton", "sketched-newton-cg", "sketched-newton", "newton"]
+)
 def test_solvers_on_a_memmap_reach_the_in_memory_minimiser(dense, on_disk, method):
     ref = solve(dense, method=method, seed=0, tol=1e-9)
     res = solve(on_disk, method=method, seed=0, tol=1e-9)

@@ -8,7 +8,7 @@ def test_solve_prints_a_summary_and_writes_the_plot(tmp_path, capsys):
     assert main(["solve", "--n", "512", "--d", "8", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     assert "| method | iterations |" in out
-    for method in ("sketched-newton-cg", "newton", "scipy-trust-krylov"):
+    for method in ("sketched-subspace-newton", "newton", "scipy-trust-krylov"):
         assert f"| {method} |" in out
     assert plot.stat().st_size > 10_000
     assert not list(tmp_path.glob("*.tmp.png"))

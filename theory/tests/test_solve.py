@@ -68,8 +68,8 @@ def test_same_seed_gives_the_same_iterates(sparse):
     assert np.array_equal(a.x, b.x) and a.nit == b.nit
 
 
-def test_default_method_is_the_sketch_preconditioned_newton_cg(sparse):
-    assert solve(sparse.prob).method == "sketched-newton-cg"
+def test_default_method_is_the_sketched_subspace_newton(sparse):
+    assert solve(sparse.prob).method == "sketched-subspace-newton"
 
 
 def test_iteration_limit_ends_with_success_false_and_a_message(sparse):
@@ -111,7 +111,10 @@ def test_spd_solver_on_an_indefinite_matrix_gives_a_descent_direction():
         ({"tol": 0.0}, "tol must be a positive"),
         ({"tol": -1.0}, "tol must be a positive"),
         ({"max_iter": 0}, "max_iter must be an integer ≥ 1"),
-        ({"method": "bfgs"}, "valid methods: sketched-newton-cg, sketched-newton, newton"),
+        (
+            {"method": "bfgs"},
+            "valid methods: sketched-subspace-newton, sketched-newton-cg, sketched-newton",
+        ),
         ({"sketch": "hadamard"}, "valid sketches: leverage"),
         ({"method": "sketched-newton", "sketch_size": 3}, "sketch_size must be an integer ≥ d = 8"),
         ({"x0": np.zeros(7)}, r"x0 must have shape \(8,\)"),

@@ -1,0 +1,76 @@
+"""``theory.subspace``: Newton in a small subspace, two passes over A an iteration; and the
+preconditioner made exact on the range of the rank-2 term (``theory.newton.preconditioner``)."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from theory.instances import make_instance
+from theory.newton import sketched_hessian
+from theory.sketch import make_sketch
+from theory.solve import solve
+from theory.subspace import preconditioner
+
+METHOD = "sketched-subspace-newton"
+
+
+@pytest.fixture(scope="module")
+def sparse():
+    return make_instance("sparse", 4096, 16, seed=0)
+
+
+def test_reaches_x_star_and_reports_the_gradient_of_x_itself(sparse):
+    res = solve(sparse.prob, method=METHOD, tol=1e-10, x_star=sparse.x_star)
+    assert res.success and res.history["error"][-1] < 1e-8
+    # z = A x is carried along incrementally; the reported loss and gradient are those of x,
+    # also after 150 iterations at an unreachable tolerance (the rounding of z does not build up).
+    np.testing.assert_allclose(res.jac, sparse.prob.gradient(res.x), rtol=0, atol=1e-13)
+    assert res.fun == pytest.approx(sparse.prob.loss(res.x), rel=1e-14)
+    long = solve(sparse.prob, method=METHOD, tol=1e-300, max_iter=150)
+    assert long.nit == 150 and long.status == 2
+    np.testing.assert_allclose(long.jac, sparse.prob.gradient(long.x), rtol=0, atol=1e-13)
+
+
+def test_two_passes_over_a_per_iteration(sparse):
+    res = solve(sparse.prob, method=METHOD, tol=1e-8)
+    # A x0 and ∇L(x0), then one A u and one Aᵀ r per iteration
+    assert res.nfev == res.nit + 1 and res.njev == res.nit + 1
+
+
+def test_the_loss_never_increases(sparse):
+    for family in ("sparse", "peaked", "coherent"):
+        loss = solve(make_instance(family, 2048, 8, seed=1).prob, method=METHOD).history["loss"]
+        assert np.all(np.diff(loss) <= 1e-12 * np.abs(loss[1:])), family
+
+
+def test_well_conditioned_problems_never_build_a_preconditioner():
+    quad = make_instance("quadratic", 4096, 16, seed=0)
+    res = solve(quad.prob, method=METHOD, tol=1e-10)
+    assert res.success and res.nhev == 0 and res.nit <= 8
+
+
+def test_ill_conditioned_problems_build_one_and_rebuild_after_0_builds_every_iteration():
+    coherent = make_instance("coherent", 4096, 16, seed=0)
+    assert solve(coherent.prob, method=METHOD).nhev >= 1
+    res = solve(coherent.prob, method=METHOD, rebuild_after=0)
+    assert res.success and res.nhev == res.nit
+
+
+def test_same_seed_gives_the_same_iterates(sparse):
+    a, b = (solve(sparse.prob, method=METHOD, seed=5) for _ in range(2))
+    assert np.array_equal(a.x, b.x) and a.nit == b.nit and a.nhev == b.nhev
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_range_correction_tightens_the_preconditioned_spectrum(sparse, seed):
+    prob, x = sparse.prob, sparse.x_star
+    H, parts, s = prob.hessian(x), prob.hessian_parts(x), 16 * prob.d
+    plain, _ = sketched_hessian(
+        prob, parts, make_sketch("leverage"), s, np.random.default_rng(seed)
+    )
+    P, _ = preconditioner(prob, parts, make_sketch("leverage"), s, np.random.default_rng(seed))
+    assert P.fallback is None
+    e_plain = scipy.linalg.eigvalsh(H, plain)
+    e = np.sort(np.linalg.eigvals(P.solve(H)).real)  # P⁻¹H: similar to a symmetric matrix
+    assert e[-1] / e[0] <= e_plain[-1] / e_plain[0]
+    assert e[-1] / e[0] < 3.0
