@@ -19,12 +19,15 @@ far from it every step decreases L at least as much as an exact line search alon
 
 **When to (re)build P** (its only O(n d²) work). P starts as the identity (well-conditioned
 problems never need more). Each iteration measures the contraction ``c`` of ``||g||_{P⁻¹}`` over the
-last two iterations under the current P, and rebuilds P at the current x when the iterations still
-needed at that rate, ``log(|g|∞ / tol) / log(1/c)``, exceed those needed after a rebuild,
-``K + log(|g|∞ / tol) / log(1/c_fresh)``: K is the build's cost in iterations (a cost model in
-gradient evaluations, not measured times, so that the same seed gives the same iterates) and ``c_fresh`` the contraction seen in the two iterations after a build
-(geometric mean over the builds so far; 0.3 before any). P is the sketch (s = 64 d rows by default, at most max(16 d, n/4): each iteration is
-cheap, so a sharper P pays), or the exact Hessian when that is cheaper (small d), as in
+last two iterations under the current P (after two iterations under a new P; one under P = I), and
+rebuilds P at the current x when the iterations still needed at that rate,
+``log(|g|∞ / tol) / log(1/c)``, exceed those needed after a rebuild,
+``K + log(|g|∞ / tol) / log(1/c_fresh)``. K is the build's cost in iterations, from a cost model in
+gradient evaluations (not measured times, so that the same seed gives the same iterates);
+``c_fresh`` the contraction seen in the two iterations after a build (geometric mean over the
+builds so far; 0.3 before any). P is the sketch (s = 64 d rows by default, at most max(16 d, n/4):
+each iteration is cheap, so a sharper P pays), made exact on the range of the rank-2 term
+(:func:`preconditioner`), or the exact Hessian when that is cheaper (small d), as in
 :class:`theory.newton.SketchedNewtonCGSolver`.
 
 z is updated incrementally (``z ← z + Z y``); each update rounds like a fresh ``A x`` would (both
@@ -32,8 +35,8 @@ are sums of d products), so after k iterations z is within about √k roundings 
 (checked: the reported gradient equals ``∇L(x)`` recomputed from ``A x`` to 1e-13, tests).
 
 Counters: ``nfev`` counts products with A (``A x₀``, then one ``A u`` per iteration), ``njev``
-products ``Aᵀ r`` (as many), ``nhev`` builds of P; ``history["cg_iter"]`` holds the Newton steps taken in the
-subspace.
+products ``Aᵀ r`` (as many), ``nhev`` builds of P; ``history["cg_iter"]`` holds the Newton steps
+taken in the subspace.
 """
 
 from __future__ import annotations
