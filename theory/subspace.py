@@ -171,8 +171,8 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
         y, point, phi = np.zeros(Z.shape[1]), self.here, self.loss
         self.inner_steps = 0
         for _ in range(INNER_MAX):
-            parts = prob.hessian_parts_at(point)
-            gy = Z.T @ prob.residual_at(point)
+            r, parts = prob.residual_and_parts_at(point)
+            gy = Z.T @ r
             Hy = Z.T @ (parts.diag[:, None] * Z) + parts.low_rank(Z)
             dy = _newton_step(Hy, gy)
             slope = float(gy @ dy)
