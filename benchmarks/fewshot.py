@@ -364,16 +364,17 @@ def summarize(out: Path, paper: dict | None = None, planned: list[Run] | None = 
         pairs = paired(runs, "infoprompt", base)
         if not pairs:
             continue
-        all_d = []
+        all_d = []  # GLUE only: SemEval's macro-F1 is on another scale, its rows stand alone
         for (task, shots), rows in pairs.items():
             d = [100 * (a - b) for _, a, b in rows]
-            all_d += d
+            all_d += d if task != "semeval" else []
             L.append(_pair_row(VARIANTS[base][2], TASK_NAMES[task], str(shots), d) + " |")
-        w, lo = sum(x > 0 for x in all_d), sum(x < 0 for x in all_d)
-        L.append(
-            _pair_row(f"**{VARIANTS[base][2]}**", "**all**", "", all_d)
-            + f" {sign_test(w, lo):.2f} |"
-        )
+        if all_d:
+            w, lo = sum(x > 0 for x in all_d), sum(x < 0 for x in all_d)
+            L.append(
+                _pair_row(f"**{VARIANTS[base][2]}**", "**all GLUE**", "", all_d)
+                + f" {sign_test(w, lo):.2g} |"
+            )
     L += [""]
 
     L += ["### Convergence: steps to reach 95 % of the final dev score", ""]
