@@ -113,19 +113,7 @@ class ChunkedSoftmaxRegression(SoftmaxRegression):
 
     def __init__(self, A, b, w, block_rows: int = DEFAULT_BLOCK_ROWS):
         self.A = A if isinstance(A, ChunkedMatrix) else ChunkedMatrix(A, block_rows)
-        n = self.A.shape[0]
-        self.b = as_float64("b", b, ndim=1, shape=(n,))
-        w = np.asarray(w)
-        self.w = as_float64(
-            "w", np.full(n, w, dtype=w.dtype) if w.ndim == 0 else w, ndim=1, shape=(n,)
-        )
-        if (self.w < 0).any():
-            raise ValueError(
-                "w must be non-negative; pass np.abs(w), which gives the same objective."
-            )
-        self.w2 = self.w**2
-        self.s = float(np.sum(self.b))
-        self._cache = None
+        self._set_targets(b, w)
 
     def hessian_at(self, p) -> np.ndarray:
         """``∇²L(x) = Σ_k A_kᵀ diag(v_k) A_k + low rank`` (d, d), one block at a time."""

@@ -171,13 +171,28 @@ def sketched_hessian(prob, parts, sketch, s: int, rng: np.random.Generator):
     which is ``≈ ε H`` when v₊ carries most of H (the theorem regime, where W² does).
     Returns ``(H̃, SketchedGram)``.
     """
+    D, sk = sampled_diagonal_part(prob, parts, sketch, s, rng)
+    return D + parts.low_rank(prob.A), sk
+
+
+def sampled_diagonal_part(prob, parts, sketch, s: int, rng: np.random.Generator):
+    """``D̃ = Aᵀ D̃₊ A + Aᵀ diag(v₋) A`` (d, d): v₊ sampled by ``sketch``, the rows v_i < 0 exact.
+    Returns ``(D̃, SketchedGram)``; :func:`sketched_hessian` adds the rank-2 term."""
     v = parts.diag
     neg = np.flatnonzero(v < 0)
     sk = sketch.gram(prob.A, np.maximum(v, 0.0), s, rng)
-    H = sk.H + parts.low_rank(prob.A)
-    if neg.size:
-        H += weighted_gram(take_rows(prob.A, neg), v[neg])
-    return H, sk
+    if not neg.size:
+        return sk.H, sk
+    return sk.H + weighted_gram(take_rows(prob.A, neg), v[neg]), sk
+
+
+def build_costs(n: int, d: int, s: int, extra: float = 0.0) -> tuple[float, float]:
+    """Cost of a preconditioner build in gradient evaluations (≈ Hessian-vector products, both
+    two passes over A): ``(exact, sketch)`` = ``(d / 22, 3 + extra + (s + 3d) d / (22 n))`` — one
+    syrk for the exact Hessian; approximate leverage scores (≈ 3), ``extra`` passes, and the
+    O((s + 3d) d²) CountSketch Gram, sampled Gram and factor for the sketch."""
+    exact = d / HESSIAN_GRADS_PER_D
+    return exact, LEVERAGE_GRADS + extra + (s + 3 * d) * d / (HESSIAN_GRADS_PER_D * n)
 
 
 # -- the solvers ----------------------------------------------------------------------------------
@@ -332,9 +347,13 @@ class NewtonSolver:
         return self.prob.loss(x)
 
     def _grad(self, x: np.ndarray) -> np.ndarray:
+        return self._counted_grad(lambda: self.prob.gradient(x))
+
+    def _counted_grad(self, compute) -> np.ndarray:
+        """``compute()`` (a gradient), counted in ``njev`` and timed into ``t_grad``."""
         t0 = time.perf_counter()
         self.njev += 1
-        g = self.prob.gradient(x)
+        g = compute()
         self.timing["t_grad"] = self.timing.get("t_grad", 0.0) + time.perf_counter() - t0
         return g
 
@@ -424,8 +443,7 @@ class SketchedNewtonCGSolver(SketchedNewtonSolver):
         self.cg_iter, self.radius, self.t_hessp = 0, INITIAL_RADIUS, math.nan
         super().setup(x0)
         n, d = self.prob.n, self.prob.d
-        exact = d / HESSIAN_GRADS_PER_D
-        sketch = LEVERAGE_GRADS + (self.s + 3 * d) * d / (HESSIAN_GRADS_PER_D * n)
+        exact, sketch = build_costs(n, d, self.s)
         self.exact_preconditioner = exact <= sketch
         rebuild_after = self.opts.rebuild_after
         self.k_star = min(exact, sketch) if rebuild_after is None else float(rebuild_after)

@@ -92,6 +92,10 @@ class SoftmaxRegression:
 
     def __init__(self, A, b, w):
         self.A = as_float64("A", A, ndim=2)
+        self._set_targets(b, w)
+
+    def _set_targets(self, b, w) -> None:
+        """Validate and store b, w (and w², Σb) against ``self.A``'s n rows."""
         n = self.A.shape[0]
         self.b = as_float64("b", b, ndim=1, shape=(n,))
         w = np.asarray(w)
@@ -190,8 +194,9 @@ class SoftmaxRegression:
         return self.hessian_parts_at(self.point(x))
 
     def residual_and_parts_at(self, p: Point) -> tuple[np.ndarray, HessianParts]:
-        """:meth:`residual_at` and :meth:`hessian_parts_at` together, sharing their terms
-        (``t = f ∘ c``, ``(s − <f, c>) f``): about 14 O(n) operations instead of 23."""
+        """r (as :meth:`residual_at`) and B's parts together, sharing their terms: with
+        ``t = f ∘ c``, ``tu = t + (s − <f, c>) f``: ``r = tu − b + w² ∘ z``, ``q = t + f²``,
+        ``v = tu + f² + w²``, ``κ = 3<f, f> − 2<b, f> − s``. Each is computed once per point."""
         if p.r is None or p.parts is None:
             f, b = p.f, self.b
             t = f * (f - b)
@@ -206,14 +211,7 @@ class SoftmaxRegression:
 
     def hessian_parts_at(self, p: Point) -> HessianParts:
         """:meth:`hessian_parts` at a :class:`Point`: ``B = ∂²L/∂z²`` as diagonal + rank ≤ 2, O(n)."""
-        if p.parts is not None:
-            return p.parts
-        f, b = p.f, self.b
-        q = (2 * f - b) * f
-        diag = q - (f @ (f - b)) * f + self.s * f + self.w2
-        kappa = float((3 * f - 2 * b) @ f) - self.s
-        p.parts = HessianParts(diag=diag, f=f, q=q, kappa=kappa)
-        return p.parts
+        return self.residual_and_parts_at(p)[1]
 
     def hessian(self, x) -> np.ndarray:
         """``∇²L(x) = Aᵀ diag(v) A + low rank`` (d, d): one syrk, O(n d²); never an n×n array."""

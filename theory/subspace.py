@@ -42,22 +42,20 @@ taken in the subspace.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
-from theory.linalg import weighted_gram
 from theory.newton import (
     ARMIJO_C1,
     DEFAULT_SAMPLES_PER_D,
     EIG_FLOOR,
-    HESSIAN_GRADS_PER_D,
-    LEVERAGE_GRADS,
     ROUNDING,
     SketchedNewtonSolver,
     SPDSolver,
+    build_costs,
+    sampled_diagonal_part,
 )
-from theory.sketch import SketchedGram, take_rows
+from theory.sketch import SketchedGram
 
 MEMORY = 1  # previous steps kept in the subspace (1: PCG on a quadratic)
 SAMPLES_PER_D = 64  # default s = 64 d, but ≤ max(16 d, n/4): a sample of n rows is no sketch
@@ -89,11 +87,7 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
         self.G_hist: list[float] = []
         self.fresh: list[float] = []  # log contractions seen in the iterations after each build
         self.builds, self.c_fresh = 0, math.nan
-        n, d = self.prob.n, self.prob.d
-        exact = d / HESSIAN_GRADS_PER_D
-        sketch = (
-            LEVERAGE_GRADS + CORRECTION_GRADS + (self.s + 3 * d) * d / (HESSIAN_GRADS_PER_D * n)
-        )
+        exact, sketch = build_costs(self.prob.n, self.prob.d, self.s, extra=CORRECTION_GRADS)
         self.exact_preconditioner = exact <= sketch
         self.k_build = (
             min(exact, sketch) if self.opts.rebuild_after is None else self.opts.rebuild_after
@@ -203,15 +197,8 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
         self.x, self.loss, self.here = self.x + self.p, self.new_loss, self.new_point
         self.here.x = self.x
         self.dirs = [(self.p, self.Zy), *self.dirs][:MEMORY]
-        self.g = self._gradient_here()
+        self.g = self._counted_grad(lambda: self.prob.A.T @ self.prob.residual_at(self.here))
         self.step = float(np.linalg.norm(self.p))
-
-    def _gradient_here(self) -> np.ndarray:
-        t0 = time.perf_counter()
-        self.njev += 1
-        g = self.prob.A.T @ self.prob.residual_at(self.here)
-        self.timing["t_grad"] = self.timing.get("t_grad", 0.0) + time.perf_counter() - t0
-        return g
 
     def _sketch_size(self):
         return 0.0 if self.last_sketch is None else float(self.last_sketch.size)
@@ -240,9 +227,7 @@ def preconditioner(prob, parts, sketch, s: int, rng: np.random.Generator):
     A, v = prob.A, parts.diag
     G = parts.range(A)  # (d, 2)
     low = parts.low_rank(A, G)
-    neg = np.flatnonzero(v < 0)
-    sk = sketch.gram(A, np.maximum(v, 0.0), s, rng)
-    D = sk.H + (weighted_gram(take_rows(A, neg), v[neg]) if neg.size else 0.0)
+    D, sk = sampled_diagonal_part(prob, parts, sketch, s, rng)
     U, _ = np.linalg.qr(G)
     E = A.T @ (v[:, None] * (A @ U)) - D @ U  # (d, 2) = (D_exact − D̃) U
     UE = U @ (U.T @ E)
