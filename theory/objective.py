@@ -22,7 +22,7 @@ x share one pass ``z = A x``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,14 +37,22 @@ DENSE_B_MAX_N = 4096  # B(x) is n×n: at n = 4096 it already takes 128 MiB.
 class Point:
     """Per-x quantities, all (n,): ``z = A x``, ``f``, ``log f`` (x (d,), or None when unknown), and
     the residual r and ``B``'s parts once asked for (so that, e.g., repeated ``hessp`` calls at one x
-    compute them once)."""
+    compute them once).
+
+    Points made by :meth:`SoftmaxRegression.point_z` carry ``lse = log Σ exp z`` and their loss
+    parts instead of ``log f``, and may be refilled in place (``point_z(z, out=p)``): ``bufs`` keeps
+    the arrays that r and B's parts are written into, so that refilling allocates nothing.
+    """
 
     x: np.ndarray | None
     z: np.ndarray
     f: np.ndarray
-    logf: np.ndarray
+    logf: np.ndarray | None
     r: np.ndarray | None = None
     parts: HessianParts | None = None
+    lse: float = float("nan")
+    loss_parts: dict[str, float] | None = None
+    bufs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -139,22 +147,45 @@ class SoftmaxRegression:
         self._cache = Point(x=x.copy(), z=z, f=np.exp(logf), logf=logf)
         return self._cache
 
-    def point_z(self, z: np.ndarray, x: np.ndarray | None = None) -> Point:
-        """The per-point state from ``z = A x`` (n,) itself, without a pass over A.
+    def point_z(self, z: np.ndarray, out: Point | None = None) -> Point:
+        """The per-point state from ``z = A x`` (n,) itself, without a pass over A, and its loss.
 
         L depends on x only through z, so a solver that keeps z (and the images ``A u`` of its
         directions) evaluates L, ``r`` and ``B`` anywhere on ``z + Z y`` in O(n) per point.
-        One exp, not :meth:`point`'s two (``e = exp(z − max z)``, ``f = e / Σe``,
-        ``log f = z − max z − log Σe``; equal to :meth:`point`'s to rounding): at n = 10⁶ an exp
-        costs about a third of a pass over A at d = 64, and the subspace solver makes several
+        One exp, not :meth:`point`'s two: ``f = exp(z − m) / Σ exp(z − m)``, ``m = max z``,
+        ``lse = m + log Σ exp(z − m)``, ``L_cent = −<b, z − lse>``.
+        ``out``: a point from an earlier call, refilled in place (``z`` may be ``out.z`` itself), so
+        that nothing of size n is allocated — at n = 10⁶ a fresh (n,) array costs about 1.3 ms of
+        page faults here, as much as five vector operations, and the subspace solver makes several
         points an iteration. (:meth:`point`, which the scipy anchors' loss and gradient use, keeps
         the appendix's ``log_softmax``: L-BFGS-B's line search, at its rounding floor, is sensitive
         to the last bit, and the anchors should be measured as they were.)
         """
-        zm = z - np.max(z)
-        e = np.exp(zm)
-        total = float(np.sum(e))
-        return Point(x=x, z=z, f=e / total, logf=zm - np.log(total))
+        if out is None:
+            out = Point(x=None, z=z, f=np.empty_like(z), logf=None)
+        elif out.z is not z:
+            np.copyto(out.z, z)
+        out.x, out.logf, out.r, out.parts = None, None, None, None
+        z, f, tmp = out.z, out.f, self._scratch(0)
+        m = float(np.max(z))
+        np.subtract(z, m, out=f)
+        np.exp(f, out=f)
+        total = float(np.sum(f))
+        f *= 1.0 / total
+        out.lse = m + float(np.log(total))
+        np.subtract(f, self.b, out=tmp)
+        exp = 0.5 * float(tmp @ tmp)
+        np.subtract(z, out.lse, out=tmp)  # log f, without <b, z> − s·lse's cancellation
+        cent = -float(self.b @ tmp)
+        np.multiply(self.w2, z, out=tmp)
+        out.loss_parts = {"exp": exp, "cent": cent, "reg": 0.5 * float(tmp @ z)}
+        return out
+
+    def _scratch(self, k: int) -> np.ndarray:
+        """The k-th of two reusable (n,) work arrays (so this object is not thread-safe)."""
+        if getattr(self, "_work", None) is None:
+            self._work = np.empty((2, self.n))
+        return self._work[k]
 
     # -- value and derivatives ---------------------------------------------------------------
 
@@ -164,6 +195,8 @@ class SoftmaxRegression:
 
     def loss_parts_at(self, p: Point) -> dict[str, float]:
         """:meth:`loss_parts` at a :class:`Point` (O(n), no pass over A)."""
+        if p.loss_parts is not None:
+            return p.loss_parts
         return {
             "exp": 0.5 * float(np.sum((p.f - self.b) ** 2)),
             "cent": -float(self.b @ p.logf),
@@ -196,17 +229,32 @@ class SoftmaxRegression:
     def residual_and_parts_at(self, p: Point) -> tuple[np.ndarray, HessianParts]:
         """r (as :meth:`residual_at`) and B's parts together, sharing their terms: with
         ``t = f ∘ c``, ``tu = t + (s − <f, c>) f``: ``r = tu − b + w² ∘ z``, ``q = t + f²``,
-        ``v = tu + f² + w²``, ``κ = 3<f, f> − 2<b, f> − s``. Each is computed once per point."""
+        ``v = tu + f² + w²``, ``κ = 3<f, f> − 2<b, f> − s``. Computed once per point, into the
+        point's ``bufs`` (reused when the point is refilled) and two scratch arrays."""
         if p.r is None or p.parts is None:
-            f, b = p.f, self.b
-            t = f * (f - b)
-            tu = t + (self.s - float(np.sum(t))) * f
-            if p.r is None:
-                p.r = tu - b + self.w2 * p.z
-            if p.parts is None:
-                ff = f * f
-                kappa = 3.0 * float(np.sum(ff)) - 2.0 * float(b @ f) - self.s
-                p.parts = HessianParts(diag=tu + ff + self.w2, f=f, q=t + ff, kappa=kappa)
+            f, b, bufs = p.f, self.b, p.bufs
+            r, q, v = (bufs.get(k) for k in ("r", "q", "v"))
+            if r is None:
+                r = bufs["r"] = np.empty_like(f)
+                q = bufs["q"] = np.empty_like(f)
+                v = bufs["v"] = np.empty_like(f)
+            t, tu = self._scratch(0), self._scratch(1)
+            np.subtract(f, b, out=t)
+            t *= f  # t = f ∘ (f − b)
+            np.multiply(f, self.s - float(np.sum(t)), out=tu)
+            tu += t
+            np.multiply(f, f, out=v)  # f²
+            kappa = 3.0 * float(np.sum(v)) - 2.0 * float(b @ f) - self.s
+            np.add(t, v, out=q)
+            v += tu
+            v += self.w2
+            if p.r is None:  # (one computed by residual_at is kept: the anchors see one r per x)
+                np.subtract(tu, b, out=r)
+                np.multiply(self.w2, p.z, out=t)
+                r += t
+            else:
+                r = p.r
+            p.r, p.parts = r, HessianParts(diag=v, f=f, q=q, kappa=kappa)
         return p.r, p.parts
 
     def hessian_parts_at(self, p: Point) -> HessianParts:

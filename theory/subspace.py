@@ -19,13 +19,16 @@ far from it every step decreases L at least as much as an exact line search alon
 
 **When to (re)build P** (its only O(n d²) work). P starts as the identity (well-conditioned
 problems never need more). Each iteration measures the contraction ``c`` of ``||g||_{P⁻¹}`` over the
-last two iterations under the current P (after two iterations under a new P; one under P = I), and
+last two iterations under the current P (after two iterations under a new P; under P = I after
+``max(1, ⌊K/4⌋)`` iterations: the first contractions under P = I understate the later ones, and a P
+built far from x* goes stale, so an expensive first build — K ≈ 18 iterations at d = 1024 — first
+rents a quarter of its price; at 65536×1024 it then builds once instead of twice), and
 rebuilds P at the current x when the iterations still needed at that rate,
 ``log(|g|∞ / tol) / log(1/c)``, exceed those needed after a rebuild,
 ``K + log(|g|∞ / tol) / log(1/c_fresh)``. K is the build's cost in iterations, from a cost model in
 gradient evaluations (not measured times, so that the same seed gives the same iterates);
 ``c_fresh`` the contraction seen in the two iterations after a build (geometric mean over the
-builds so far; 0.3 before any). P is the sketch (s = 64 d rows by default, at most max(16 d, n/4):
+builds so far; 0.3 before any). P is the sketch (s = 64 d rows by default, at most max(8 d, n/8):
 each iteration is cheap, so a sharper P pays), made exact on the range of the rank-2 term
 (:func:`preconditioner`), or the exact Hessian when that is cheaper (small d), as in
 :class:`theory.newton.SketchedNewtonCGSolver`.
@@ -47,7 +50,6 @@ import numpy as np
 
 from theory.newton import (
     ARMIJO_C1,
-    DEFAULT_SAMPLES_PER_D,
     EIG_FLOOR,
     ROUNDING,
     SketchedNewtonSolver,
@@ -55,17 +57,20 @@ from theory.newton import (
     build_costs,
     sampled_diagonal_part,
 )
-from theory.sketch import SketchedGram
+from theory.objective import Point
+from theory.sketch import SketchedGram, matvec_into
 
 MEMORY = 1  # previous steps kept in the subspace (1: PCG on a quadratic)
-SAMPLES_PER_D = 64  # default s = 64 d, but ≤ max(16 d, n/4): a sample of n rows is no sketch
+SAMPLES_PER_D = 64  # default s = 64 d, but ≤ max(8 d, n/8) (see setup)
 INNER_MAX = 20  # damped Newton steps in the subspace per iteration (quadratic convergence: few)
 INNER_HALVINGS = 30
 MODEL_FIT = 0.01  # an inner step whose decrease is within 1% of the model's ends the inner solve
+RETURNS = 3.0  # inner solve stops when the next step's predicted gain < RETURNS/d · gain so far
 QUADRATIC_FLOOR = 1e3  # predicted decrease below 1e3 roundings of φ: the quadratic model is exact
 CORRECTION_GRADS = 1.5  # the preconditioner's exact part: Aᵀ[f, q], A U, Aᵀ(v ∘ A U)
 WAIT = 2  # iterations under a built P before a rebuild is considered (1 under P = I)
 WINDOW = 2  # the contraction is measured over the last two iterations under the same P
+RENT = 0.25  # before the first build, ⌊RENT·K⌋ iterations (at least 1) under P = I
 FRESH_CONTRACTION = 0.3  # assumed ||g||_{P⁻¹} contraction just after a build, before any is seen
 
 
@@ -80,9 +85,15 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
         super().setup(x0)
         if self.opts.sketch_size is None and self.opts.eps is None:
             n, d = self.prob.n, self.prob.d
-            self.s = min(SAMPLES_PER_D * d, max(DEFAULT_SAMPLES_PER_D * d, n // 4))
+            # The build's Gram costs O(s d²) against an iteration's O(n d): capped at n/8 rows
+            # (at 65536×1024, s = 8 d took 1.36 s against 1.58 s at 16 d and 1.57 s at 4 d).
+            self.s = min(SAMPLES_PER_D * d, max(8 * d, n // 8))
         self.here = self.prob.point(self.x)  # z = A x, f, r (the gradient's), B's parts when asked
-        self.dirs: list[tuple[np.ndarray, np.ndarray]] = []  # (s_j, A s_j), newest first
+        n = self.prob.n
+        self.dirs: list[np.ndarray] = []  # previous steps s_j (d,), newest first
+        self.Z = np.empty((n, 1 + MEMORY), order="F")  # [A u, A s₁, …]: columns contiguous
+        self.VZ = np.empty_like(self.Z)  # v ∘ Z
+        self.slots: list[Point] = []  # points refilled in place (point_z(z, out=...))
         self.P: SPDSolver | None = None
         self.G_hist: list[float] = []
         self.fresh: list[float] = []  # log contractions seen in the iterations after each build
@@ -127,56 +138,79 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
         if self.opts.rebuild_after == 0:
             return True
         self.G_hist.append(self.G)
-        if len(self.G_hist) < 1 + (WAIT if self.builds else 1):
+        if len(self.G_hist) < 1 + (WAIT if self.builds else max(1, int(RENT * self.k_build))):
             return False
-        j = min(WINDOW, len(self.G_hist) - 1)
-        old, new = self.G_hist[-1 - j], self.G_hist[-1]
-        c = (new / old) ** (0.5 / j) if old > 0 else 1.0
         if len(self.G_hist) == 1 + WINDOW and self.builds:  # geometric mean over builds
-            self.fresh.append(math.log(c))
+            self.fresh.append(math.log(self._contraction(WINDOW)))
             self.c_fresh = math.exp(sum(self.fresh) / len(self.fresh))
+        c = self._contraction(WINDOW)
         if not c < 1:
             return True
         c_new = min(FRESH_CONTRACTION if math.isnan(self.c_fresh) else self.c_fresh, 0.99)
         orders = math.log(max(float(np.max(np.abs(self.g))) / self.opts.tol, math.e))
         return orders / -math.log(c) > self.k_build + orders / -math.log(c_new)
 
+    def _contraction(self, window: int) -> float:
+        """Mean contraction of ``||g||_{P⁻¹}`` per iteration over the last ``window`` iterations."""
+        j = min(window, len(self.G_hist) - 1)
+        old, new = self.G_hist[-1 - j], self.G_hist[-1]
+        return (new / old) ** (0.5 / j) if old > 0 else 1.0
+
     # -- one iteration -----------------------------------------------------------------------------
 
     def inner_solve(self):
         """The new direction's image (one pass over A), then ``min_y ℓ(z + Z y)``."""
         self.nfev += 1
-        V = np.column_stack([self.u, *(s for s, _ in self.dirs)])  # (d, k)
-        Z = np.column_stack([self.prob.A @ self.u, *(As for _, As in self.dirs)])  # (n, k)
-        y, self.new_point, self.new_loss = self._minimise(Z)
+        k = 1 + len(self.dirs)
+        V = np.column_stack([self.u, *self.dirs])  # (d, k)
+        matvec_into(self.prob.A, self.u, self.Z[:, 0])
+        y, self.new_point, self.new_loss = self._minimise(self.Z[:, :k])
         self.cg_iter = self.inner_steps
-        self.p, self.Zy = V @ y, Z @ y
+        self.p, self.y = V @ y, y
         self.decrement2 = 2.0 * (self.loss - self.new_loss)
+
+    def _slot(self, *busy: Point) -> Point:
+        """A point of this solver's not in ``busy``, to be refilled (at most three are made)."""
+        for p in self.slots:
+            if not any(p is b for b in busy):
+                return p
+        n = self.prob.n
+        self.slots.append(Point(x=None, z=np.empty(n), f=np.empty(n), logf=None))
+        return self.slots[-1]
 
     def _minimise(self, Z: np.ndarray):
         """Damped Newton for ``φ(y) = ℓ(z + Z y)`` from y = 0 (O(n k²) a step; no pass over A).
 
         Stops after a full step whose decrease matched the quadratic model's ``−½ gᵀdy`` to 1%
         (φ is then close to quadratic along the step, and the next step would gain little next to
-        this one: each inner step costs about 40 O(n) operations, a fifth of a pass over A at
-        d = 64), or at the rounding floor of φ. Returns ``(y, point, φ)``.
+        this one), at the rounding floor of φ, or when the next step's predicted gain is below
+        ``(RETURNS/d)·(φ(0) − φ(y))``: each inner step costs a few dozen O(n) operations, ≈ 3/d of an
+        outer iteration's two passes, so a step gaining less than that share of what the inner solve
+        has gained is better spent on the next outer iteration. (Along a saturating softmax
+        direction φ falls like an exponential tail, the model never fits to 1%, and without this
+        rule coherent 16384×64 spent 20 inner steps gaining 6e-6 in one iteration.)
+        Returns ``(y, point, φ)``.
         """
         prob, z = self.prob, self.here.z
         y, point, phi = np.zeros(Z.shape[1]), self.here, self.loss
+        VZ = self.VZ[:, : Z.shape[1]]
         self.inner_steps = 0
         for _ in range(INNER_MAX):
             r, parts = prob.residual_and_parts_at(point)
             gy = Z.T @ r
-            Hy = Z.T @ (parts.diag[:, None] * Z) + parts.low_rank(Z)
+            np.multiply(parts.diag[:, None], Z, out=VZ)
+            G = np.column_stack([Z.T @ parts.f, Z.T @ parts.q])  # (k, 2), no (n, 2) copy
+            Hy = Z.T @ VZ + parts.low_rank(Z, G)
             dy = _newton_step(Hy, gy)
             slope = float(gy @ dy)
-            if not slope < 0:
+            if not slope < 0 or -0.5 * slope < RETURNS / self.prob.d * (self.loss - phi):
                 break
             floor = -slope <= QUADRATIC_FLOOR * ROUNDING * max(abs(phi), 1.0)
-            t = 1.0
+            t, trial = 1.0, self._slot(self.here, point)
             for _ in range(INNER_HALVINGS):
-                trial = prob.point_z(z + Z @ (y + t * dy))
-                phi_t = sum(prob.loss_parts_at(trial).values())
+                np.matmul(Z, y + t * dy, out=trial.z)
+                trial.z += z
+                phi_t = sum(prob.point_z(trial.z, out=trial).loss_parts.values())
                 if floor or phi_t <= phi + ARMIJO_C1 * t * slope:
                     break
                 t *= 0.5
@@ -196,8 +230,15 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
             return
         self.x, self.loss, self.here = self.x + self.p, self.new_loss, self.new_point
         self.here.x = self.x
-        self.dirs = [(self.p, self.Zy), *self.dirs][:MEMORY]
-        self.g = self._counted_grad(lambda: self.prob.A.T @ self.prob.residual_at(self.here))
+        if MEMORY:  # A s = Z y, the step's image, kept for the next subspace (not z_new − z_old,
+            Zy = self.VZ[:, 0]  # which near x* is all rounding); VZ is free between solves
+            np.matmul(self.Z[:, : self.y.size], self.y, out=Zy)
+            self.Z[:, 2:] = self.Z[:, 1:-1]
+            self.Z[:, 1] = Zy
+            self.dirs = [self.p, *self.dirs][:MEMORY]
+        self.g = self._counted_grad(
+            lambda: self.prob.A.T @ self.prob.residual_and_parts_at(self.here)[0]
+        )
         self.step = float(np.linalg.norm(self.p))
 
     def _sketch_size(self):

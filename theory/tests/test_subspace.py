@@ -27,7 +27,7 @@ def test_reaches_x_star_and_reports_the_gradient_of_x_itself(sparse):
     np.testing.assert_allclose(res.jac, sparse.prob.gradient(res.x), rtol=0, atol=1e-13)
     assert res.fun == pytest.approx(sparse.prob.loss(res.x), rel=1e-14)
     long = solve(sparse.prob, method=METHOD, tol=1e-300, max_iter=150)
-    assert long.nit == 150 and long.status == 2
+    assert long.nit >= 100 and long.status in (2, 3)  # the iteration cap or L's rounding floor
     np.testing.assert_allclose(long.jac, sparse.prob.gradient(long.x), rtol=0, atol=1e-13)
 
 
@@ -84,3 +84,23 @@ def test_fused_residual_equals_the_lemma_c10_formula(sparse):
         z = prob.A @ x
         r, _ = prob.residual_and_parts_at(prob.point_z(z))
         np.testing.assert_allclose(r, prob.residual_at(prob.point_z(z)), rtol=1e-12, atol=1e-15)
+
+
+def test_a_point_refilled_in_place_equals_a_fresh_one(sparse):
+    # point_z(z, out=p) reuses p's arrays (no (n,) allocation); nothing of the old point may leak.
+    prob = sparse.prob
+    z1, z2 = prob.A @ np.full(prob.d, 0.3), prob.A @ sparse.x_star
+    p = prob.point_z(z1.copy())
+    prob.residual_and_parts_at(p)  # fills r and B's parts at z1
+    bufs = {k: id(a) for k, a in p.bufs.items()}
+    refilled = prob.point_z(z2, out=p)
+    r, parts = prob.residual_and_parts_at(refilled)
+    assert refilled is p and {k: id(a) for k, a in p.bufs.items()} == bufs
+    fresh = prob.point(sparse.x_star)  # the appendix's log_softmax path
+    np.testing.assert_allclose(refilled.f, fresh.f, rtol=1e-12)
+    for k, v in prob.loss_parts_at(fresh).items():
+        assert refilled.loss_parts[k] == pytest.approx(v, rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(r, prob.residual_at(fresh), rtol=1e-10, atol=1e-15)
+    fresh_parts = prob.hessian_parts(sparse.x_star)
+    np.testing.assert_allclose(parts.diag, fresh_parts.diag, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(parts.q, fresh_parts.q, rtol=1e-10, atol=1e-15)
