@@ -119,6 +119,7 @@ class SoftmaxRegression:
         self.w2 = self.w**2
         self.s = float(np.sum(self.b))
         self._cache: Point | None = None
+        self._work: np.ndarray | None = None  # two (n,) scratch arrays, made when first needed
 
     @property
     def n(self) -> int:
@@ -183,7 +184,7 @@ class SoftmaxRegression:
 
     def _scratch(self, k: int) -> np.ndarray:
         """The k-th of two reusable (n,) work arrays (so this object is not thread-safe)."""
-        if getattr(self, "_work", None) is None:
+        if self._work is None:
             self._work = np.empty((2, self.n))
         return self._work[k]
 

@@ -219,8 +219,8 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     passes over A (the sparse product and ``A (R⁻¹G)``, (n, k)) plus O(s₁ d² + d³) — about two
     gradient evaluations. The product ``A (R⁻¹G)`` runs in float32, in blocks of
     ``JL_BLOCK_ROWS`` rows: twice the float64 GEMM's speed, and the scores, which only set sampling
-    probabilities, change by ~1e-6 relative. ℓ does not depend on v beyond R, which is what lets the
-    solver reuse it.
+    probabilities, change by ~1e-6 relative (if A overflows float32, the product is redone in
+    float64). ℓ does not depend on v beyond R, which is what lets the solver reuse it.
     """
     d = A.shape[1]
     SM = countsketch_blocks(A, v, PRECOND_ROWS_PER_D * d, rng)  # (s₁, d)
@@ -231,14 +231,21 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     G = rng.standard_normal((d, k)) / math.sqrt(k) if k < d else np.eye(d)
     Omega = np.linalg.solve(R, G)  # (d, k)
     scale = float(np.max(np.abs(Omega))) or 1.0  # float32 holds Ω/scale in [-1, 1]
-    Omega32 = (Omega / scale).astype(np.float32)
-    ell = np.empty(v.size)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        ell = _row_norms2(A, (Omega / scale).astype(np.float32))
+    if not (np.all(np.isfinite(ell)) and np.max(ell) > 0):  # A beyond float32's range: redo in 64
+        ell = _row_norms2(A, Omega / scale)
+    return ell * scale**2
+
+
+def _row_norms2(A, Omega: np.ndarray) -> np.ndarray:
+    """``||a_iᵀ Ω||²`` (n,) in Ω's precision, A cast ``JL_BLOCK_ROWS`` rows at a time."""
+    ell = np.empty(A.shape[0])
     for start, blk in row_blocks(A):
         for i in range(0, blk.shape[0], JL_BLOCK_ROWS):
-            Y = blk[i : i + JL_BLOCK_ROWS].astype(np.float32) @ Omega32  # (≤ JL_BLOCK_ROWS, k)
-            Y = Y.astype(np.float64)
+            Y = (blk[i : i + JL_BLOCK_ROWS].astype(Omega.dtype) @ Omega).astype(np.float64)
             ell[start + i : start + i + Y.shape[0]] = np.einsum("ij,ij->i", Y, Y)
-    return ell * scale**2
+    return ell
 
 
 class ApproximateLeverage(Sketch):

@@ -101,3 +101,16 @@ def test_row_sampling_reads_only_the_sampled_rows():
 def test_unknown_sketch_lists_the_valid_names():
     with pytest.raises(ValueError, match="valid sketches: leverage, leverage-exact, uniform"):
         make_sketch("hadamard")
+
+
+def test_approximate_scores_in_float32_match_the_float64_fallback_and_do_not_depend_on_scale():
+    # The JL product runs in float32. At 1e40 A overflows float32 and the scores are redone in
+    # float64 from the same draws; 1e-20 stays in float32's range. Leverage ignores A's scale.
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((3000, 20)) * np.exp(rng.standard_normal((3000, 1)))
+    v = rng.uniform(0.5, 2.0, 3000)
+    ell = approximate_leverage_scores(A, v, np.random.default_rng(1))
+    assert np.all(ell > 0)
+    for factor in (1e40, 1e-20):
+        scaled = approximate_leverage_scores(A * factor, v, np.random.default_rng(1))
+        np.testing.assert_allclose(scaled, ell, rtol=1e-4)
