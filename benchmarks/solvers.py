@@ -3,6 +3,7 @@
     python benchmarks/solvers.py --quick        # CI-sized: n ≤ 32768 (about a minute)
     python benchmarks/solvers.py                # the sizes of docs/solver.md (several minutes)
     python benchmarks/solvers.py --theorem      # Theorem D.1 measured: contraction vs 0.4
+    python benchmarks/solvers.py --seeds 1,2,3  # the default vs scipy's best on other seeds
 
 Prints markdown tables: time and iterations per method and family, as ratios to the fastest scipy
 method that converged (so noise on a shared machine cancels within a row); a per-iteration
@@ -100,11 +101,11 @@ def label(method, sketch) -> str:
     return f"{method} ({sketch})" if method == "sketched-newton" else method
 
 
-def benchmark_family(family, n, d):
+def benchmark_family(family, n, d, seed=0, methods=METHODS):
     """Rows ``(label, time, nit, converged)`` for every method on one instance."""
-    prob = make_instance(family, n, d, seed=0).prob
+    prob = make_instance(family, n, d, seed=seed).prob
     rows = []
-    for method, sketch in METHODS:
+    for method, sketch in methods:
         if sketch == "srtt" and n * d > MIXING_SKETCH_MAX_ND:
             continue
         t, res = timed_solve(prob, method, sketch)
@@ -133,6 +134,34 @@ def ratio_table(results) -> str:
                 cells.append(f"{t / ref[c]:.2f} ({nit})" if ok else f">{t / ref[c]:.1f} (no conv.)")
         bold = "**" if name == DEFAULT_METHOD else ""
         lines.append(f"| {bold}{name}{bold} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seeds_table(sizes, seeds) -> str:
+    """The default against the fastest scipy method on other seeds than the main table's (is the
+    main table's seed 0 typical?): one row per (family, size, seed)."""
+    methods = [(DEFAULT_METHOD, "leverage"), *[(m, None) for m in SCIPY_METHODS]]
+    lines = [
+        "| instance | seed | fastest scipy | its time (s) | default / fastest scipy (iterations) |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for (n, d), families in sizes:
+        for family in families:
+            for seed in seeds:
+                rows = benchmark_family(family, n, d, seed, methods)
+                ok = [r for r in rows[1:] if r[3]]
+                best = min(ok, key=lambda r: r[1]) if ok else None
+                _, t, nit, conv = rows[0]
+                cell = (
+                    f"{t:.3f} s ({nit}{'' if conv else ', no conv.'}); no scipy method converged"
+                    if best is None
+                    else (
+                        f"{t / best[1]:.2f} ({nit})" if conv else f">{t / best[1]:.1f} (no conv.)"
+                    )
+                )
+                name, ref = (best[0], f"{best[1]:.3f}") if best else ("—", "—")
+                lines.append(f"| {family} {n}×{d} | {seed} | {name} | {ref} | {cell} |")
+                print(f"done {family} {n}×{d} seed {seed}", file=sys.stderr, flush=True)
     return "\n".join(lines)
 
 
@@ -267,10 +296,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="CI-sized instances")
     ap.add_argument("--theorem", action="store_true", help="only the Theorem D.1 figures")
+    ap.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated seeds: only the default against the fastest scipy method, per seed",
+    )
     args = ap.parse_args(argv)
     print(f"machine: {machine()}\n")
     if args.theorem:
         print(theorem_figures())
+        return 0
+    if args.seeds:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        print(seeds_table(SIZES["quick" if args.quick else "full"], seeds))
         return 0
     results = {}
     for (n, d), families in SIZES["quick" if args.quick else "full"]:
