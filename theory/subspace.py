@@ -21,7 +21,7 @@ far from it every step decreases L at least as much as an exact line search alon
 problems never need more). Each iteration measures the contraction ``c`` of ``||g||_{P⁻¹}`` over the
 last two iterations under the current P (after two iterations under a new P; under P = I after
 ``max(1, ⌊K/4⌋)`` iterations: the first contractions under P = I understate the later ones, and a P
-built far from x* goes stale, so an expensive first build — K ≈ 18 iterations at d = 1024 — first
+built far from x* goes stale, so an expensive first build — K ≈ 12 iterations at 65536×1024 — first
 rents a quarter of its price; at 65536×1024 it then builds once instead of twice), and
 rebuilds P at the current x when the iterations still needed at that rate,
 ``log(|g|∞ / tol) / log(1/c)``, exceed those needed after a rebuild,
