@@ -19,10 +19,11 @@ far from it every step decreases L at least as much as an exact line search alon
 
 **When to (re)build P** (its only O(n d²) work). P starts as the identity (well-conditioned
 problems never need more). Each iteration measures the contraction ``c`` of ``||g||_{P⁻¹}`` over the
-last two iterations under the current P (after two iterations under a new P; under P = I after
-``max(1, ⌊K/4⌋)`` iterations: the first contractions under P = I understate the later ones, and a P
-built far from x* goes stale, so an expensive first build — K ≈ 12 iterations at 65536×1024 — first
-rents a quarter of its price; at 65536×1024 it then builds once instead of twice), and
+last two iterations under the current P (after ``max(2, ⌊K/4⌋)`` iterations under a new P and
+``max(1, ⌊K/4⌋)`` under P = I: the first contractions under P = I understate the later ones, and a P
+built far from x* goes stale, so an expensive build — K ≈ 12 iterations at 65536×1024 — first rents
+a quarter of its price; at 65536×1024 it then builds once instead of twice, and never spends more
+than about 4× on builds what it spends on iterations), and
 rebuilds P at the current x when the iterations still needed at that rate,
 ``log(|g|∞ / tol) / log(1/c)``, exceed those needed after a rebuild,
 ``K + log(|g|∞ / tol) / log(1/c_fresh)``. K is the build's cost in iterations, from a cost model in
@@ -70,7 +71,7 @@ QUADRATIC_FLOOR = 1e3  # predicted decrease below 1e3 roundings of φ: the quadr
 CORRECTION_GRADS = 1.5  # the preconditioner's exact part: Aᵀ[f, q], A U, Aᵀ(v ∘ A U)
 WAIT = 2  # iterations under a built P before a rebuild is considered (1 under P = I)
 WINDOW = 2  # the contraction is measured over the last two iterations under the same P
-RENT = 0.25  # before the first build, ⌊RENT·K⌋ iterations (at least 1) under P = I
+RENT = 0.25  # at least ⌊RENT·K⌋ iterations under each P (P = I included) before a build
 FRESH_CONTRACTION = 0.3  # assumed ||g||_{P⁻¹} contraction just after a build, before any is seen
 
 
@@ -138,7 +139,7 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
         if self.opts.rebuild_after == 0:
             return True
         self.G_hist.append(self.G)
-        if len(self.G_hist) < 1 + (WAIT if self.builds else max(1, int(RENT * self.k_build))):
+        if len(self.G_hist) < 1 + max(WAIT if self.builds else 1, int(RENT * self.k_build)):
             return False
         if len(self.G_hist) == 1 + WINDOW and self.builds:  # geometric mean over builds
             self.fresh.append(math.log(self._contraction(WINDOW)))

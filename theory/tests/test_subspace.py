@@ -1,6 +1,8 @@
 """``theory.subspace``: Newton in a small subspace, two passes over A an iteration; and the
 preconditioner made exact on the range of the rank-2 term (``theory.newton.preconditioner``)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -54,6 +56,20 @@ def test_ill_conditioned_problems_build_one_and_rebuild_after_0_builds_every_ite
     assert solve(coherent.prob, method=METHOD).nhev >= 1
     res = solve(coherent.prob, method=METHOD, rebuild_after=0)
     assert res.success and res.nhev == res.nit
+
+
+@pytest.mark.parametrize("k_build", [4, 12, 20])
+def test_each_build_waits_a_quarter_of_its_price_in_iterations(k_build):
+    # Ski rental: at least max(2, ⌊K/4⌋) iterations under each built P before the next build. At an
+    # unreachable tolerance the contraction stalls at the rounding floor, so the rule rebuilds as
+    # soon as it may: the gaps between builds are exactly what it allows.
+    coherent = make_instance("coherent", 8192, 32, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = solve(coherent.prob, method=METHOD, rebuild_after=k_build, tol=1e-300, max_iter=60)
+    builds = np.flatnonzero(res.history["sketch_size"])  # iterates at which P was built
+    assert builds.size >= 5
+    assert builds[0] >= max(1, k_build // 4) and np.min(np.diff(builds)) == max(2, k_build // 4)
 
 
 def test_same_seed_gives_the_same_iterates(sparse):
