@@ -141,21 +141,17 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
         self.G_hist.append(self.G)
         if len(self.G_hist) < 1 + max(WAIT if self.builds else 1, int(RENT * self.k_build)):
             return False
+        j = min(WINDOW, len(self.G_hist) - 1)
+        old, new = self.G_hist[-1 - j], self.G_hist[-1]
+        c = (new / old) ** (0.5 / j) if old > 0 else 1.0  # contraction of ||g||_{P⁻¹} per iteration
         if len(self.G_hist) == 1 + WINDOW and self.builds:  # geometric mean over builds
-            self.fresh.append(math.log(self._contraction(WINDOW)))
+            self.fresh.append(math.log(c))
             self.c_fresh = math.exp(sum(self.fresh) / len(self.fresh))
-        c = self._contraction(WINDOW)
         if not c < 1:
             return True
         c_new = min(FRESH_CONTRACTION if math.isnan(self.c_fresh) else self.c_fresh, 0.99)
         orders = math.log(max(float(np.max(np.abs(self.g))) / self.opts.tol, math.e))
         return orders / -math.log(c) > self.k_build + orders / -math.log(c_new)
-
-    def _contraction(self, window: int) -> float:
-        """Mean contraction of ``||g||_{P⁻¹}`` per iteration over the last ``window`` iterations."""
-        j = min(window, len(self.G_hist) - 1)
-        old, new = self.G_hist[-1 - j], self.G_hist[-1]
-        return (new / old) ** (0.5 / j) if old > 0 else 1.0
 
     # -- one iteration -----------------------------------------------------------------------------
 
