@@ -53,9 +53,7 @@ INITIAL_RADIUS, MAX_RADIUS, ETA = (
 )  # scipy's trust-region defaults (_trustregion.py)
 RADIUS_MIN = 1e-14  # relative to 1 + ||x||: a smaller trust region no longer moves x in float64.
 HESSIAN_GRADS_PER_D = 22.0  # exact Hessian ≈ d/22 gradient evaluations (DESIGN §2 says d/40).
-LEVERAGE_GRADS = (
-    2.0  # approximate leverage scores ≈ 2 gradient evaluations (benchmarks/solvers.py).
-)
+LEVERAGE_GRADS = 2.0  # approximate leverage scores ≈ 2 gradient evaluations (benchmarks/solvers.py)
 FRESH_PCG_ITERATIONS = 2  # PCG iterations per Newton step with a freshly built preconditioner.
 DEFAULT_SAMPLES_PER_D = 16  # sketch size s = 16 d when neither sketch_size nor eps is given.
 
@@ -188,7 +186,7 @@ def sampled_diagonal_part(prob, parts, sketch, s: int, rng: np.random.Generator)
 
 def build_costs(n: int, d: int, s: int, extra: float = 0.0) -> tuple[float, float]:
     """Cost of a preconditioner build in gradient evaluations (≈ Hessian-vector products, both
-    two passes over A): ``(exact, sketch)`` = ``(d / 22, 3 + extra + (s + 3d) d / (22 n))`` — one
+    two passes over A): ``(exact, sketch)`` = ``(d / 22, 2 + extra + (s + 3d) d / (22 n))`` — one
     syrk for the exact Hessian; approximate leverage scores (≈ 2), ``extra`` passes, and the
     O((s + 3d) d²) CountSketch Gram, sampled Gram and factor for the sketch."""
     exact = d / HESSIAN_GRADS_PER_D

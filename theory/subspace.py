@@ -84,13 +84,12 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
 
     def setup(self, x0):
         super().setup(x0)
+        n, d = self.prob.n, self.prob.d
         if self.opts.sketch_size is None and self.opts.eps is None:
-            n, d = self.prob.n, self.prob.d
             # The build's Gram costs O(s d²) against an iteration's O(n d): capped at n/8 rows
             # (at 65536×1024, s = 8 d took 1.36 s against 1.58 s at 16 d and 1.57 s at 4 d).
             self.s = min(SAMPLES_PER_D * d, max(8 * d, n // 8))
         self.here = self.prob.point(self.x)  # z = A x, f, r (the gradient's), B's parts when asked
-        n = self.prob.n
         self.dirs: list[np.ndarray] = []  # previous steps s_j (d,), newest first
         self.Z = np.empty((n, 1 + MEMORY), order="F")  # [A u, A s₁, …]: columns contiguous
         self.VZ = np.empty_like(self.Z)  # v ∘ Z
@@ -99,7 +98,7 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
         self.G_hist: list[float] = []
         self.fresh: list[float] = []  # log contractions seen in the iterations after each build
         self.builds, self.c_fresh = 0, math.nan
-        exact, sketch = build_costs(self.prob.n, self.prob.d, self.s, extra=CORRECTION_GRADS)
+        exact, sketch = build_costs(n, d, self.s, extra=CORRECTION_GRADS)
         self.exact_preconditioner = exact <= sketch
         self.k_build = (
             min(exact, sketch) if self.opts.rebuild_after is None else self.opts.rebuild_after

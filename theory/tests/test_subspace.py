@@ -1,5 +1,5 @@
 """``theory.subspace``: Newton in a small subspace, two passes over A an iteration; and the
-preconditioner made exact on the range of the rank-2 term (``theory.newton.preconditioner``)."""
+preconditioner made exact on the range of the rank-2 term (``theory.subspace.preconditioner``)."""
 
 import warnings
 
