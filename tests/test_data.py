@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infoprompt.data import TASKS, DataError, Example, few_shot, load_split
+from infoprompt.data import TASKS, DataError, Example, draw, few_shot, load_split
 
 
 def write(path, text, encoding="utf-8"):
@@ -279,3 +279,149 @@ def test_few_shot_size_classes_and_quota(data):
 def test_few_shot_errors(counts, shots, n_labels, problem):
     with pytest.raises(DataError, match=problem):
         few_shot(pool(counts), shots, seed=0, n_labels=n_labels)
+
+
+# --- draw: balanced / proportional training draws and a disjoint validation draw -----------------
+
+
+def labels_of(examples):
+    return Counter(e.label for e in examples)
+
+
+def test_draw_balanced_two_classes_32_each_for_train_and_val():
+    train, val = draw(pool([500, 70]), 64, 64, seed=0, n_labels=2)
+    assert labels_of(train) == {0: 32, 1: 32} and labels_of(val) == {0: 32, 1: 32}
+    assert not set(train) & set(val)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_draw_balanced_six_classes_spreads_the_rest_one_per_class(seed):
+    train, val = draw(pool([40, 30, 25, 50, 22, 60]), 64, 64, seed=seed, n_labels=6)
+    for drawn in (train, val):
+        assert sorted(labels_of(drawn).values()) == [10, 10, 11, 11, 11, 11]
+    assert not set(train) & set(val) and len(set(train)) == 64 and len(set(val)) == 64
+
+
+def test_draw_balanced_extra_classes_depend_on_the_seed():
+    examples = pool([40] * 6)
+    extras = {
+        tuple(sorted(c for c, n in labels_of(draw(examples, 64, 0, s, 6)[0]).items() if n == 11))
+        for s in range(8)
+    }
+    assert len(extras) > 1
+
+
+def test_draw_balanced_gives_the_extras_to_classes_with_room():
+    # class 0 has exactly 10 + 10: it must get no extra in either draw, whatever the seed
+    for seed in range(20):
+        train, val = draw(pool([20, 40, 40, 40, 40, 40]), 64, 64, seed=seed, n_labels=6)
+        assert labels_of(train)[0] == 10 and labels_of(val)[0] == 10
+
+
+def test_draw_is_deterministic_in_the_seed_whatever_the_global_rng():
+    examples = pool([30, 50, 20])
+    np.random.seed(0)  # noqa: NPY002 (the legacy global state draw must ignore)
+    first = draw(examples, 16, 16, seed=13, n_labels=3)
+    np.random.seed(1)  # noqa: NPY002
+    assert draw(examples, 16, 16, seed=13, n_labels=3) == first
+    assert draw(examples, 16, 16, seed=21, n_labels=3) != first
+
+
+def test_draw_lists_are_shuffled():
+    train, val = draw(pool([50, 50]), 40, 40, seed=0, n_labels=2)
+    for drawn in (train, val):
+        ys = [e.label for e in drawn]
+        assert ys != sorted(ys) and ys != sorted(ys, reverse=True)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(st.data())
+def test_draw_sizes_and_disjointness(data):
+    counts = data.draw(st.lists(st.integers(4, 40), min_size=1, max_size=6), label="counts")
+    k = len(counts)
+    shots = data.draw(st.integers(k, min(counts) // 2 * k), label="shots")  # room for both
+    val_shots = data.draw(st.sampled_from([0, k, shots]), label="val_shots")
+    sampling = data.draw(st.sampled_from(["balanced", "proportional"]), label="sampling")
+    examples = pool(counts)
+    train, val = draw(examples, shots, val_shots, data.draw(st.integers(0, 2**31)), k, sampling)
+    assert len(train) == len(set(train)) == shots and len(val) == len(set(val)) == val_shots
+    assert not set(train) & set(val) and set(train) | set(val) <= set(examples)
+    for drawn, n in ((train, shots), (val, val_shots)):
+        if n and sampling == "balanced":
+            assert all(n // k <= labels_of(drawn)[c] <= -(-n // k) for c in range(k))
+        if n:
+            assert set(labels_of(drawn)) == set(range(k))
+
+
+def test_draw_proportional_train_is_todays_few_shot():
+    examples = pool([900, 99, 1, 40])
+    for seed in range(5):
+        train, val = draw(examples, 100, 0, seed, 4, sampling="proportional")
+        assert train == few_shot(examples, 100, seed, 4) and val == []
+    assert labels_of(draw(pool([900, 99, 1]), 100, 0, 0, 3, "proportional")[0]) == {
+        0: 90,
+        1: 9,
+        2: 1,
+    }
+
+
+def test_draw_proportional_validation_from_what_train_left():
+    train, val = draw(pool([90, 10]), 20, 20, seed=3, n_labels=2, sampling="proportional")
+    assert labels_of(train) == {0: 18, 1: 2} and labels_of(val) == {0: 18, 1: 2}
+    assert not set(train) & set(val)
+
+
+def test_draw_shots_zero_trains_on_everything_but_the_validation_draw():
+    examples = pool([30, 20, 10])
+    train, val = draw(examples, 0, 9, seed=0, n_labels=3)
+    assert labels_of(val) == {0: 3, 1: 3, 2: 3}
+    assert len(train) == 51 and set(train) | set(val) == set(examples)
+    assert not set(train) & set(val)
+    train, val = draw(examples, 0, 0, seed=0, n_labels=3)
+    assert sorted(train, key=examples.index) == examples and train != examples and val == []
+
+
+@pytest.mark.parametrize(
+    ("counts", "shots", "val_shots", "sampling", "problem"),
+    [
+        ([3, 2], 6, 0, "balanced", "6 shots requested but only 5 examples"),
+        ([30, 30], 40, 40, "balanced", "40 training \\+ 40 validation shots requested but only 60"),
+        ([3, 0, 2], 4, 0, "balanced", r"class id\(s\) \[1\] \['b'\] have no example"),
+        ([3, 3, 3], 2, 0, "balanced", "2 shots cannot cover 3 classes"),
+        ([9, 9, 9], 3, 2, "balanced", "2 val_shots cannot cover 3 classes"),
+        ([9, 9], -1, 0, "balanced", "shots must be 0 or more"),
+        ([9, 9], 4, 0, "stratified", "unknown sampling 'stratified'"),
+        (
+            [5, 40],
+            10,
+            10,
+            "balanced",
+            r"class 0 \('a'\) has 5 example\(s\) but needs 10 \(5 for training \+ 5 for "
+            r"validation\)\. To fix: ask for fewer shots .*--sampling proportional.* that class",
+        ),
+        (
+            [1, 40],
+            0,
+            4,
+            "proportional",
+            r"class 0 \('a'\) has 1 example\(s\) but needs 2 \(at least 1 for training",
+        ),
+        (
+            [1, 40],
+            20,
+            20,
+            "proportional",
+            r"class 0 \('a'\) has 1 example\(s\) but needs 2 \(1 for",
+        ),
+    ],
+)
+def test_draw_errors(counts, shots, val_shots, sampling, problem):
+    names = ["a", "b", "c"][: len(counts)]
+    with pytest.raises(DataError, match=problem):
+        draw(pool(counts), shots, val_shots, 0, len(counts), sampling, label_names=names)
+
+
+def test_draw_error_names_the_class_id_without_label_names():
+    with pytest.raises(DataError, match=r"class 1 has 3 example\(s\)") as err:
+        draw(pool([40, 3]), 8, 8, seed=0, n_labels=2)
+    assert "(" not in str(err.value).split("class 1")[1].split("has")[0]
