@@ -1,12 +1,13 @@
 """Command line: ``python -m infoprompt {train,report,predict,figures} ...`` (``--help`` on each).
 
     python -m infoprompt train --task sst2 --data-dir ../shared/data/SST-2 --method infoprompt \\
-        --n-prompts 4 --shots 64 --seeds 1,2,3 --epochs 30 --out runs/sst2-infoprompt
+        --shots 64 --seeds 13,21,42 --out runs/sst2-infoprompt
     python -m infoprompt report runs/
-    python -m infoprompt predict --run runs/sst2-infoprompt/seed1 "a gem of a film"
+    python -m infoprompt predict --run runs/sst2-infoprompt/seed13 "a gem of a film"
 
 ``train`` makes one run folder per seed, ``OUT/seed<k>``, and validates every seed's configuration
-and the paths before training any. Multi-GPU: ``accelerate launch -m infoprompt train ...``.
+and the paths before training any. Its flags are the fields of ``infoprompt.config.RunConfig``
+(``transformers.HfArgumentParser``): ``--lr-grid 1e-4 1e-3 1e-2``, ``--test-curve``, ... Multi-GPU: ``accelerate launch -m infoprompt train ...``.
 """
 
 from __future__ import annotations
@@ -20,27 +21,33 @@ from pathlib import Path
 from infoprompt.config import ConfigError, RunConfig
 from infoprompt.data import DataError
 
-_TYPES = {"int": int, "float": float, "str": str, "float | None": float}
-_NOT_FLAGS = ("seed", "out")  # replaced by --seeds and --out (one folder per seed)
+
+@dataclasses.dataclass
+class TrainOptions:
+    """How to run, not what: these never change a result."""
+
+    seeds: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "comma-separated seeds, e.g. 13,21,42,87,100 (overrides --seed); "
+            "each seed runs in OUT/seed<k>"
+        },  # fmt: skip
+    )
+    resume: bool = dataclasses.field(
+        default=False, metadata={"help": "continue an unfinished run, or return a finished one"}
+    )
+    no_progress: bool = dataclasses.field(default=False, metadata={"help": "no progress output"})
 
 
-def _train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train one configuration for one or more seeds")
-    for f in dataclasses.fields(RunConfig):
-        if f.name in _NOT_FLAGS:
-            continue
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        p.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=_TYPES[f.type],
-            required=required,
-            default=argparse.SUPPRESS,
-            help=f.metadata["help"],
-        )
-    p.add_argument("--seeds", default="1", help="comma-separated seeds, e.g. 1,2,3 (default 1)")
-    p.add_argument("--out", required=True, help="output folder; one subfolder per seed")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoints")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+def train_parser():
+    """The ``train`` command line, read from the ``RunConfig`` and ``TrainOptions`` fields."""
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser(
+        (RunConfig, TrainOptions),
+        prog="python -m infoprompt train",
+        description="train one configuration for one or more seeds",
+    )
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -49,29 +56,31 @@ def parse_seeds(text: str) -> list[int]:
     except ValueError:
         raise ConfigError(f"--seeds must be comma-separated integers, got {text!r}") from None
     if not seeds:
-        raise ConfigError("--seeds is empty; give at least one seed, e.g. --seeds 1")
+        raise ConfigError("--seeds is empty; give at least one seed, e.g. --seeds 13")
+    if any(s < 0 for s in seeds):
+        raise ConfigError(f"--seeds must be integers >= 0, got {text!r}")
     return seeds
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(argv: list[str]) -> None:
     from accelerate import PartialState
 
     from infoprompt.train import train
 
-    fields = {f.name for f in dataclasses.fields(RunConfig)} - set(_NOT_FLAGS)
-    options = {k: v for k, v in vars(args).items() if k in fields}
+    base, opts = train_parser().parse_args_into_dataclasses(argv, look_for_args_file=False)
+    seeds = parse_seeds(opts.seeds) if opts.seeds is not None else [base.seed]
     configs = [
-        RunConfig(**options, seed=s, out=str(Path(args.out) / f"seed{s}"))
-        for s in parse_seeds(args.seeds)
+        dataclasses.replace(base, seed=s, out=str(Path(base.out) / f"seed{s}")) for s in seeds
     ]
     for c in configs:
         c.check_paths()
     for c in configs:
-        results = train(c, resume=args.resume, progress=not args.no_progress)
-        best = results["best"]
+        results = train(c, resume=opts.resume, progress=not opts.no_progress)
         if PartialState().is_main_process:
+            t = results["test"]
             print(
-                f"seed {c.seed}: best dev {json.dumps(best['dev'])} at step {best['step']}; "
+                f"seed {c.seed}: test final {json.dumps(t['final'])}, selected (step "
+                f"{t['selected_step']}) {json.dumps(t['selected'])}; "
                 f"{results['wall_time_s']:.0f} s; results in {c.out}/results.json"
             )
 
@@ -95,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m infoprompt", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
+    sub.add_parser("train", help="train one configuration (train --help)", add_help=False)
     rep = sub.add_parser("report", help="mean ± std tables of finished runs")
     rep.add_argument("folders", nargs="+", help="folders searched for results.json")
     pred = sub.add_parser("predict", help="predict labels of new text with a trained run")
@@ -107,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         from infoprompt.figures import main as figures_main
 
         return figures_main(argv[1:])
-    args = parser.parse_args(argv)
-    commands = {"train": cmd_train, "report": cmd_report, "predict": cmd_predict}
     try:
-        commands[args.command](args)
+        if argv[:1] == ["train"]:  # its own parser, read from the dataclasses
+            cmd_train(argv[1:])
+            return 0
+        args = parser.parse_args(argv)
+        {"report": cmd_report, "predict": cmd_predict}[args.command](args)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -358,6 +358,25 @@ def load_split(
     return spec, [ex for path in paths for ex in _nonempty(path, reader(path))]
 
 
+def reported_split(task: str) -> str:
+    """The split a task reports: its test file where it has one (SemEval), else dev (GLUE)."""
+    return "test" if "test" in _FILES.get(task, {}) else "dev"
+
+
+def task_spec(task: str, labels: Sequence[str], tsv: TsvFormat | None = None) -> TaskSpec:
+    """The spec of ``task`` with the label names ``labels`` (as saved with a run), no file read."""
+    if task == "tsv":
+        return _tsv_spec(tsv or TsvFormat(), tuple(labels), Path("train.tsv"))
+    spec = _task_spec(task)
+    return dataclasses.replace(spec, labels=tuple(labels))
+
+
+def check_reported(task: str, data_dir, labels: Sequence[str], tsv: TsvFormat | None = None):
+    """Parse the reported split up front for its errors (missing file, bad rows, labels unseen in
+    training) and discard it: nothing of it is kept or used before training ends."""
+    load_split(task, data_dir, reported_split(task), labels=labels, tsv=tsv)
+
+
 def _nonempty(path: Path, examples: list[Example]) -> list[Example]:
     """``examples``, checked to hold at least one."""
     if not examples:

@@ -26,19 +26,21 @@ Conventions: N examples, D hidden size, n_p prompts, K InfoNCE candidates, G gri
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from infoprompt.config import ConfigError, RunConfig
-from infoprompt.data import TASKS, DataError, Example, few_shot, load_split
-from infoprompt.model import PromptModel, load_backbone
-from infoprompt.train import Split, TrainLoop, build_cache, collate, evaluate, make_template
+from infoprompt.config import METHOD_FIELDS, ConfigError, RunConfig
+from infoprompt.data import TASKS, DataError, Example, draw, load_split
+from infoprompt.model import load_backbone
+from infoprompt.session import Session, Split, build_cache, build_session, collate
+from infoprompt.train import TrainLoop, evaluate
+
+Setup = Session  # a model with its encoded splits, ready for ``run_steps`` and the figures
 
 # Handcrafted prompts (Fig. 1): four words each, written for SST-2 and for MRPC (their
 # input embeddings take the n_p = 4 prompt slots, in order).
@@ -50,43 +52,16 @@ HANDCRAFTED = {"handcrafted (SST-2)": "the sentiment is :", "handcrafted (MRPC)"
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Setup:
-    """A model with its encoded splits, ready for ``run_steps``, ``evaluate`` and the figures."""
-
-    config: RunConfig
-    model: PromptModel
-    train_set: Split
-    dev_set: Split
-    pad: int
-    accelerator: object
-
-    @property
-    def spec(self):
-        return TASKS[self.config.task]
-
-
 def build(config: RunConfig, train_ex: list[Example], dev_ex: list[Example], backbone) -> Setup:
-    """Model of ``config`` on a copy of ``backbone`` = (tokenizer, encoder), with P', Z' cached.
-
-    The cache (prompt-free pass) is built for every method, since Fig. 1 needs Z' for all.
-    """
-    from accelerate import Accelerator
-
-    tokenizer, encoder = backbone[0], copy.deepcopy(backbone[1])
+    """The session of ``config`` on a copy of ``backbone`` = (tokenizer, encoder), whose
+    validation slot holds ``dev_ex`` (the figures read the dev set, labelled so); P', Z' are
+    cached for every method, since Fig. 1 needs Z' for all."""
     spec = TASKS[config.task]
-    template = make_template(config, spec, tokenizer)
-    train_set = Split([template.encode(e) for e in train_ex], [e.label for e in train_ex])
-    dev_set = Split([template.encode(e) for e in dev_ex], [e.label for e in dev_ex])
-    acc = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available())
-    torch.manual_seed(config.seed)
-    model = PromptModel(config, spec, tokenizer, encoder).to(acc.device)
-    pad = tokenizer.pad_token_id
-    for split in (train_set, dev_set):
-        split.cache = build_cache(model, split, config.eval_batch_size, pad, acc)
-    if model.generates_prompts:
-        model.prompts.calibrate_(train_set.cache.pooled, model.embed.weight.std().item())
-    return Setup(config, model, train_set, dev_set, pad, acc)
+    s = build_session(config, backbone, examples=(spec, train_ex, dev_ex), log=lambda line: None)
+    for split in (s.train_set, s.val_set):
+        if split.cache is None:
+            split.cache = build_cache(s, split)
+    return s
 
 
 def run_steps(setup: Setup, n_steps: int, on_step=None) -> None:
@@ -95,7 +70,7 @@ def run_steps(setup: Setup, n_steps: int, on_step=None) -> None:
     spe = math.ceil(len(setup.train_set.encoded) / setup.config.batch_size)
     config = replace(setup.config, epochs=max(1, math.ceil(n_steps / spe)))
     s = setup
-    loop = TrainLoop(config, s.spec, s.model, s.train_set, s.dev_set, s.pad, s.accelerator, ".")
+    loop = TrainLoop(replace(s, config=config), ".", log=lambda line: None)
     s.model.train(True)
     for step in range(n_steps):
         epoch, k = divmod(step, loop.steps_per_epoch)
@@ -193,8 +168,8 @@ def phrase_embeddings(tokenizer, embeddings: torch.Tensor, phrase: str, n: int) 
 
 
 def method_config(base: RunConfig, method: str, **kw) -> RunConfig:
-    """``base`` with another method and that method's default β, γ and learning rate."""
-    return replace(base, method=method, beta=None, gamma=None, lr=None, **kw)
+    """``base`` with another method and that method's defaults (fields, learning rate)."""
+    return replace(base, method=method, lr=None, **dict.fromkeys(METHOD_FIELDS), **kw)
 
 
 def cmi_distributions(
@@ -222,7 +197,7 @@ def cmi_distributions(
     fixed = {"random prompts": held_out[-1]}
     for name, phrase in HANDCRAFTED.items():
         fixed[name] = phrase_embeddings(backbone[0], emb, phrase, n_p)
-    kinds = {name: prompts_and_states(warp, warp.dev_set, v) for name, v in fixed.items()}
+    kinds = {name: prompts_and_states(warp, warp.val_set, v) for name, v in fixed.items()}
     for method in ("infoprompt", "warp"):
         s = (
             warp
@@ -230,7 +205,7 @@ def cmi_distributions(
             else build(method_config(base, method), train_ex, dev_ex, backbone)
         )
         run_steps(s, steps)
-        kinds[method] = prompts_and_states(s, s.dev_set)
+        kinds[method] = prompts_and_states(s, s.val_set)
     order = ("infoprompt", "warp", "random prompts", *HANDCRAFTED)
     ref = scale(held_out[:-1].mean(1))  # (K − 1, D)
     bounds = {n: cmi_bound(w, scale(kinds[n][0]), kinds[n][1], ref).numpy() for n in order}
@@ -335,14 +310,14 @@ def landscape_run(
     top-2 PCs, over ±max(1.25 × the trajectory's extent, one standard deviation along PC 1)."""
     s = build(config, train_ex, dev_ex, backbone)
     idx = list(range(min(n_points, len(dev_ex))))
-    path = [first_prompt(s, s.dev_set, idx)]
-    run_steps(s, steps, on_step=lambda _: path.append(first_prompt(s, s.dev_set, idx)))
+    path = [first_prompt(s, s.val_set, idx)]
+    run_steps(s, steps, on_step=lambda _: path.append(first_prompt(s, s.val_set, idx)))
     u, lam = embedding_pcs(s.model.embed.weight)
     center = path[-1]
     traj = (torch.stack(path) - center) @ u.T  # (steps + 1, 2)
     span = max(1.25 * traj.abs().max().item(), lam[0].sqrt().item())
     coords = np.linspace(-span, span, grid)
-    pred, rep = loss_grid(s, s.dev_set, idx, center, u, coords)
+    pred, rep = loss_grid(s, s.val_set, idx, center, u, coords)
     return {"coords": coords, "pred": pred, "rep": rep, "traj": traj.numpy()}
 
 
@@ -385,7 +360,7 @@ def learning_curve(setup: Setup, steps: int, every: int) -> list[tuple[int, floa
 
     def dev_score():
         metric = s.spec.main_metric
-        return evaluate(s.model, s.dev_set, s.spec, s.config, s.pad, s.accelerator)[metric]
+        return evaluate(s, s.val_set)[metric]
 
     curve = [(0, dev_score())]
     run_steps(
@@ -436,7 +411,7 @@ def _data(args) -> tuple[list[Example], list[Example]]:
     """The seed's few-shot training draw and a fixed random subset of ``--dev`` dev examples."""
     spec, train = load_split(args.task, args.data_dir, "train")
     _, dev = load_split(args.task, args.data_dir, "dev", labels=spec.labels)
-    train = few_shot(train, args.shots, args.seed, len(spec.labels))
+    train, _ = draw(train, args.shots, 0, args.seed, len(spec.labels), label_names=spec.labels)
     if args.dev and args.dev < len(dev):
         dev = [dev[i] for i in np.random.default_rng(0).choice(len(dev), args.dev, replace=False)]
     return train, dev
@@ -448,8 +423,8 @@ def _base(args) -> RunConfig:
         data_dir=args.data_dir,
         out="(in memory)",
         model=args.model,
-        n_prompts=4,
         shots=args.shots,
+        val_shots=0,
         seed=args.seed,
         max_len=args.max_len,
     )

@@ -1,18 +1,24 @@
-"""The prompted classifier: a frozen (or fine-tuned) encoder, prompts, a head and the MI losses.
+"""The prompted classifier: a frozen (or partly trained) encoder, prompts, a head and the MI losses.
 
-Conventions: B examples, T tokens, D hidden size, n_p prompts, C classes.
+Conventions: B examples, T tokens, D hidden size, n_p prompts, C classes. What is built for a
+method is read from its registry entry (``infoprompt.methods.Method``).
 
 - Encoder Φ: any Hugging Face encoder with a mask token (``AutoModel``), kept in eval mode and
-  without gradient to its weights, except for ``finetune`` (all weights) and ``lora`` (adapters).
+  without gradient to its weights, except for ``finetune`` (all weights), ``lora`` (PEFT LoRA
+  adapters) and ``adapter`` (``Adapter`` after the last linear layer of every transformer block).
 - Prompts enter through ``inputs_embeds``: the template leaves n_p slots (pad ids) and the model
   writes row b's prompt vectors into row b's slots (``torch.scatter``), so every example gets its
   own prompts.
-- ``PromptGenerator`` (infoprompt, idpg): p_i = W_up_i W_down_i P' (paper section 3), with
-  P' the mean-pooled last hidden state of the prompt-free pass Φ(X) (B, D).
+- ``PromptGenerator`` (infoprompt and its ablations): p_i = W_up_i W_down_i P' (paper section 3),
+  with P' the mean-pooled last hidden state of the prompt-free pass Φ(X) (B, D).
+- ``IdpgGenerator`` (idpg, Wu et al. 2022): prompts = W_u tanh(W_d P' + b_d) + b_u, one bottleneck
+  MLP for all n_p prompts, which the template puts before the input (``methods``).
 - ``StaticPrompts`` (warp): n_p free vectors initialised from vocabulary embeddings.
 - Z: last hidden state at the mask position of the prompted pass (B, D); head h_θ: linear, C
   classes, rows initialised from the label words' input embeddings where the tokenizer has a
   single token for the word (WARP's initialisation, without an MLM head).
+- Probes (probe-pooled, probe-mask): the same head on the cached P' or Z' of the prompt-free pass;
+  no prompted pass, the frozen-feature floor.
 - L = L_pred + β NCE_rep + γ NCE_head (``infoprompt.losses``).
 """
 
@@ -22,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from infoprompt.config import GENERATED, ConfigError, RunConfig
+from infoprompt.config import ConfigError, RunConfig
 from infoprompt.data import TaskSpec
 from infoprompt.losses import HeadMI, RepresentationMI, sample_context, theta_of
+from infoprompt.methods import METHODS
 
 LORA_TARGETS = ("query", "value", "q_lin", "v_lin", "query_proj", "value_proj", "q_proj", "v_proj")
 
@@ -91,6 +98,65 @@ class StaticPrompts(nn.Module):
         return self.prompts.unsqueeze(0).expand(batch_size, -1, -1)
 
 
+class IdpgGenerator(nn.Module):
+    """IDPG's generator: prompts = W_u tanh(W_d P' + b_d) + b_u, W_d (r, D), W_u (n_p D, r).
+
+    ``calibrate_`` scales the output layer so that the prompts of the training examples start with
+    the standard deviation of the vocabulary embeddings, as for ``PromptGenerator``.
+    """
+
+    def __init__(self, n_prompts: int, dim: int, bottleneck: int):
+        super().__init__()
+        self.n_prompts, self.dim = n_prompts, dim
+        self.down = nn.Linear(dim, bottleneck)
+        self.up = nn.Linear(bottleneck, n_prompts * dim)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """P' (B, D) → prompts (B, n_p, D)."""
+        h = torch.tanh(self.down(pooled.float()))  # (B, r)
+        return self.up(h).view(-1, self.n_prompts, self.dim)
+
+    @torch.no_grad()
+    def calibrate_(self, pooled: torch.Tensor, target_std: float) -> None:
+        scale = target_std / self(pooled).std().clamp(min=1e-12)
+        self.up.weight.mul_(scale)
+        self.up.bias.mul_(scale)
+
+
+class Adapter(nn.Module):
+    """A bottleneck adapter after a linear layer: y = h + W_u relu(W_d h), h = linear(x).
+
+    W_u starts at zero, so the adapted encoder starts as the frozen one (Houlsby et al. 2019).
+    """
+
+    def __init__(self, linear: nn.Linear, bottleneck: int):
+        super().__init__()
+        self.linear = linear
+        self.down = nn.Linear(linear.out_features, bottleneck)
+        self.up = nn.Linear(bottleneck, linear.out_features)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.linear(x)
+        return h + self.up(F.relu(self.down(h)))
+
+
+def add_adapters(encoder: nn.Module, bottleneck: int) -> int:
+    """Wrap the last ``nn.Linear`` of every transformer block (the items of the encoder's
+    ``ModuleList`` of layers) in an ``Adapter``; returns the number of blocks adapted."""
+    lists = [m for m in encoder.modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise ConfigError(f"adapter: no list of transformer blocks in {type(encoder).__name__}")
+    blocks = max(lists, key=len)
+    for block in blocks:
+        name = [n for n, m in block.named_modules() if isinstance(m, nn.Linear)][-1]
+        parent_name, _, attr = name.rpartition(".")
+        parent = block.get_submodule(parent_name) if parent_name else block
+        setattr(parent, attr, Adapter(getattr(parent, attr), bottleneck))
+    return len(blocks)
+
+
 def label_word_rows(tokenizer, embeddings: torch.Tensor, words, n_classes: int) -> torch.Tensor:
     """Head weight (C, D): each label word's input embedding if it is one known token, else N(0, s).
 
@@ -110,13 +176,15 @@ class PromptModel(nn.Module):
 
     def __init__(self, config: RunConfig, spec: TaskSpec, tokenizer, encoder: nn.Module):
         super().__init__()
-        self.method, self.theta = config.method, config.theta
-        self.beta, self.gamma = config.beta, config.gamma
+        self.method = m = METHODS[config.method]
+        self.theta = config.theta
+        self.beta, self.gamma = config.beta or 0.0, config.gamma or 0.0
         embeddings = encoder.get_input_embeddings().weight  # (V, D)
         dim = embeddings.shape[1]
-        self.trains_encoder = config.method in ("finetune", "lora")
-        encoder.requires_grad_(config.method == "finetune")
-        self.encoder = _with_lora(encoder, config) if config.method == "lora" else encoder
+        encoder.requires_grad_(m.encoder == "all")
+        if m.encoder == "adapter":
+            add_adapters(encoder, config.bottleneck)
+        self.encoder = _with_lora(encoder, config) if m.encoder == "lora" else encoder
         self.embed = encoder.get_input_embeddings()
         self.prompts = _prompts(config, embeddings, tokenizer)
         self.head = nn.Linear(dim, len(spec.labels))
@@ -125,9 +193,9 @@ class PromptModel(nn.Module):
                 label_word_rows(tokenizer, embeddings, spec.label_words, len(spec.labels))
             )
             self.head.bias.zero_()
-        k_neg = config.n_negatives - 1
-        self.rep_mi = RepresentationMI(dim, k_neg) if config.beta > 0 else None
-        self.head_mi = HeadMI(dim) if config.gamma > 0 else None
+        k_neg = (config.n_negatives or 2) - 1
+        self.rep_mi = RepresentationMI(dim, k_neg, m.rep_negatives) if self.beta > 0 else None
+        self.head_mi = HeadMI(dim) if self.gamma > 0 else None
         self.n_negatives = k_neg
         self.register_buffer(
             "special_ids", torch.tensor(tokenizer.all_special_ids), persistent=False
@@ -136,12 +204,12 @@ class PromptModel(nn.Module):
 
     @property
     def generates_prompts(self) -> bool:
-        return self.method in GENERATED
+        return self.method.prompts in ("generated", "idpg")
 
     def train(self, mode: bool = True):
         """Train mode for the trainable parts; a frozen encoder stays in eval mode (no dropout)."""
         super().train(mode)
-        self.encoder.train(mode and self.trains_encoder)
+        self.encoder.train(mode and self.method.trains_encoder)
         return self
 
     def trainable(self) -> dict[str, torch.Tensor]:
@@ -182,15 +250,24 @@ class PromptModel(nn.Module):
         pooled=None,  # (B, D) P' from the cache
         z_plain=None,  # (B, D) Z' from the cache
         labels=None,  # (B,)
+        shuffle_prompts: bool = False,
     ) -> dict[str, torch.Tensor]:
-        prompts = self.make_prompts(len(input_ids), pooled)
-        z = self.encode(input_ids, attention_mask, mask_pos, prompts, prompt_pos)  # (B, D)
-        logits = self.head(z).float()  # (B, C)
+        """Logits (B, C); given labels, the loss and its parts. ``shuffle_prompts``: the MI terms
+        see another example's P (rolled by one in the batch), the critics' control."""
+        if self.method.probe is not None:
+            logits = self.head(pooled if self.method.probe == "pooled" else z_plain).float()
+            prompts = z = None
+        else:
+            prompts = self.make_prompts(len(input_ids), pooled)
+            z = self.encode(input_ids, attention_mask, mask_pos, prompts, prompt_pos)  # (B, D)
+            logits = self.head(z).float()  # (B, C)
         if labels is None:
             return {"logits": logits}
         parts = {"pred": F.cross_entropy(logits, labels)}
         if self.rep_mi is not None or self.head_mi is not None:
             p = prompts.float().mean(1)  # (B, D): P = mean of the example's prompt vectors
+            if shuffle_prompts:
+                p = p.roll(1, 0)
         if self.rep_mi is not None:
             parts["rep"] = self.rep_mi(p, z, z_plain)
         if self.head_mi is not None:
@@ -204,16 +281,20 @@ class PromptModel(nn.Module):
         return theta_of(self.theta, self.head.weight, logits, labels)  # (B, D)
 
     def _negatives(self, input_ids):
-        """K − 1 input embeddings of tokens drawn from each example's own text (B, K − 1, D)."""
+        """K − 1 negative prompts P_k: input embeddings of tokens drawn from each example's own
+        text (B, K − 1, D)."""
         context = ~torch.isin(input_ids, self.special_ids)  # (B, T): no special, pad or mask
         pos = sample_context(context, self.n_negatives)  # (B, K − 1)
         return self.embed(input_ids.gather(1, pos)).detach().float()
 
 
 def _prompts(config: RunConfig, embeddings: torch.Tensor, tokenizer):
-    if config.method in GENERATED:
-        return PromptGenerator(config.n_prompts, embeddings.shape[1], config.bottleneck)
-    if config.method == "warp":
+    kind, dim = METHODS[config.method].prompts, embeddings.shape[1]
+    if kind == "generated":
+        return PromptGenerator(config.n_prompts, dim, config.bottleneck)
+    if kind == "idpg":
+        return IdpgGenerator(config.n_prompts, dim, config.bottleneck)
+    if kind == "static":
         return StaticPrompts(embeddings, config.n_prompts, tokenizer.all_special_ids)
     return None
 

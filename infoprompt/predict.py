@@ -8,22 +8,14 @@ tasks ``"sentence 1 ||| sentence 2"``; for span tasks the mentions tagged as in 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
 from infoprompt.checkpoint import load_params, read_checkpoint
 from infoprompt.config import ConfigError, RunConfig
-from infoprompt.data import TASKS, DataError, Example, TaskSpec
-from infoprompt.model import PromptModel, load_backbone
-from infoprompt.train import (
-    BEST,
-    Split,
-    build_cache,
-    make_template,
-    mixed_precision,
-    predict_split,
-)
+from infoprompt.data import DataError, Example, TaskSpec, task_spec
+from infoprompt.session import Session, build_session
+from infoprompt.train import BEST, predict_split
 
 PAIR_SEP = " ||| "
 _TAG = re.compile(r"</?e[12]>")
@@ -56,36 +48,27 @@ def _untag(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     return out + text[pos:], tuple(spans[k] for k in ("e1", "e2") if k in spans)
 
 
-def load_run(run_dir: str | Path):
-    """(config, spec, tokenizer, model) of a finished run, with its best parameters loaded."""
+def load_run(run_dir: str | Path) -> Session:
+    """The session of a finished run (no training data), its best parameters loaded."""
     path = Path(run_dir) / BEST
     if not path.is_file():
         raise ConfigError(
-            f"{path} not found; pass --run the folder of one run (one seed), e.g. runs/sst2/seed1"
+            f"{path} not found; pass --run the folder of one run (one seed), e.g. runs/sst2/seed13"
         )
     tensors, meta = read_checkpoint(path)
     config = RunConfig.from_dict(meta["config"])
-    spec = dataclasses.replace(TASKS[config.task], labels=tuple(meta["labels"]))
-    tokenizer, encoder = load_backbone(config.model)
-    model = PromptModel(config, spec, tokenizer, encoder)
-    load_params(model, tensors)
-    return config, spec, tokenizer, model
+    spec = task_spec(config.task, tuple(meta["labels"]), config.tsv_format())
+    session = build_session(config, examples=(spec, [], []), log=lambda line: None)
+    load_params(session.model, tensors)
+    return session
 
 
 def predict(run_dir: str | Path, texts: list[str]) -> list[dict]:
     """For each text: the predicted label and the probability of every label."""
-    from accelerate import Accelerator
-
-    config, spec, tokenizer, model = load_run(run_dir)
-    accelerator = Accelerator(mixed_precision=mixed_precision(config))
-    model.to(accelerator.device)
-    template = make_template(config, spec, tokenizer)
-    examples = [parse_text(t, spec) for t in texts]
-    split = Split([template.encode(e) for e in examples], [0] * len(examples))
-    pad = tokenizer.pad_token_id
-    if model.generates_prompts:
-        split.cache = build_cache(model, split, config.eval_batch_size, pad, accelerator)
-    probs = predict_split(model, split, config, pad, accelerator)  # (N, C)
+    session = load_run(run_dir)
+    spec = session.spec
+    split = session.split([parse_text(t, spec) for t in texts])
+    probs = predict_split(session, split)  # (N, C)
     return [
         {
             "text": t,

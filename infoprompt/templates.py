@@ -29,6 +29,7 @@ class Encoded:
     mask_pos: int
     plain_ids: tuple[int, ...]  # (T - n_p,) the same text without the prompt slots
     plain_mask_pos: int
+    truncated: bool = False  # a text part was cut to fit max_len
 
 
 def group_sizes(n_prompts: int, n_groups: int) -> list[int]:
@@ -114,7 +115,8 @@ class Template:
         texts = self._texts(ex)
         slots = [i for i, (k, _) in enumerate(self.items) if k in TEXT_SLOTS]
         tokens = {i: self._tokens(texts[self.items[i][0]], first=i == 0) for i in slots}
-        kept = fit_lengths([len(tokens[i]) for i in slots], self.budget)
+        full = [len(tokens[i]) for i in slots]
+        kept = fit_lengths(full, self.budget)
         tokens.update({i: tokens[i][:n] for i, n in zip(slots, kept, strict=True)})
         ids, plain, prompt_pos = [self.bos], [self.bos], []
         mask_pos = plain_mask_pos = -1
@@ -132,7 +134,8 @@ class Template:
             plain += piece
         ids.append(self.eos)
         plain.append(self.eos)
-        return Encoded(tuple(ids), tuple(prompt_pos), mask_pos, tuple(plain), plain_mask_pos)
+        cut = kept != full
+        return Encoded(tuple(ids), tuple(prompt_pos), mask_pos, tuple(plain), plain_mask_pos, cut)
 
 
 def _first_id(tokenizer, *names: str) -> int:

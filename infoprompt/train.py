@@ -1,29 +1,36 @@
-"""One training run: data → model → (cache the prompt-free pass) → AdamW loop → results.json.
+"""One training run under the few-shot protocol: draws → session → AdamW loop → reported set.
 
-Order of ``train``: validate paths → load and sample the data → load the encoder, build the model →
-encode the examples → cache P' and Z' of the prompt-free pass once per example (generated-prompt
-methods) → (resume from ``last.safetensors``) → steps: forward, backward, clip, AdamW, schedule →
-every evaluation: dev metrics, best and last checkpoints, results.json, one log line.
+Order of ``train``: check the configuration, paths and run folder → (``lr_grid``: one run per
+learning rate, chosen on the validation split, ``lr_search``) → ``build_session`` (training and
+validation draws from the *training* file, encoder, template, model, cache of the prompt-free
+pass) → (resume from ``last.safetensors``) → steps: forward, backward, clip, AdamW, schedule →
+every validation: validation metrics, the critics' control (``critic_gap``), best (on validation)
+and last checkpoints, results.json, one log line → after the last step, and only then, the
+reported set (GLUE dev, SemEval's test file) is read and scored twice:
+
+- ``test.final``: the model after the last epoch (the paper's rule, "results after 30 epochs");
+- ``test.selected``: the checkpoint with the best validation score (ties: the earliest).
+
+Nothing is chosen on the reported set. ``--test-curve`` also scores it at every validation, into
+the curve as ``test_curve``, labelled so and never read by any selection.
 
 The prompt-free pass Φ(X) is frozen and deterministic (eval mode, no gradient), so P' (input of the
-prompt generator) and Z' (centre of the representation loss's negatives) are computed once for
-every training and dev example, before the first step, and reused at every step and evaluation:
-a step of infoprompt costs one prompted forward and backward, like a step of WARP.
+prompt generators and probe) and Z' (centre of the representation loss's negatives) are computed
+once per example (``session.build_cache``) and reused at every step and evaluation.
 
 Multi-GPU: ``accelerate launch -m infoprompt train ...``. Each process takes its share of every
 global batch (batch_size × processes) and Accelerate averages the gradients; every process
-evaluates the whole dev set with the unwrapped model and only the main process writes files.
-On one process (CPU or GPU) the Accelerator changes nothing but the device and autocast.
+evaluates with the unwrapped model and only the main process writes files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,76 +42,21 @@ from infoprompt.checkpoint import (
     save_checkpoint,
     write_json,
 )
-from infoprompt.config import PROMPT_METHODS, ConfigError, RunConfig
-from infoprompt.data import TaskSpec, few_shot, load_split
+from infoprompt.config import ConfigError, RunConfig
 from infoprompt.metrics import compute_all
-from infoprompt.model import PromptModel, load_backbone
-from infoprompt.templates import Encoded, Template
+from infoprompt.model import load_backbone
+from infoprompt.session import (
+    Session,
+    Split,
+    build_session,
+    by_length,
+    collate,
+    make_accelerator,
+    read_examples,
+    unsort,
+)
 
 RESULTS, BEST, LAST = "results.json", "best.safetensors", "last.safetensors"
-
-
-@dataclass
-class PlainCache:
-    """P' and Z' of the prompt-free pass for every example of a split."""
-
-    pooled: torch.Tensor  # (N, D)
-    z: torch.Tensor  # (N, D)
-
-
-@dataclass
-class Split:
-    encoded: list[Encoded]
-    labels: list[int]
-    cache: PlainCache | None = None
-
-
-def collate(split: Split, idx: list[int], pad_id: int, device, plain: bool = False) -> dict:
-    """Padded tensors for the examples ``idx``; ``plain`` gives the prompt-free sequences."""
-    items = [split.encoded[i] for i in idx]
-    seqs = [e.plain_ids if plain else e.ids for e in items]
-    ids = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)  # (B, T)
-    attention = torch.zeros_like(ids)  # (B, T)
-    for row, seq in enumerate(seqs):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        attention[row, : len(seq)] = 1
-    mask_pos = [e.plain_mask_pos if plain else e.mask_pos for e in items]
-    batch = {"input_ids": ids, "attention_mask": attention, "mask_pos": torch.tensor(mask_pos)}
-    if not plain:
-        if items[0].prompt_pos:
-            batch["prompt_pos"] = torch.tensor([e.prompt_pos for e in items])  # (B, n_p)
-        if split.cache is not None:
-            batch["pooled"], batch["z_plain"] = split.cache.pooled[idx], split.cache.z[idx]
-        batch["labels"] = torch.tensor([split.labels[i] for i in idx])
-    return {k: v.to(device) for k, v in batch.items()}
-
-
-def by_length(split: Split, size: int) -> tuple[list[list[int]], torch.Tensor]:
-    """Batches of examples of similar length (less padding), and the order (N,) they cover."""
-    order = sorted(range(len(split.encoded)), key=lambda i: len(split.encoded[i].ids))
-    return [order[i : i + size] for i in range(0, len(order), size)], torch.tensor(order)
-
-
-def unsort(rows: list[torch.Tensor], order: torch.Tensor) -> torch.Tensor:
-    """The concatenated ``rows`` (in ``order``) back in example order."""
-    stacked = torch.cat(rows)
-    out = torch.empty_like(stacked)
-    out[order.to(stacked.device)] = stacked
-    return out
-
-
-def build_cache(model: PromptModel, split: Split, batch_size: int, pad_id: int, accelerator):
-    """Run the frozen prompt-free pass once over ``split``: P' (N, D) and Z' (N, D)."""
-    pooled, z = [], []
-    model.train(False)
-    batches, order = by_length(split, batch_size)
-    with accelerator.autocast():
-        for idx in batches:
-            b = collate(split, idx, pad_id, accelerator.device, plain=True)
-            p, zz = model.plain_pass(b["input_ids"], b["attention_mask"], b["mask_pos"])
-            pooled.append(p)
-            z.append(zz)
-    return PlainCache(unsort(pooled, order), unsort(z, order))
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank=0, world=1):
@@ -122,40 +74,53 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank=0, world=
 
 
 @torch.no_grad()
-def predict_split(model: PromptModel, split: Split, config: RunConfig, pad_id: int, accelerator):
+def predict_split(session: Session, split: Split) -> torch.Tensor:
     """Class probabilities (N, C) for every example of ``split``."""
+    model, acc = session.model, session.accelerator
     model.train(False)
     probs = []
-    batches, order = by_length(split, config.eval_batch_size)
-    with accelerator.autocast():
+    batches, order = by_length(split, session.config.eval_batch_size)
+    with acc.autocast():
         for idx in batches:
-            b = collate(split, idx, pad_id, accelerator.device)
+            b = collate(split, idx, session.pad, acc.device)
             b.pop("labels")
             probs.append(model(**b)["logits"].float().softmax(-1).cpu())
     return unsort(probs, order)
 
 
-def evaluate(model, split: Split, spec: TaskSpec, config: RunConfig, pad_id: int, accelerator):
+def evaluate(session: Session, split: Split) -> dict[str, float]:
     """The task's metrics (``spec.metrics``) of the model's predictions on ``split``."""
-    pred = predict_split(model, split, config, pad_id, accelerator).argmax(-1).tolist()
-    return compute_all(spec.metrics, split.labels, pred, spec.labels)
+    pred = predict_split(session, split).argmax(-1).tolist()
+    return compute_all(session.spec.metrics, split.labels, pred, session.spec.labels)
 
 
-def load_data(config: RunConfig):
-    """(spec, train examples drawn by seed, dev examples)."""
-    spec, train = load_split(config.task, config.data_dir, "train")
-    _, dev = load_split(config.task, config.data_dir, "dev", labels=spec.labels)
-    if config.shots:
-        train = few_shot(train, config.shots, config.seed, len(spec.labels))
-    return spec, train, dev
+@torch.no_grad()
+def critic_gap(session: Session, split: Split) -> dict[str, float]:
+    """Mean NCE_rep and NCE_head on ``split`` with the true prompts and with each example's P
+    replaced by another example's (rolled by one in the batch). A critic that reads P's content
+    scores the true P better (lower NCE); equal values mean it ignores which prompt it sees.
+    Runs on its own RNG stream, so training draws are unchanged."""
+    model, acc = session.model, session.accelerator
+    if (model.rep_mi is None and model.head_mi is None) or len(split.labels) < 2:
+        return {}
+    model.train(False)
+    sums: dict[str, float] = defaultdict(float)
+    batches, _ = by_length(split, max(2, session.config.eval_batch_size))
+    batches = [b for b in batches if len(b) > 1]
+    with torch.random.fork_rng(devices=[]), acc.autocast():
+        for shuffled in (False, True):
+            torch.manual_seed(0)
+            for idx in batches:
+                out = model(
+                    **collate(split, idx, session.pad, acc.device), shuffle_prompts=shuffled
+                )
+                for k in ("rep", "head"):
+                    if k in out:
+                        sums[f"{k}_shuffled" if shuffled else k] += out[k].item() / len(batches)
+    return dict(sums)
 
 
-def make_template(config: RunConfig, spec: TaskSpec, tokenizer) -> Template:
-    n_p = config.n_prompts if config.method in PROMPT_METHODS else 0
-    return Template(spec.template, tokenizer, n_p, config.max_len)
-
-
-def make_optimizer(model: PromptModel, config: RunConfig, total_steps: int):
+def make_optimizer(model, config: RunConfig, total_steps: int):
     """AdamW over the trainable parameters; linear warm-up over ``warmup`` of the steps, then
     linear decay to 0 (transformers' ``get_linear_schedule_with_warmup``)."""
     from transformers import get_linear_schedule_with_warmup
@@ -164,12 +129,6 @@ def make_optimizer(model: PromptModel, config: RunConfig, total_steps: int):
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     warmup = round(config.warmup * total_steps)
     return opt, get_linear_schedule_with_warmup(opt, warmup, total_steps)
-
-
-def mixed_precision(config: RunConfig) -> str:
-    """Accelerate's setting: bf16 autocast if asked, or on CUDA with 'auto'; else none."""
-    bf16 = config.precision == "bf16" or (config.precision == "auto" and torch.cuda.is_available())
-    return "bf16" if bf16 else "no"
 
 
 def versions() -> dict:
@@ -192,63 +151,156 @@ def versions() -> dict:
     }
 
 
-def _check_run_dir(run_dir: Path, resume: bool) -> dict | None:
-    """The finished results to return instead of training, or None; refuses to overwrite a run."""
-    path = run_dir / RESULTS
-    if not path.exists():
+def _saved_config(run_dir: Path) -> dict | None:
+    """The config of the run on disk (results.json, else the last checkpoint), or None."""
+    try:
+        if (run_dir / RESULTS).exists():
+            return json.loads((run_dir / RESULTS).read_text())["config"]
+        if (run_dir / LAST).exists():
+            return read_checkpoint(run_dir / LAST)[1]["config"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(
+            f"{run_dir} holds a damaged run ({e.__class__.__name__}: {e}); "
+            "delete the folder or choose another --out"
+        ) from None
+    return None
+
+
+def check_run_dir(config: RunConfig, resume: bool) -> dict | None:
+    """The finished results to return instead of training, or None (train or continue). Refuses
+    to overwrite a run, and to resume one whose configuration differs from ``config`` in any
+    field: every field changes what the run computes, so none may change on resume."""
+    run_dir = Path(config.out)
+    saved = _saved_config(run_dir)
+    if saved is None:
         return None
-    results = json.loads(path.read_text())
     if not resume:
         raise ConfigError(
-            f"{run_dir} already holds a run ({RESULTS}); pass --resume to continue or reuse it, "
+            f"{run_dir} already holds a run; pass --resume to continue or reuse it, "
             "or choose another --out"
         )
+    asked = config.to_dict()
+    differ = sorted(k for k in set(saved) | set(asked) if saved.get(k) != asked.get(k))
+    if differ:
+        what = ", ".join(f"{k}: saved {saved.get(k)!r}, asked {asked.get(k)!r}" for k in differ)
+        raise ConfigError(
+            f"--resume: {run_dir} holds a run with another configuration ({what}); "
+            "resume with the saved settings or choose another --out"
+        )
+    path = run_dir / RESULTS
+    results = json.loads(path.read_text()) if path.exists() else {}
     return results if results.get("finished") else None
 
 
 def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dict:
     """Run ``config`` to the end (or continue it with ``resume``); return the results dict."""
-    from accelerate import Accelerator
-
-    start = time.perf_counter()
     config.check_paths()
-    run_dir = Path(config.out)
-    finished = _check_run_dir(run_dir, resume)
+    if config.lr_grid:
+        return lr_search(config, resume, progress)
+    finished = check_run_dir(config, resume)
     if finished is not None:
         return finished
-    torch.manual_seed(config.seed)
-    spec, train_ex, dev_ex = load_data(config)
-    tokenizer, encoder = load_backbone(config.model)
-    template = make_template(config, spec, tokenizer)
-    train_set = Split([template.encode(e) for e in train_ex], [e.label for e in train_ex])
-    dev_set = Split([template.encode(e) for e in dev_ex], [e.label for e in dev_ex])
-    accelerator = Accelerator(mixed_precision=mixed_precision(config))
-    model = PromptModel(config, spec, tokenizer, encoder).to(accelerator.device)
-    pad = tokenizer.pad_token_id
-    if model.generates_prompts:
-        train_set.cache = build_cache(model, train_set, config.eval_batch_size, pad, accelerator)
-        dev_set.cache = build_cache(model, dev_set, config.eval_batch_size, pad, accelerator)
-        model.prompts.calibrate_(train_set.cache.pooled, model.embed.weight.std().item())
-    loop = TrainLoop(config, spec, model, train_set, dev_set, pad, accelerator, run_dir)
-    if resume and (run_dir / LAST).exists():
-        loop.restore(run_dir / LAST)
+    return fit(config, resume=resume, progress=progress)
+
+
+def fit(config, backbone=None, examples=None, resume=False, progress=True, report=True) -> dict:
+    """Build the session, train to the end, score the reported set (``report``), write results."""
+    start = time.perf_counter()
+    acc = make_accelerator(config)
+    log = _logger(acc)
+    session = build_session(config, backbone, examples, log=log, accelerator=acc)
+    loop = TrainLoop(session, Path(config.out), log)
+    if resume and (Path(config.out) / LAST).exists():
+        loop.restore(Path(config.out) / LAST)
+        log(f"resumed at step {loop.state['step']} of {loop.total}")
     loop.setup_s = time.perf_counter() - start
-    return loop.run(progress)
+    loop.run(progress)
+    test = score_reported(loop) if report else None
+    results = loop.results(finished=True, test=test)
+    if session.accelerator.is_main_process:
+        write_json(Path(config.out) / RESULTS, results)
+    return results
+
+
+def score_reported(loop: TrainLoop) -> dict:
+    """``final``: the reported set's metrics of the model as trained; ``selected``: of the
+    best-on-validation checkpoint (the same model when the last validation was the best)."""
+    session = loop.session
+    split = session.reported()
+    final = evaluate(session, split)
+    best = loop.state["best"]
+    out = {"final": final, "selected": final, "selected_step": loop.total, "n": len(split.labels)}
+    if best is not None and best["step"] != loop.total:
+        load_params(session.model, read_checkpoint(loop.run_dir / BEST)[0])
+        out |= {"selected": evaluate(session, split), "selected_step": best["step"]}
+    return out
+
+
+def lr_search(config: RunConfig, resume: bool, progress: bool) -> dict:
+    """One run per learning rate of ``config.lr_grid`` (folders ``lr-<value>``, the same budget
+    each), the one with the best validation score chosen (ties: the smaller rate); the reported
+    set is read for the chosen run only. Its results, with ``lr_search``, become this run's."""
+    if not config.val_shots:
+        raise ConfigError("lr_grid needs a validation split to choose on; set val_shots > 0")
+    finished = check_run_dir(config, resume)
+    if finished is not None:
+        return finished
+    acc = make_accelerator(config)
+    log = _logger(acc)
+    examples, backbone = read_examples(config), load_backbone(config.model)
+    runs, scores = {}, {}
+    for lr in sorted(config.lr_grid):
+        sub = dataclasses.replace(
+            config, lr=lr, lr_grid=[], out=str(Path(config.out) / f"lr-{lr:g}")
+        )
+        log(f"lr search: lr {lr:g} ({len(runs) + 1} of {len(config.lr_grid)})")
+        done = check_run_dir(sub, resume=True)
+        runs[lr] = done or fit(
+            sub, backbone, examples, resume=resume, progress=progress, report=False
+        )
+        scores[lr] = runs[lr]["best"]["val"][runs[lr]["main_metric"]] if runs[lr]["best"] else None
+    chosen = max(runs, key=lambda lr: (scores[lr] if scores[lr] is not None else -math.inf, -lr))
+    log(f"lr search: validation {scores}; chosen lr {chosen:g}")
+    sub = dataclasses.replace(
+        config, lr=chosen, lr_grid=[], out=str(Path(config.out) / f"lr-{chosen:g}")
+    )
+    session = build_session(sub, backbone, examples, log=log, accelerator=acc)
+    loop = TrainLoop(session, Path(sub.out), log)
+    loop.restore(Path(sub.out) / LAST)
+    results = runs[chosen] | {
+        "config": config.to_dict(),
+        "lr": chosen,
+        "lr_search": {
+            "grid": sorted(config.lr_grid),
+            "val": [scores[lr] for lr in sorted(runs)],
+            "chosen": chosen,
+        },
+        "test": score_reported(loop),
+    }
+    if session.accelerator.is_main_process:
+        write_json(Path(config.out) / RESULTS, results)
+    return results
+
+
+def _logger(accelerator):
+    """One line per stage and validation, from the main process (bars are ``progress``'s)."""
+    from tqdm.auto import tqdm
+
+    return lambda line: tqdm.write(line) if accelerator.is_main_process else None
 
 
 class TrainLoop:
     """The optimisation loop and its bookkeeping (curve, best, checkpoints, results); ``step`` is
     one training step (also what ``benchmarks/train_step.py`` times)."""
 
-    def __init__(self, config, spec, model, train_set, dev_set, pad_id, accelerator, run_dir):
-        self.config, self.spec, self.model, self.pad = config, spec, model, pad_id
-        self.train_set, self.dev_set = train_set, dev_set
-        self.acc, self.run_dir = accelerator, Path(run_dir)
+    def __init__(self, session: Session, run_dir: Path, log=print):
+        self.session, self.config, self.model = session, session.config, session.model
+        self.acc, self.run_dir, self.log = session.accelerator, Path(run_dir), log
         self.steps_per_epoch = len(self.batches(0))
-        self.total = self.steps_per_epoch * config.epochs
-        self.setup_s = 0.0  # loading, encoding and caching, measured by ``train``
-        self.optimizer, self.scheduler = make_optimizer(model, config, self.total)
-        self.ddp_model, self.prepared_opt = accelerator.prepare(model, self.optimizer)
+        self.total = self.steps_per_epoch * self.config.epochs
+        self.setup_s = 0.0  # loading, encoding and caching, measured by ``fit``
+        self.optimizer, self.scheduler = make_optimizer(self.model, self.config, self.total)
+        self.ddp_model, self.prepared_opt = self.acc.prepare(self.model, self.optimizer)
         self.state = {"step": 0, "curve": [], "best": None, "elapsed_s": 0.0}
         self.sums: dict[str, float] = defaultdict(float)
         self.n_sums = 0
@@ -260,12 +312,12 @@ class TrainLoop:
 
     def batches(self, epoch: int) -> list[list[int]]:
         """This process's batches of ``epoch`` (``epoch_batches``)."""
-        n, c = len(self.train_set.encoded), self.config
+        n, c = len(self.session.train_set.labels), self.config
         rank, world = self.acc.process_index, self.acc.num_processes
         return epoch_batches(n, c.batch_size, c.seed, epoch, rank, world)
 
-    def run(self, progress: bool) -> dict:
-        """Steps from ``state["step"]`` to the end, evaluating when due; returns the results."""
+    def run(self, progress: bool) -> None:
+        """Steps from ``state["step"]`` to the end, validating when due."""
         from tqdm.auto import tqdm
 
         self.t0, self.elapsed0 = time.perf_counter(), self.state["elapsed_s"]
@@ -281,15 +333,12 @@ class TrainLoop:
             self.state["step"] += 1
             bar.update(1)
             if self._eval_due():
-                line = self._evaluate()
-                if main:
-                    bar.write(line)
+                self.log(self._validate())
                 self.model.train(True)
         bar.close()
-        return self._results(finished=True)
 
     def step(self, idx: list[int]) -> None:
-        batch = collate(self.train_set, idx, self.pad, self.acc.device)
+        batch = collate(self.session.train_set, idx, self.session.pad, self.acc.device)
         out = self.ddp_model(**batch)
         self.acc.backward(out["loss"])
         if self.config.max_grad_norm:
@@ -308,55 +357,71 @@ class TrainLoop:
             return True
         return step % (every or self.steps_per_epoch) == 0
 
-    def _evaluate(self) -> str:
-        """Dev metrics → curve, best and last checkpoints, results.json; returns the log line."""
-        c, main = self.config, self.spec.main_metric
-        dev = evaluate(self.model, self.dev_set, self.spec, c, self.pad, self.acc)
+    def _validate(self) -> str:
+        """Validation metrics → curve, best and last checkpoints, results.json; the log line."""
+        s, main = self.session, self.session.spec.main_metric
+        has_val = bool(s.val_set.labels)
+        val = evaluate(s, s.val_set) if has_val else {}
         step = self.state["step"]
         train_loss = {k: v / max(self.n_sums, 1) for k, v in self.sums.items()}
         self.sums, self.n_sums = defaultdict(float), 0
-        elapsed = self.elapsed0 + time.perf_counter() - self.t0
         point = {
             "step": step,
             "epoch": step / self.steps_per_epoch,
             "lr": self.scheduler.get_last_lr()[0],
             "train": train_loss,
-            "dev": dev,
-            "elapsed_s": elapsed,
+            "val": val,
+            "critic": critic_gap(s, s.val_set),
         }
+        if self.config.test_curve:
+            point["test_curve"] = evaluate(s, s.reported())
+        point["elapsed_s"] = self.state["elapsed_s"] = self.elapsed0 + time.perf_counter() - self.t0
         self.state["curve"].append(point)
-        self.state["elapsed_s"] = elapsed
         best = self.state["best"]
-        improved = best is None or dev[main] > best["dev"][main]
+        improved = has_val and (best is None or val[main] > best["val"][main])
         if improved:
-            self.state["best"] = {"step": step, "epoch": point["epoch"], "dev": dev}
+            self.state["best"] = {"step": step, "epoch": point["epoch"], "val": val}
         self.state["scheduler"] = self.scheduler.state_dict()
         if self.acc.is_main_process:
             self._save(improved)
         self.acc.wait_for_everyone()
-        parts = " ".join(f"{k} {v:.4f}" for k, v in train_loss.items())
-        return (
-            f"step {step}/{self.total} epoch {point['epoch']:.2f} | train {parts} | "
-            f"dev {main} {dev[main]:.4f} | best {self.state['best']['dev'][main]:.4f} "
-            f"@ step {self.state['best']['step']}"
-        )
+        return self._line(point)
+
+    def _line(self, point: dict) -> str:
+        main, best = self.session.spec.main_metric, self.state["best"]
+        parts = " ".join(f"{k} {v:.4f}" for k, v in point["train"].items())
+        line = f"step {point['step']}/{self.total} epoch {point['epoch']:.2f} | train {parts}"
+        if point["val"]:
+            line += (
+                f" | val {main} {point['val'][main]:.4f} | best {best['val'][main]:.4f} "
+                f"@ step {best['step']}"
+            )
+        critic = point["critic"]
+        for k in ("rep", "head"):
+            if k in critic:
+                line += f" | NCE_{k} true {critic[k]:.3f} shuffled P {critic[k + '_shuffled']:.3f}"
+        if "test_curve" in point:
+            line += f" | test curve {main} {point['test_curve'][main]:.4f}"
+        return line
 
     def _save(self, improved: bool) -> None:
         params = self.model.trainable()
-        info = {"config": self.config.to_dict(), "labels": list(self.spec.labels)}
+        info = {"config": self.config.to_dict(), "labels": list(self.session.spec.labels)}
         if improved:
             save_checkpoint(self.run_dir / BEST, params, info)
         save_checkpoint(self.run_dir / LAST, params, info, self.optimizer, self.state)
-        write_json(self.run_dir / RESULTS, self._results(finished=self.state["step"] == self.total))
+        write_json(self.run_dir / RESULTS, self.results(finished=False))
 
-    def _results(self, finished: bool) -> dict:
-        return {
+    def results(self, finished: bool, test: dict | None = None) -> dict:
+        s = self.session
+        out = {
             "config": self.config.to_dict(),
             "label": self.config.label,
             "task": self.config.task,
-            "main_metric": self.spec.main_metric,
-            "n_train": len(self.train_set.encoded),
-            "n_dev": len(self.dev_set.encoded),
+            "main_metric": s.spec.main_metric,
+            "n_train": len(s.train_set.labels),
+            "n_val": len(s.val_set.labels),
+            "truncated": {"train": s.train_set.truncated, "val": s.val_set.truncated},
             "curve": self.state["curve"],
             "best": self.state["best"],
             "wall_time_s": self.state["elapsed_s"],
@@ -364,3 +429,7 @@ class TrainLoop:
             "finished": finished,
             "versions": versions(),
         }
+        if test is not None:
+            out["test"] = test
+            out["truncated"]["test"] = s.reported().truncated
+        return out

@@ -47,12 +47,13 @@ def test_train_report_predict(tmp_path, tiny_bert, sst2_dir, capsys):
     for seed in (1, 2):
         results = json.loads((out / f"seed{seed}" / "results.json").read_text())
         assert results["config"]["seed"] == seed and results["config"]["n_prompts"] == 2
-    assert "seed 2: best dev" in capsys.readouterr().out
+    assert "seed 2: test final" in capsys.readouterr().out
 
     assert main(["report", str(tmp_path / "runs")]) == 0
     table = capsys.readouterr().out
-    assert "### 8 training examples" in table and "| infoprompt (n_p=2) |" in table
-    assert "SST-2 (acc)" in table and "±" in table
+    assert "### 8 training examples: test.final" in table and "| infoprompt | " in table
+    assert "### 8 training examples: test.selected" in table
+    assert "SST-2 (acc)" in table and "± " in table and "(2) |" in table
 
     assert main(["predict", "--run", str(out / "seed1"), "a gem of a film", "a dull mess"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -94,27 +95,36 @@ def test_module_entry_point_with_bf16_autocast(tmp_path, tiny_bert, sst2_dir):
     cmd = [sys.executable, "-m", "infoprompt", *args]
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path.cwd())
     assert first.returncode == 0, first.stderr
-    assert "step 4/4" in first.stdout and (out / "seed1" / "results.json").exists()
-    tensors, _ = read_checkpoint(out / "seed1" / "last.safetensors")
+    assert "step 4/4" in first.stdout and (out / "seed13" / "results.json").exists()
+    tensors, _ = read_checkpoint(out / "seed13" / "last.safetensors")
     assert all(v.dtype == torch.float32 for k, v in tensors.items() if k.startswith("param/"))
     again = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env)
-    assert again.returncode == 0 and "step" not in again.stdout.replace("at step", "")
+    assert again.returncode == 0 and "step 4/4" not in again.stdout and "test final" in again.stdout
+
+
+def _run(seed, acc, method="warp", path="a", **config):
+    config = {"shots": 64, "method": method, "seed": seed, "lr": 1e-3, "epochs": 30,
+              "data_dir": "SST-2"} | config  # fmt: skip
+    test = {"final": {"accuracy": acc}, "selected": {"accuracy": acc - 0.1}}
+    return {"config": config, "task": "sst2", "main_metric": "accuracy", "test": test,
+            "path": f"{path}{seed}{method}"}  # fmt: skip
 
 
 def test_report_mean_and_std():
-    def run(seed, acc, method="warp"):
-        config = {"shots": 64, "method": method, "n_prompts": 4, "seed": seed}
-        return {
-            "config": config,
-            "label": method,
-            "task": "sst2",
-            "best": {"dev": {"accuracy": acc}},
-        }
+    text = tables([_run(1, 0.80), _run(2, 0.90), _run(1, 0.70, "finetune", lr=2e-5)])
+    final, selected = text.split("test.selected")
+    assert "| warp [lr=0.001] | 85.0 ± 7.1 (2) |" in final
+    assert "| finetune [lr=2e-05] | 70.0 ± 0.0 (1) |" in final
+    assert "| warp [lr=0.001] | 75.0 ± 7.1 (2) |" in selected
+    assert final.index("warp") < final.index("finetune")  # registry order
 
-    text = tables([run(1, 0.80), run(2, 0.90), run(1, 0.70, "finetune")])
-    assert "| warp (n_p=4) | 85.0 ± 7.1 (2) |" in text  # (n) shown: the seed counts differ
-    assert "| finetune | 70.0 ± 0.0 (1) |" in text
-    assert text.index("finetune") < text.index("warp")
+
+def test_report_never_averages_other_settings_or_a_seed_twice():
+    runs = [_run(1, 0.8), _run(2, 0.9), _run(3, 0.5, epochs=4), _run(1, 0.1, path="b")]
+    text = tables(runs)
+    assert "| warp [epochs=30] | 85.0 ± 7.1 (2) |" in text
+    assert "| warp [epochs=4] | 50.0 ± 0.0 (1) |" in text
+    assert "b1warp: seed 1 counted already" in text
 
 
 def test_parse_text_pairs_and_entity_tags():
@@ -136,6 +146,6 @@ def test_two_processes_share_each_global_batch(tmp_path, tiny_bert, sst2_dir):
     cmd = [*torchrun, "-m", "infoprompt", *train_args(tiny_bert, sst2_dir, out)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads((out / "seed1" / "results.json").read_text())
+    results = json.loads((out / "seed13" / "results.json").read_text())
     assert [p["step"] for p in results["curve"]] == [1, 2]  # 8 examples, 8 per global step
-    assert done.stdout.count("seed 1: best dev") == 1  # only the main process reports
+    assert done.stdout.count("seed 13: test final") == 1  # only the main process reports

@@ -38,6 +38,7 @@ def test_equal_scores_give_log_k():
 
 
 def test_head_loss_matches_hand_computation():
+    """Eq. 4: positive l(P, θ) = Pᵀ W1 θ, negatives l(P_k, θ) = P_kᵀ W1 θ (prompts contrasted)."""
     w = [[0.5, -1.0], [2.0, 0.25]]
     p, theta = [[1.0, 2.0], [-1.0, 0.5]], [[0.3, -0.2], [1.0, 1.0]]
     negs = [[[1.0, 0.0], [0.0, 1.0], [-1.0, 1.0]], [[2.0, 0.0], [0.5, -0.5], [0.0, 0.0]]]
@@ -46,8 +47,49 @@ def test_head_loss_matches_hand_computation():
         loss.W1.copy_(torch.tensor(w))
     got = loss(torch.tensor(p), torch.tensor(theta), torch.tensor(negs)).item()
     pos = [bilinear(p[b], w, theta[b]) for b in range(2)]
-    neg = [[bilinear(p[b], w, x) for x in negs[b]] for b in range(2)]
+    neg = [[bilinear(x, w, theta[b]) for x in negs[b]] for b in range(2)]
     assert got == pytest.approx(nce_by_hand(pos, neg), rel=1e-6)
+
+
+def test_head_loss_gradient_in_p_is_that_of_eq_4():
+    """∂NCE_head/∂P_b = −(1 − s₁) W1 θ_b / B with s₁ the positive's softmax weight, for a
+    non-symmetric W1; the swapped score Pᵀ W1 e_k would add Σ_k s_k W1 e_k and fail."""
+    torch.manual_seed(0)
+    b, d, k = 3, 4, 6
+    loss = HeadMI(d)
+    with torch.no_grad():
+        loss.W1.copy_(torch.randn(d, d))
+    assert not torch.allclose(loss.W1, loss.W1.T)
+    p = torch.randn(b, d, dtype=torch.float32, requires_grad=True)
+    theta, negs = torch.randn(b, d), torch.randn(b, k - 1, d)
+    loss(p, theta, negs).backward()
+    w1 = loss.W1.detach().double()
+    w_theta = theta.double() @ w1.T  # (B, D): W1 θ_b
+    scores = torch.cat([(p.detach().double() * w_theta).sum(-1, keepdim=True),
+                        torch.einsum("bkd,bd->bk", negs.double(), w_theta)], dim=1)  # fmt: skip
+    s1 = scores.softmax(-1)[:, :1]  # (B, 1)
+    expected = -(1 - s1) * w_theta / b
+    assert torch.allclose(p.grad.double(), expected, atol=1e-6)
+
+
+def test_representation_loss_with_prompt_negatives_is_in_batch_infonce():
+    """negatives='prompts': z_b's candidates are every P_j of the batch, the positive P_b."""
+    torch.manual_seed(0)
+    b, d = 4, 3
+    loss = RepresentationMI(d, 7, negatives="prompts")
+    with torch.no_grad():
+        loss.W2.copy_(torch.randn(d, d))
+    p, z = torch.randn(b, d), torch.randn(b, d)
+    torch.manual_seed(1)
+    got = loss(p, z, None).item()
+    torch.manual_seed(1)
+    eps = torch.randn(b, d)
+    with torch.no_grad():
+        zs = loss.f_mu(z) + torch.nn.functional.softplus(loss.f_sigma(z)) * eps
+    w = loss.W2.tolist()
+    pos = [bilinear(p[i].tolist(), w, zs[i].tolist()) for i in range(b)]
+    neg = [[bilinear(p[j].tolist(), w, zs[i].tolist()) for j in range(b) if j != i] for i in range(b)]
+    assert got == pytest.approx(nce_by_hand(pos, neg), rel=1e-5)
 
 
 def test_representation_loss_matches_hand_computation():

@@ -1,4 +1,5 @@
-"""The training loop end to end on small TSV files: every method, caching, checkpoints, resuming,
+"""The training loop end to end on small TSV files: every method, the protocol (validation draw,
+reported set read once training ends), caching, checkpoints, resuming, the learning-rate search,
 and the errors that bad input must raise before any work starts."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import infoprompt.session as session_mod
 import infoprompt.train as train_mod
 from infoprompt.checkpoint import (
     atomic_write,
@@ -19,6 +21,7 @@ from infoprompt.checkpoint import (
 )
 from infoprompt.config import ConfigError, RunConfig
 from infoprompt.data import TASKS, DataError
+from infoprompt.methods import METHODS
 from infoprompt.model import PromptModel, load_backbone
 from infoprompt.train import BEST, LAST, RESULTS, epoch_batches, make_optimizer, train
 
@@ -35,16 +38,10 @@ def run_config(tmp_path, model, data_dir, name="run", **kw):
 
 @pytest.mark.parametrize(
     "method, extra, label",
-    [
-        ("infoprompt", {}, "infoprompt"),
-        ("infoprompt", {"gamma": 0.0}, "infoprompt (γ=0)"),
-        ("infoprompt", {"beta": 0.0}, "infoprompt (β=0)"),
-        ("infoprompt", {"beta": 0.0, "gamma": 0.0}, "infoprompt (β=γ=0)"),
+    [(m, {}, m) for m in METHODS]
+    + [
+        ("infoprompt", {"gamma": 0.0}, "infoprompt (β=0.1, γ=0)"),
         ("infoprompt", {"theta": "label"}, "infoprompt"),
-        ("idpg", {}, "idpg"),
-        ("warp", {}, "warp"),
-        ("finetune", {}, "finetune"),
-        ("lora", {}, "lora"),
     ],
 )
 def test_every_method_runs_end_to_end(tmp_path, tiny_bert, sst2_dir, method, extra, label):
@@ -53,21 +50,91 @@ def test_every_method_runs_end_to_end(tmp_path, tiny_bert, sst2_dir, method, ext
     run = Path(config.out)
     assert json.loads((run / RESULTS).read_text()) == json.loads(json.dumps(results))
     assert results["finished"] and results["label"] == label
-    assert results["config"] == config.to_dict() and results["n_train"] == 8
+    assert results["config"] == config.to_dict()
+    assert (results["n_train"], results["n_val"]) == (8, 8)
     assert [p["step"] for p in results["curve"]] == [2, 4]
-    assert 0 <= results["best"]["dev"]["accuracy"] <= 1
+    assert 0 <= results["best"]["val"]["accuracy"] <= 1
+    for which in ("final", "selected"):
+        assert set(results["test"][which]) == {"accuracy"}
+    assert results["test"]["n"] == 8 and results["test"]["selected_step"] in (2, 4)
     parts = {"loss", "pred"} | {k for k, w in (("rep", config.beta), ("head", config.gamma)) if w}
     assert set(results["curve"][0]["train"]) == parts
-    tensors, meta = read_checkpoint(run / BEST)
+    critic = results["curve"][0]["critic"]
+    assert set(critic) == {k for p in parts - {"loss", "pred"} for k in (p, p + "_shuffled")}
+    tensors, meta = read_checkpoint(run / LAST)
     assert meta["config"] == config.to_dict() and meta["labels"] == list(TASKS["sst2"].labels)
-    in_encoder = [k for k in tensors if k.startswith("param/encoder.") and "lora_" not in k]
-    assert bool(in_encoder) == (method == "finetune")  # frozen weights are never saved
+    in_encoder = [k for k in tensors if k.startswith("param/encoder.")]
+    trained = METHODS[method].encoder
+    assert bool(in_encoder) == (trained != "frozen")  # frozen weights are never saved
+    if trained in ("lora", "adapter"):
+        assert all(("lora_" in k) == (trained == "lora") for k in in_encoder)
+
+
+def test_reported_set_is_read_only_after_training_ends(tmp_path, tiny_bert, sst2_dir, monkeypatch):
+    reads, steps = [], []
+    load_split = session_mod.load_split
+
+    def counting(task, data_dir, split, **kw):
+        reads.append((split, len(steps)))
+        return load_split(task, data_dir, split, **kw)
+
+    step = train_mod.TrainLoop.step
+    monkeypatch.setattr(session_mod, "load_split", counting)
+    monkeypatch.setattr(train_mod.TrainLoop, "step", lambda self, idx: steps.append(1) or step(self, idx))
+    results = train(run_config(tmp_path, tiny_bert, sst2_dir), progress=False)
+    assert [s for s, _ in reads] == ["train", "dev"]
+    assert reads[-1][1] == len(steps) == 4  # dev read once, after the last of the 4 steps
+    assert "test_curve" not in results["curve"][0]
+
+
+def test_test_curve_is_labelled_and_never_selects(tmp_path, tiny_bert, sst2_dir):
+    results = train(run_config(tmp_path, tiny_bert, sst2_dir, test_curve=True), progress=False)
+    assert all("accuracy" in p["test_curve"] for p in results["curve"])
+    val = [p["val"]["accuracy"] for p in results["curve"]]
+    assert results["best"]["step"] == results["curve"][val.index(max(val))]["step"]
+
+
+def test_selected_is_the_best_validation_checkpoint(tmp_path, tiny_bert, sst2_dir):
+    config = run_config(tmp_path, tiny_bert, sst2_dir, epochs=4, lr=0.05)
+    results = train(config, progress=False)
+    best = results["best"]
+    assert results["test"]["selected_step"] == best["step"]
+    tensors, _ = read_checkpoint(Path(config.out) / BEST)
+    from infoprompt.session import build_session
+    from infoprompt.train import evaluate
+
+    s = build_session(config, log=lambda line: None)
+    load_params(s.model, tensors)
+    assert evaluate(s, s.val_set) == best["val"]
+    assert evaluate(s, s.reported()) == results["test"]["selected"]
+
+
+def test_lr_grid_chooses_on_validation(tmp_path, tiny_bert, sst2_dir):
+    config = run_config(tmp_path, tiny_bert, sst2_dir, lr_grid=[1e-4, 1e-2], epochs=1)
+    results = train(config, progress=False)
+    search = results["lr_search"]
+    assert search["grid"] == [1e-4, 1e-2] and len(search["val"]) == 2
+    best = max(search["val"])
+    assert search["chosen"] == results["lr"] == [1e-4, 1e-2][search["val"].index(best)]
+    assert results["config"]["lr_grid"] == [1e-4, 1e-2] and "final" in results["test"]
+    for lr in ("0.0001", "0.01"):
+        sub = json.loads((Path(config.out) / f"lr-{lr}" / RESULTS).read_text())
+        assert "test" not in sub  # the search runs never read the reported set
+    assert train(config, resume=True, progress=False) == results
+
+
+def test_resume_refuses_other_settings(tmp_path, tiny_bert, sst2_dir):
+    config = run_config(tmp_path, tiny_bert, sst2_dir, epochs=1)
+    train(config, progress=False)
+    other = run_config(tmp_path, tiny_bert, sst2_dir, epochs=3, method="warp")
+    with pytest.raises(ConfigError, match="another configuration .*epochs: saved 1, asked 3.*method"):
+        train(other, resume=True, progress=False)
 
 
 def test_pair_task_on_roberta(tmp_path, tiny_roberta, rte_dir):
-    config = run_config(tmp_path, tiny_roberta, rte_dir, task="rte", epochs=1)
+    config = run_config(tmp_path, tiny_roberta, rte_dir, task="rte", epochs=1, val_shots=4)
     results = train(config, progress=False)
-    assert results["finished"] and set(results["best"]["dev"]) == {"accuracy"}
+    assert results["finished"] and set(results["test"]["final"]) == {"accuracy"}
 
 
 def test_eval_every_k_steps(tmp_path, tiny_bert, sst2_dir):
@@ -85,7 +152,8 @@ def test_prompt_free_pass_runs_once_per_example(tmp_path, tiny_bert, sst2_dir, m
 
     monkeypatch.setattr(PromptModel, "plain_pass", counting)
     results = train(run_config(tmp_path, tiny_bert, sst2_dir, epochs=3), progress=False)
-    assert sum(rows) == results["n_train"] + results["n_dev"]  # not once per step or epoch
+    n = results["n_train"] + results["n_val"] + results["test"]["n"]
+    assert sum(rows) == n  # once per example, not once per step or epoch
 
 
 def test_checkpoint_round_trips(tmp_path, tiny_bert, sst2_dir):
@@ -130,14 +198,15 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, tiny_bert, sst2_dir, monke
     b, _ = read_checkpoint(tmp_path / "cut" / LAST)
     params = [k for k in a if k.startswith("param/")]
     assert params and all(torch.equal(a[k], b[k]) for k in params)
-    assert [p["dev"] for p in resumed["curve"]] == [p["dev"] for p in full["curve"]]
+    assert [p["val"] for p in resumed["curve"]] == [p["val"] for p in full["curve"]]
+    assert resumed["test"] == full["test"]
     assert [p["train"] for p in resumed["curve"]] == [p["train"] for p in full["curve"]]
 
 
 def test_a_finished_run_is_neither_overwritten_nor_retrained(tmp_path, tiny_bert, sst2_dir):
     config = run_config(tmp_path, tiny_bert, sst2_dir, epochs=1)
     first = train(config, progress=False)
-    with pytest.raises(ConfigError, match="already holds a run.*--resume"):
+    with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
         train(config, progress=False)
     assert train(config, resume=True, progress=False) == first
 
@@ -188,7 +257,7 @@ def test_more_shots_than_examples(tmp_path, tiny_bert, sst2_dir):
 
 def test_a_class_with_no_example(tmp_path, tiny_bert):
     data = _tsv(tmp_path / "d", "sentence\tlabel\n" + "nice\t1\n" * 10)
-    with pytest.raises(DataError, match=r"class id\(s\) \[0\] have no example"):
+    with pytest.raises(DataError, match=r"class id\(s\) \[0\] \['negative'\] have no example"):
         train(run_config(tmp_path, tiny_bert, data, shots=4), progress=False)
 
 
@@ -212,7 +281,13 @@ def test_missing_data_dir(tmp_path, tiny_bert):
         ({"lr": -1.0}, "lr must be > 0, got -1.0"),
         ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
         ({"n_negatives": 1}, "n_negatives \\(K\\) must be >= 2"),
-        ({"method": "warp", "beta": 0.1}, "beta=0.1 needs method 'infoprompt'"),
+        ({"method": "warp", "beta": 0.1}, "beta does not apply to method 'warp'"),
+        ({"method": "warp", "lora_r": 4}, "lora_r does not apply to method 'warp'"),
+        ({"method": "finetune", "n_prompts": 4}, "n_prompts does not apply to method 'finetune'"),
+        ({"method": "gamma0", "gamma": 0.05}, "gamma=0.05 conflicts with method 'gamma0'"),
+        ({"label_column": "y"}, "label_column only apply to task 'tsv'"),
+        ({"lr": 1e-3, "lr_grid": [1e-3]}, "either lr or lr_grid"),
+        ({"sampling": "random"}, "unknown sampling 'random'"),
         ({"theta": "mean"}, "unknown theta 'mean'"),
         ({"warmup": 1.5}, "warmup must be a fraction"),
     ],
@@ -225,6 +300,6 @@ def test_bad_configuration_is_rejected_up_front(tmp_path, bad, message):
 def test_config_round_trips_and_rejects_unknown_keys(tmp_path):
     config = RunConfig(task="sst2", data_dir=".", out=str(tmp_path), model="x", method="warp")
     assert RunConfig.from_dict(config.to_dict()) == config
-    assert (config.beta, config.gamma, config.lr) == (0.0, 0.0, 1e-3)
+    assert (config.beta, config.gamma, config.lr, config.n_prompts) == (None, None, 1e-3, 4)
     with pytest.raises(ConfigError, match="unknown configuration keys \\['colour'\\]"):
         RunConfig.from_dict(config.to_dict() | {"colour": "red"})
