@@ -11,7 +11,7 @@ the median over repeats. Rows:
   infoprompt            generated prompts, L_pred + β NCE_rep + γ NCE_head, P' and Z' cached
   infoprompt, no cache  the same plus the prompt-free pass on the batch at every step (what the
                         cache saves; not a trainer option)
-  idpg, warp, finetune, lora
+  idpg, adapter, finetune, lora
                         the trainer's other methods
   peft prompt tuning    ``peft.PromptTuningConfig`` (n_p virtual tokens prepended, random init)
                         on the same encoder, with the same linear head on the mask state
@@ -34,8 +34,10 @@ import torch.nn.functional as F
 
 from infoprompt.config import RunConfig, default_model
 from infoprompt.data import TASKS, Example
-from infoprompt.model import PromptModel, load_backbone
-from infoprompt.train import Split, TrainLoop, build_cache, collate, make_template
+from infoprompt.methods import METHODS
+from infoprompt.model import load_backbone
+from infoprompt.session import Split, build_cache, build_session, collate, make_template
+from infoprompt.train import TrainLoop
 
 SENTENCES = [  # SST-2-like lengths (15 to 30 words)
     "it 's a charming and often affecting journey , full of small moments that stay with you "
@@ -50,8 +52,9 @@ SENTENCES = [  # SST-2-like lengths (15 to 30 words)
 ]
 
 
-def make_loop(method: str, model_path: str, n_prompts: int, batch: int, tmp: str, acc):
-    """A trainer loop for ``method`` over ``batch`` examples (one step = one batch)."""
+def make_loop(method: str, model_path: str, n_prompts: int | None, batch: int, tmp: str, acc):
+    """A trainer loop for ``method`` over ``batch`` examples (one step = one batch), built by the
+    trainer's own ``build_session``."""
     config = RunConfig(
         task="sst2",
         data_dir=tmp,
@@ -60,19 +63,14 @@ def make_loop(method: str, model_path: str, n_prompts: int, batch: int, tmp: str
         method=method,
         n_prompts=n_prompts,
         batch_size=batch,
+        val_shots=0,
     )
-    spec = TASKS["sst2"]
-    tokenizer, encoder = load_backbone(model_path)
-    model = PromptModel(config, spec, tokenizer, encoder).to(acc.device)
     examples = [Example(SENTENCES[i % len(SENTENCES)], label=i % 2) for i in range(batch)]
-    template = make_template(config, spec, tokenizer)
-    split = Split([template.encode(e) for e in examples], [e.label for e in examples])
-    pad = tokenizer.pad_token_id
-    if model.generates_prompts:
-        split.cache = build_cache(model, split, batch, pad, acc)
-    loop = TrainLoop(config, spec, model, split, split, pad, acc, tmp)
-    model.train(True)
-    return loop, split, pad
+    quiet = lambda line: None  # noqa: E731
+    s = build_session(config, examples=(TASKS["sst2"], examples, []), log=quiet, accelerator=acc)
+    loop = TrainLoop(s, tmp, quiet)
+    s.model.train(True)
+    return loop, s.train_set, s.pad
 
 
 def trainer_op(loop, batch: int):
@@ -176,8 +174,9 @@ def main() -> None:
     acc = Accelerator()
     tmp = tempfile.mkdtemp()
     ops, loops = {}, {}
-    for method in ("warp", "infoprompt", "idpg", "finetune", "lora"):
-        loops[method] = make_loop(method, args.model, args.n_prompts, args.batch, tmp, acc)
+    for method in ("warp", "infoprompt", "idpg", "adapter", "finetune", "lora"):
+        n_p = args.n_prompts if METHODS[method].prompts else None
+        loops[method] = make_loop(method, args.model, n_p, args.batch, tmp, acc)
         ops[method] = trainer_op(loops[method][0], args.batch)
     ops["infoprompt, no cache"] = uncached_op(*loops["infoprompt"], args.batch, acc)
     ops["peft prompt tuning"] = peft_prompt_tuning_op(args.model, args.n_prompts, args.batch, acc)
@@ -193,7 +192,7 @@ def main() -> None:
     loop, split, pad = loops["infoprompt"]
     t0 = time.perf_counter()
     for _ in range(64 // args.batch):  # a 64-example training set
-        build_cache(loop.model, split, args.batch, pad, acc)
+        build_cache(loop.session, split)
     once = time.perf_counter() - t0
     print(
         f"\nOne-time cache of P', Z' for 64 training examples: {once:.2f} s "

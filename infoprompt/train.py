@@ -88,10 +88,12 @@ def predict_split(session: Session, split: Split) -> torch.Tensor:
     return unsort(probs, order)
 
 
-def evaluate(session: Session, split: Split) -> dict[str, float]:
-    """The task's metrics (``spec.metrics``) of the model's predictions on ``split``."""
+def evaluate(session: Session, split: Split, with_predictions: bool = False):
+    """The task's metrics (``spec.metrics``) of the model's predictions on ``split``; with
+    ``with_predictions`` also the predicted class ids (N,)."""
     pred = predict_split(session, split).argmax(-1).tolist()
-    return compute_all(session.spec.metrics, split.labels, pred, session.spec.labels)
+    metrics = compute_all(session.spec.metrics, split.labels, pred, session.spec.labels)
+    return (metrics, pred) if with_predictions else metrics
 
 
 @torch.no_grad()
@@ -224,16 +226,19 @@ def fit(config, backbone=None, examples=None, resume=False, progress=True, repor
 
 def score_reported(loop: TrainLoop) -> dict:
     """``final``: the reported set's metrics of the model as trained; ``selected``: of the
-    best-on-validation checkpoint (the same model when the last validation was the best)."""
+    best-on-validation checkpoint (the same model when the last validation was the best). With
+    the gold ``labels`` and both models' ``predictions``, for paired per-example tests."""
     session = loop.session
     split = session.reported()
-    final = evaluate(session, split)
+    final, pred = evaluate(session, split, with_predictions=True)
     best = loop.state["best"]
     out = {"final": final, "selected": final, "selected_step": loop.total, "n": len(split.labels)}
+    preds = {"final": pred, "selected": pred}
     if best is not None and best["step"] != loop.total:
         load_params(session.model, read_checkpoint(loop.run_dir / BEST)[0])
-        out |= {"selected": evaluate(session, split), "selected_step": best["step"]}
-    return out
+        out["selected"], preds["selected"] = evaluate(session, split, with_predictions=True)
+        out["selected_step"] = best["step"]
+    return out | {"labels": list(split.labels), "predictions": preds}
 
 
 def lr_search(config: RunConfig, resume: bool, progress: bool) -> dict:

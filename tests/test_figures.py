@@ -70,10 +70,10 @@ def test_critic_reads_back_prompts_that_shape_z_and_not_unrelated_ones():
 def test_prompts_and_states_with_fixed_prompts_equal_a_warp_model_holding_them(backbone):
     s = tiny_setup(backbone, method="warp")
     vectors = figures.phrase_embeddings(backbone[0], s.model.embed.weight, "the film is", 4)
-    p_fixed, z_fixed = figures.prompts_and_states(s, s.dev_set, vectors)
+    p_fixed, z_fixed = figures.prompts_and_states(s, s.val_set, vectors)
     with torch.no_grad():
         s.model.prompts.prompts.copy_(vectors)
-    p_own, z_own = figures.prompts_and_states(s, s.dev_set)
+    p_own, z_own = figures.prompts_and_states(s, s.val_set)
     torch.testing.assert_close(z_fixed, z_own)
     torch.testing.assert_close(p_fixed, vectors.mean(0).expand_as(p_fixed))
 

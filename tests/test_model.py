@@ -12,7 +12,8 @@ from infoprompt.config import ConfigError, RunConfig
 from infoprompt.data import TASKS, DataError, Example
 from infoprompt.model import PromptModel, load_backbone
 from infoprompt.templates import Template, fit_lengths, group_sizes
-from infoprompt.train import Split, build_cache, collate, make_optimizer, make_template
+from infoprompt.session import Split, build_cache, collate, make_template
+from infoprompt.train import make_optimizer
 
 CPU = SimpleNamespace(device="cpu", autocast=contextlib.nullcontext)  # an Accelerator's interface
 TEXTS = ["a gem of a film", "the worst film this year , boring and long", "warm"]
@@ -36,7 +37,8 @@ def batch_of(config, tokenizer, model, texts, labels=None):
     examples = [Example(t, label=i % 2) for i, t in enumerate(texts)]
     split = Split([template.encode(e) for e in examples], labels or [e.label for e in examples])
     if model.generates_prompts:
-        split.cache = build_cache(model, split, 8, tokenizer.pad_token_id, CPU)
+        session = SimpleNamespace(model=model, accelerator=CPU, config=config, pad=tokenizer.pad_token_id)
+        split.cache = build_cache(session, split)
     return collate(split, list(range(len(texts))), tokenizer.pad_token_id, "cpu")
 
 
