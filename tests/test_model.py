@@ -11,8 +11,8 @@ import torch
 from infoprompt.config import ConfigError, RunConfig
 from infoprompt.data import TASKS, DataError, Example
 from infoprompt.model import PromptModel, load_backbone
-from infoprompt.templates import Template, fit_lengths, group_sizes
 from infoprompt.session import Split, build_cache, collate, make_template
+from infoprompt.templates import Template, fit_lengths, group_sizes
 from infoprompt.train import make_optimizer
 
 CPU = SimpleNamespace(device="cpu", autocast=contextlib.nullcontext)  # an Accelerator's interface
