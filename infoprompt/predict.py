@@ -1,8 +1,9 @@
 """Predictions of a trained run on new text: ``python -m infoprompt predict --run DIR "text" ...``.
 
-The run folder's ``best.safetensors`` holds the trainable parameters, the config and the label
-names; the encoder is loaded again from ``config.model``. Text formats: one sentence; for pair
-tasks ``"sentence 1 ||| sentence 2"``; for span tasks the mentions tagged as in SemEval,
+The run folder's ``best.safetensors`` (the best-on-validation checkpoint; ``last.safetensors``
+for a run without validation) holds the trainable parameters, the config and the label names;
+the encoder is loaded again from ``config.model``. Text formats: one sentence; for pair tasks
+``"sentence 1 ||| sentence 2"``; for span tasks the mentions tagged as in SemEval,
 ``"the <e1>cup</e1> holds <e2>tea</e2>"``.
 """
 
@@ -15,7 +16,7 @@ from infoprompt.checkpoint import load_params, read_checkpoint
 from infoprompt.config import ConfigError, RunConfig
 from infoprompt.data import DataError, Example, TaskSpec, task_spec
 from infoprompt.session import Session, build_session
-from infoprompt.train import BEST, predict_split
+from infoprompt.train import BEST, LAST, predict_split
 
 PAIR_SEP = " ||| "
 _TAG = re.compile(r"</?e[12]>")
@@ -49,11 +50,15 @@ def _untag(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
 
 
 def load_run(run_dir: str | Path) -> Session:
-    """The session of a finished run (no training data), its best parameters loaded."""
+    """The session of a finished run (no training data) with its selected parameters: the
+    best-on-validation checkpoint, or the final one for a run without validation."""
     path = Path(run_dir) / BEST
     if not path.is_file():
+        path = Path(run_dir) / LAST
+    if not path.is_file():
         raise ConfigError(
-            f"{path} not found; pass --run the folder of one run (one seed), e.g. runs/sst2/seed13"
+            f"{Path(run_dir) / BEST} not found; pass --run the folder of one run (one seed), "
+            "e.g. runs/sst2/seed13"
         )
     tensors, meta = read_checkpoint(path)
     config = RunConfig.from_dict(meta["config"])

@@ -70,3 +70,14 @@ def test_a_missing_column_names_the_header(tmp_path, tiny_bert, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "no column 'text' in the header; its columns: question, category, note" in err
+
+
+def test_predict_uses_the_final_checkpoint_of_a_run_without_validation(tmp_path, tiny_bert, capsys):
+    data, out = write_questions(tmp_path / "q"), tmp_path / "run"
+    args = tsv_args(tiny_bert, data, out)
+    args[args.index("--val-shots") + 1] = "0"
+    assert main(args) == 0
+    assert not (out / "seed13" / "best.safetensors").exists()
+    results = json.loads((out / "seed13" / "results.json").read_text())
+    assert results["best"] is None and results["test"]["selected"] == results["test"]["final"]
+    assert main(["predict", "--run", str(out / "seed13"), "who sang it ?"]) == 0
