@@ -19,8 +19,8 @@ waits for its search; with ``--jobs 1`` the order below already puts searches fi
 
 Resume: a run whose ``results.json`` says ``finished`` is skipped without starting a process; an
 interrupted one continues from its last checkpoint (the trainer's ``--resume``). Order: shots,
-then seed, then task, then method, so a grid cut short holds complete paired comparisons (every
-method of a task on the same seeds and examples). ``--jobs N`` runs at once, each with
+then task, then seed, then method, so a grid cut short holds complete tasks, each with paired
+comparisons (every method on the same seeds and examples). ``--jobs N`` runs at once, each with
 ``--threads`` torch/OMP/MKL threads (default cores // jobs). ``--budget S``: start no run after S
 seconds. SIGINT/SIGTERM stop the children (they resume later) and exit. After every run the runner
 prints what is left and its estimated time (mean time of the finished runs of the same method and
@@ -73,14 +73,14 @@ class Run:
 
 
 def plan(tasks, shots, methods, seeds) -> list[Run]:
-    """The grid, ordered shots → seed → task → method (see the module docstring)."""
+    """The grid, ordered shots → task → seed → method (see the module docstring)."""
     for m in methods:
         if m not in METHODS:
             raise SystemExit(f"error: unknown method {m!r} (valid: {', '.join(METHODS)})")
     for t in tasks:
         if t not in DATA_DIRS:
             raise SystemExit(f"error: unknown task {t!r} (valid: {', '.join(DATA_DIRS)})")
-    return [Run(t, n, m, s) for n in shots for s in seeds for t in tasks for m in methods]
+    return [Run(t, n, m, s) for n in shots for t in tasks for s in seeds for m in methods]
 
 
 def lr_source(run: Run, runs: list[Run]) -> Run:

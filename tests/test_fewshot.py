@@ -25,13 +25,14 @@ def write(out, run, finished=True, seconds=10.0, lr=None):
     (d / "results.json").write_text(json.dumps(result))
 
 
-def test_plan_is_seed_major_and_complete():
+def test_plan_is_task_major_and_complete():
     runs = fewshot.plan(["sst2", "rte"], [64, 256], ["infoprompt", "warp"], [1, 2])
     assert len(runs) == 16 and len(set(runs)) == 16
-    # every method of every task at seed 1 comes before any run at seed 2 (complete pairs first)
+    # every method of a task at every seed comes before the next task (complete cells first)
     first = runs[:4]
-    assert {r.seed for r in first} == {1} and {r.shots for r in first} == {64}
-    assert runs[4].seed == 2 and runs[8].shots == 256
+    assert {r.task for r in first} == {"sst2"} and {r.shots for r in first} == {64}
+    assert [r.seed for r in first] == [1, 1, 2, 2] and runs[4].task == "rte"
+    assert runs[8].shots == 256
     with pytest.raises(SystemExit):
         fewshot.plan(["sst2"], [64], ["nope"], [1])
 

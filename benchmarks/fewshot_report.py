@@ -1,0 +1,713 @@
+"""The few-shot report: the paper's Tables 3 and 4 (arXiv 2306.04933) from the grid's runs, with
+cell-level statistics and the grid's bookkeeping, in markdown.
+
+    python -m benchmarks.fewshot_report --out results/fewshot --shots 64,256 --write docs/results.md
+
+Input: every finished ``OUT/<task>-<shots>/<method>/seed<k>/results.json`` (the layout of
+``benchmarks/fewshot.py``; deeper files are learning-rate search sub-runs and feed only the time
+bookkeeping). Unfinished runs are skipped; unreadable files are listed. The tables and statistics
+use every finished run found; the grid options (``--tasks --shots --methods --seeds``, the
+runner's defaults) only say which runs are expected, so that the missing ones can be listed.
+
+The protocol: every reported-set number comes from ``test.final`` (the model after the last
+epoch, the paper's rule), ``test.selected`` (the best-on-validation checkpoint), ``test.labels``
+and ``test.predictions``. ``best`` and ``test_curve`` are never read; ``curve`` feeds only the
+critic diagnostic (last validation point).
+
+``--write FILE`` replaces the text between ``<!-- fewshot:begin -->`` and ``<!-- fewshot:end -->``
+if FILE holds both markers, else writes the whole file; atomically. ``-`` (default): stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from benchmarks.fewshot import DATA_DIRS, SEEDS, Run, plan
+from infoprompt.data import TASKS
+from infoprompt.methods import METHODS
+from infoprompt.metrics import compute
+
+MARK_BEGIN, MARK_END = "<!-- fewshot:begin -->", "<!-- fewshot:end -->"
+GLUE = ("cola", "rte", "mrpc", "sst2")  # Table 3's column order
+TASK_ORDER = (*GLUE, "semeval")
+TASK_NAMES = {"cola": "CoLA", "rte": "RTE", "mrpc": "MRPC", "sst2": "SST-2", "semeval": "SemEval"}
+OURS = "infoprompt"
+BASELINES = (
+    "warp", "idpg", "beta0gamma0", "gamma0", "beta0", "infoprompt-pneg",
+    "probe-pooled", "probe-mask", "adapter", "lora", "finetune",
+)  # fmt: skip
+ALPHA = 0.05
+
+# The paper's rows (names as printed) for our methods; Table 3 and Table 4 have no IDPG row.
+PAPER_ROWS = {
+    "finetune": "Finetuning",
+    "adapter": "Adapter",
+    "warp": "WARP",
+    "infoprompt": "InfoPrompt",
+    "gamma0": "γ = 0",
+    "beta0": "β = 0",
+    "beta0gamma0": "γ = 0, β = 0",
+}
+# arXiv 2306.04933 Table 3 (few-shot GLUE, n_p = 4, RoBERTa-large), columns CoLA 64, CoLA 256,
+# RTE 64, RTE 256, MRPC 64, MRPC 256, SST-2 64, SST-2 256 (CoLA: MCC; the others: accuracy).
+_TABLE3 = {
+    "finetune": (0.1746, 0.4086, 0.4801, 0.6787, 0.7107, 0.7819, 0.8027, 0.8853),
+    "adapter": (0.0627, 0.2486, 0.5487, 0.5668, 0.5931, 0.625, 0.4908, 0.664),
+    "warp": (0.0749, 0.0785, 0.5596, 0.5812, 0.7083, 0.7083, 0.5872, 0.7638),
+    "infoprompt": (0.1567, 0.1750, 0.6137, 0.6580, 0.7059, 0.7377, 0.6697, 0.7305),
+    "gamma0": (0.1479, 0.1447, 0.5776, 0.6318, 0.6936, 0.7328, 0.664, 0.7294),
+    "beta0": (0.1372, 0.1433, 0.5812, 0.5957, 0.6838, 0.7132, 0.5631, 0.656),
+    "beta0gamma0": (0.0919, 0.1397, 0.5668, 0.5523, 0.6985, 0.7108, 0.5505, 0.6296),
+}
+# arXiv 2306.04933 Table 4, its SemEval 64 and SemEval 256 columns (metric not named in the paper).
+_TABLE4_SEMEVAL = {
+    "finetune": (0.2223, 0.4829),
+    "adapter": (0.1211, 0.177),
+    "warp": (0.1708, 0.3684),
+    "infoprompt": (0.2113, 0.4034),
+    "gamma0": (0.2153, 0.3739),
+    "beta0": (0.2072, 0.3629),
+    "beta0gamma0": (0.2278, 0.3276),
+}
+PAPER: dict[str, dict[tuple[str, int], float]] = {
+    m: dict(zip([(t, n) for t in GLUE for n in (64, 256)], _TABLE3[m]))
+    | dict(zip([("semeval", 64), ("semeval", 256)], _TABLE4_SEMEVAL[m]))
+    for m in PAPER_ROWS
+}
+
+Cell = tuple[str, int]  # (task, shots)
+
+
+# --------------------------------------------------------------------------- reading runs
+
+
+def parse_run(path: Path) -> Run | None:
+    """The Run of ``.../<task>-<shots>/<method>/seed<k>/results.json``; None if the folders do not
+    name a known task, method and integer shots and seed."""
+    cell, method, seed = path.parts[-4], path.parts[-3], path.parts[-2]
+    task, _, shots = cell.rpartition("-")
+    if task not in DATA_DIRS or method not in METHODS or not seed.startswith("seed"):
+        return None
+    try:
+        return Run(task, int(shots), method, int(seed[4:]))
+    except ValueError:
+        return None
+
+
+def check(r: object) -> str | None:
+    """Why a finished results.json cannot be reported (None if it can): it must hold the main
+    metric in ``test.final`` and ``test.selected`` and one prediction per gold label in each."""
+    try:
+        test, m = r["test"], r["main_metric"]
+        n = len(test["labels"])
+        float(test["final"][m]), float(test["selected"][m])
+        if any(len(test["predictions"][w]) != n for w in ("final", "selected")):
+            return "predictions and labels differ in length"
+    except (KeyError, TypeError, ValueError) as e:
+        return f"incomplete test scores ({type(e).__name__}: {e})"
+    return None
+
+
+def load(out: Path) -> tuple[dict[Run, dict], list[str]]:
+    """(finished runs by Run, 'path: reason' for each unreadable file) at exactly the depth
+    ``OUT/*/*/seed*/results.json``; unfinished runs are skipped without a note."""
+    runs, unreadable = {}, []
+    for path in sorted(Path(out).glob("*/*/seed*/results.json")):
+        run = parse_run(path)
+        if run is None:
+            unreadable.append(f"{path}: not a grid run folder (task-shots/method/seed<k>)")
+            continue
+        try:
+            r = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            unreadable.append(f"{path}: {type(e).__name__}")
+            continue
+        if not isinstance(r, dict) or not r.get("finished"):
+            continue
+        problem = check(r)
+        if problem:
+            unreadable.append(f"{path}: {problem}")
+        else:
+            runs[run] = r
+    return runs, unreadable
+
+
+def cell_key(cell: Cell) -> tuple[int, int]:
+    return TASK_ORDER.index(cell[0]), cell[1]
+
+
+def _rank(method: str) -> int:
+    """A method's place in the registry (the tables' row order)."""
+    return list(METHODS).index(method)
+
+
+def scores(runs: dict[Run, dict], which: str) -> dict[tuple[str, int, str], dict[int, float]]:
+    """{(task, shots, method): {seed: test[which][main metric]}}, ``which`` = final | selected."""
+    out: dict[tuple[str, int, str], dict[int, float]] = defaultdict(dict)
+    for run, r in runs.items():
+        out[(run.task, run.shots, run.method)][run.seed] = r["test"][which][r["main_metric"]]
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def fmt_cell(values: list[float]) -> str:
+    """'mean ± std (n)' in percent, std with ddof 1 (sample std over seeds); one seed: 'x (1)'."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{pct(values[0])} (1)"
+    return f"{pct(statistics.fmean(values))} ± {pct(statistics.stdev(values))} ({len(values)})"
+
+
+def majority_score(task: str, metric: str, labels: list[int]) -> float:
+    """``metric`` of always predicting the most frequent gold class (smallest id on ties): its
+    accuracy, MCC 0, or for SemEval's official macro-F1 0 when that class is "Other"."""
+    c = int(np.bincount(labels).argmax())
+    return compute(metric, labels, [c] * len(labels), TASKS[task].labels)
+
+
+def majority(runs: dict[Run, dict], cell: Cell) -> float | None:
+    """The majority-class floor of a cell: mean over its runs of ``majority_score`` on each run's
+    ``test.labels`` (one value when every run scored the same reported set)."""
+    vals = [
+        majority_score(run.task, r["main_metric"], r["test"]["labels"])
+        for run, r in runs.items()
+        if (run.task, run.shots) == cell
+    ]
+    return statistics.fmean(vals) if vals else None
+
+
+def columns(runs: dict[Run, dict], tasks: tuple[str, ...]) -> list[Cell]:
+    return sorted({(r.task, r.shots) for r in runs if r.task in tasks}, key=cell_key)
+
+
+def _average(means: dict[Cell, float], cols: list[Cell]) -> str:
+    """Mean of the cells present (of ``cols``), with 'k of K cells' when some are absent."""
+    vals = [means[c] for c in cols if c in means]
+    if not vals:
+        return "–"
+    text = pct(statistics.fmean(vals))
+    return text if len(vals) == len(cols) else f"{text} ({len(vals)} of {len(cols)} cells)"
+
+
+def _md(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def score_table(runs: dict[Run, dict], tasks: tuple[str, ...], which: str, average: bool):
+    """Markdown lines of one table in the paper's layout: a row per method present (registry
+    order), its cells ``fmt_cell`` of ``test[which]``; under it the paper's row if it has one;
+    last the majority-class floor. ``average``: the mean of each row's cell means over the cells
+    present in that row; the paper's row averages the same cells as ours above it."""
+    cols = columns(runs, tasks)
+    if not cols:
+        return []
+    s = scores(runs, which)
+    header = ["method", *(f"{TASK_NAMES[t]} {n}" for t, n in cols)] + ["average"] * average
+    rows = []
+    for m in METHODS:
+        cells = {c: list(s[(*c, m)].values()) for c in cols if (*c, m) in s}
+        if not cells:
+            continue
+        means = {c: statistics.fmean(v) for c, v in cells.items()}
+        rows.append([METHODS[m].row, *(fmt_cell(cells.get(c, [])) for c in cols)])
+        rows[-1] += [_average(means, cols)] * average
+        if m in PAPER:
+            paper = {c: PAPER[m][c] for c in cols if c in PAPER[m]}
+            rows.append(
+                [f"*paper (RoBERTa-large): {PAPER_ROWS[m]}*", *(pct(paper.get(c)) for c in cols)]
+            )
+            rows[-1] += [_average({c: v for c, v in paper.items() if c in means}, cols)] * average
+    floor = {c: v for c in cols if (v := majority(runs, c)) is not None}
+    rows.append(
+        ["majority class", *(pct(floor.get(c)) for c in cols)] + [_average(floor, cols)] * average
+    )
+    return _md(header, rows)
+
+
+def tables_section(runs: dict[Run, dict]) -> list[str]:
+    """The main (``test.final``) and second (``test.selected``) tables, GLUE and SemEval."""
+    if not runs:
+        return ["No finished runs yet.", ""]
+    lines = []
+    for which, what in (
+        ("final", "the model after the last epoch (`test.final`, the paper's rule)"),
+        ("selected", "the best-on-validation checkpoint (`test.selected`)"),
+    ):
+        lines += [f"### Reported set, {what}", ""]
+        lines += [
+            "Mean ± std (ddof 1) over seeds in %, seeds in parentheses; CoLA MCC, SemEval the "
+            "official macro-F1, the others accuracy. *paper* rows: arXiv 2306.04933 Tables 3 and "
+            "4 as printed (RoBERTa-large, 30 epochs, 5 seeds; rows labelled as printed, though "
+            "the paper's text swaps β and γ; it does not name its SemEval metric). Average: over "
+            "the cells present in the row.",
+            "",
+        ]
+        for tasks, title, average in (
+            (GLUE, "GLUE (Table 3)", True),
+            (("semeval",), "SemEval-2010 Task 8 (Table 4's SemEval columns)", False),
+        ):
+            table = score_table(runs, tasks, which, average)
+            lines += [f"#### {title}", "", *table, ""] if table else []
+    return lines
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def t_interval(d: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lo, hi) of the Student t interval mean ± t_{(1+level)/2, n-1} s / √n (s with
+    ddof 1); lo = hi = nan for n < 2."""
+    mean = statistics.fmean(d)
+    if len(d) < 2:
+        return mean, math.nan, math.nan
+    half = stats.t.ppf((1 + level) / 2, len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))
+    return mean, mean - half, mean + half
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test (ties dropped): min(1, 2 Σ_{i ≤ min(w, l)} C(n, i) / 2^n),
+    n = w + l; 1 for n = 0."""
+    n = wins + losses
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """McNemar's exact test (McNemar 1947; the binomial form): under H0 the b + c discordant
+    pairs split Binomial(b + c, 1/2), so p = ``sign_test(b, c)``."""
+    return sign_test(b, c)
+
+
+def wilcoxon_p(d: list[float]) -> float | None:
+    """Two-sided Wilcoxon signed-rank p (``scipy.stats.wilcoxon``) of the non-zero differences
+    (zeros dropped, Wilcoxon's rule); None ('n too small') without a non-zero one."""
+    nonzero = [x for x in d if x != 0]
+    return float(stats.wilcoxon(nonzero).pvalue) if nonzero else None
+
+
+def holm(ps: list[float]) -> list[float]:
+    """Holm (1979) step-down adjusted p-values, in the input order: for the ascending p_(1..m),
+    p̃_(i) = max_{j ≤ i} min(1, (m - j + 1) p_(j))."""
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    adjusted, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def discordant(labels, pred_a, pred_b) -> tuple[int, int]:
+    """(b, c): examples a gets right and b wrong, and the reverse."""
+    y, a, b = (np.asarray(x) for x in (labels, pred_a, pred_b))
+    return int(np.sum((a == y) & (b != y))), int(np.sum((a != y) & (b == y)))
+
+
+@dataclass
+class CellComparison:
+    """InfoPrompt minus a baseline in one (task, shots) cell, over the shared seeds."""
+
+    cell: Cell
+    diffs: list[float]  # per seed, test.final main metric, fractions
+    b: int  # discordant examples, InfoPrompt right and the baseline wrong, summed over seeds
+    c: int  # the reverse
+    mcnemar_seeds: int  # seeds whose two runs scored the same reported set
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.diffs)
+
+    @property
+    def p(self) -> float:
+        return mcnemar_exact(self.b, self.c)
+
+
+def compare(runs: dict[Run, dict], base: str) -> list[CellComparison]:
+    """One ``CellComparison`` per cell where ``OURS`` and ``base`` share a seed: the paired
+    ``test.final`` differences and the discordant counts of ``test.predictions.final`` pooled over
+    the seeds (those with equal ``test.labels``)."""
+    out = []
+    for cell in sorted({(r.task, r.shots) for r in runs}, key=cell_key):
+        pairs = [
+            (runs[Run(*cell, OURS, s)], runs[Run(*cell, base, s)])
+            for s in sorted({r.seed for r in runs if (r.task, r.shots) == cell})
+            if Run(*cell, OURS, s) in runs and Run(*cell, base, s) in runs
+        ]
+        if not pairs:
+            continue
+        m = pairs[0][0]["main_metric"]
+        diffs = [a["test"]["final"][m] - b["test"]["final"][m] for a, b in pairs]
+        same = [
+            (a["test"], b["test"]) for a, b in pairs if a["test"]["labels"] == b["test"]["labels"]
+        ]
+        counts = [
+            discordant(x["labels"], x["predictions"]["final"], y["predictions"]["final"])
+            for x, y in same
+        ]
+        b, c = np.sum(counts, axis=0, dtype=int) if counts else (0, 0)
+        out.append(CellComparison(cell, diffs, int(b), int(c), len(same)))
+    return out
+
+
+def _p(p: float | None) -> str:
+    return "n too small" if p is None else f"{p:.3g}"
+
+
+def _points(x: float) -> str:
+    return "–" if math.isnan(x) else f"{100 * x:+.1f}"
+
+
+def across(comps: list[CellComparison]) -> dict:
+    """Across cells: the cell mean differences' count, wins/losses, mean, two-sided sign test and
+    Wilcoxon signed-rank p."""
+    d = [c.mean for c in comps]
+    wins, losses = sum(x > 0 for x in d), sum(x < 0 for x in d)
+    return {
+        "cells": len(d),
+        "wins": wins,
+        "losses": losses,
+        "mean": statistics.fmean(d),
+        "sign": sign_test(wins, losses),
+        "wilcoxon": wilcoxon_p(d),
+    }
+
+
+def _holm_map(ps: dict[str, float | None]) -> dict[str, float]:
+    """Holm over the defined p-values of a family of baselines, keyed back by baseline."""
+    keys = [k for k, p in ps.items() if p is not None]
+    return dict(zip(keys, holm([ps[k] for k in keys])))
+
+
+def stats_section(runs: dict[Run, dict]) -> list[str]:
+    """Per-cell paired differences and McNemar, across-cell sign and Wilcoxon tests (GLUE pooled,
+    SemEval alone), Holm over the baselines, and one sentence per baseline."""
+    bases = [b for b in BASELINES if any(r.method == b for r in runs)]
+    comps = {b: c for b in bases if (c := compare(runs, b))}
+    if not comps:
+        return ["### Statistics", "", "No InfoPrompt run shares a seed with a baseline yet.", ""]
+    families = {"GLUE": GLUE, "SemEval": ("semeval",)}
+    acr = {
+        (b, f): across(cs)
+        for b, c in comps.items()
+        for f, tasks in families.items()
+        if (cs := [x for x in c if x.cell[0] in tasks])
+    }
+    holm_w = {
+        f: _holm_map({b: a["wilcoxon"] for (b, g), a in acr.items() if g == f}) for f in families
+    }
+    cells = sorted({x.cell for c in comps.values() for x in c}, key=cell_key)
+    holm_m = {
+        cell: _holm_map({b: x.p for b, c in comps.items() for x in c if x.cell == cell})
+        for cell in cells
+    }
+    return [
+        "### Statistics: InfoPrompt against each baseline",
+        "",
+        "Unit: the (task, shots) cell. Differences are InfoPrompt minus the baseline in points of "
+        "the main metric on `test.final`, paired by seed (same seed = same training and "
+        "validation draws). 95 % interval: Student t over the cell's seeds. McNemar: exact "
+        "two-sided binomial test on the examples one method gets right and the other wrong "
+        "(b: InfoPrompt right, c: baseline right), pooled over the cell's seeds; for CoLA (MCC) "
+        "and SemEval (macro-F1) it tests the accuracy of the same predictions. Holm: over the "
+        "baselines compared, within each cell (McNemar) and within each family (Wilcoxon).",
+        "",
+        *_cell_table(comps, holm_m),
+        "",
+        "Across cells (cell mean differences; GLUE cells pooled, SemEval alone): two-sided sign "
+        "test and Wilcoxon signed-rank test, Holm over the baselines on the Wilcoxon p.",
+        "",
+        *_across_table(acr, holm_w),
+        "",
+        *(f"- {verdict(b, comps[b], acr, holm_w, holm_m)}" for b in comps),
+        "",
+    ]
+
+
+def _cell_table(comps: dict[str, list[CellComparison]], holm_m: dict) -> list[str]:
+    rows = []
+    for b, cs in comps.items():
+        for x in cs:
+            _, lo, hi = t_interval(x.diffs)
+            seeds = "" if x.mcnemar_seeds == len(x.diffs) else f" ({x.mcnemar_seeds} seeds)"
+            rows.append([
+                METHODS[b].row, f"{TASK_NAMES[x.cell[0]]} {x.cell[1]}", str(len(x.diffs)),
+                _points(x.mean), f"[{_points(lo)}, {_points(hi)}]", f"{x.b} / {x.c}{seeds}",
+                _p(x.p), _p(holm_m[x.cell][b]),
+            ])  # fmt: skip
+    header = ["baseline", "cell", "n", "mean Δ", "95 % t interval", "McNemar b / c", "p", "Holm p"]
+    return _md(header, rows)
+
+
+def _across_table(acr: dict, holm_w: dict) -> list[str]:
+    header = ["baseline", "family", "cells", "higher / lower", "mean Δ", "sign p", "Wilcoxon p"]
+    rows = [
+        [METHODS[b].row, f, str(a["cells"]), f"{a['wins']} / {a['losses']}", _points(a["mean"]),
+         _p(a["sign"]), _p(a["wilcoxon"]), _p(holm_w[f].get(b))]
+        for (b, f), a in acr.items()
+    ]  # fmt: skip
+    return _md([*header, "Holm p"], rows)
+
+
+def _survives(p: float | None, mean: float) -> str:
+    if p is None:
+        return "n too small"
+    if p >= ALPHA:
+        return "does not survive"
+    return f"survives (InfoPrompt {'higher' if mean > 0 else 'lower'})"
+
+
+def verdict(base: str, comps: list[CellComparison], acr: dict, holm_w: dict, holm_m: dict) -> str:
+    """One sentence: per family the across-cell Wilcoxon after Holm, and the cells where McNemar
+    survives Holm, with their direction."""
+    parts = []
+    for f in ("GLUE", "SemEval"):
+        if (base, f) not in acr:
+            continue
+        a, p = acr[(base, f)], holm_w[f].get(base)
+        result = _survives(p, a["mean"])
+        parts.append(
+            f"{f}: mean cell difference {_points(a['mean'])} points over {a['cells']} cells "
+            f"(higher in {a['wins']}, lower in {a['losses']}); Wilcoxon Holm p = {_p(p)}: {result}"
+        )
+    sig = [x for x in comps if holm_m[x.cell][base] < ALPHA]
+    better = sum(x.b > x.c for x in sig)
+    parts.append(
+        f"McNemar survives Holm at {ALPHA} in {len(sig)} of {len(comps)} cells (InfoPrompt better "
+        f"in {better}, worse in {len(sig) - better})"
+    )
+    return f"**{METHODS[base].row}**: " + "; ".join(parts) + "."
+
+
+# --------------------------------------------------------------------------- diagnostics, bookkeeping
+
+
+def critic_section(runs: dict[Run, dict]) -> list[str]:
+    """Per method and task, the mean over runs of the last validation point's
+    ``critic.<k>_shuffled - critic.<k>`` for k = rep, head (descriptive; from ``curve``)."""
+    gaps: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run, r in runs.items():
+        critic = r.get("curve")[-1].get("critic", {}) if r.get("curve") else {}
+        for k in ("rep", "head"):
+            if k in critic and f"{k}_shuffled" in critic:
+                gaps[(run.method, run.task)][k].append(critic[f"{k}_shuffled"] - critic[k])
+    if not gaps:
+        return []
+    tasks = [t for t in TASK_ORDER if any(t == task for _, task in gaps)]
+    rows = []
+    for m in [m for m in METHODS if any(m == g for g, _ in gaps)]:
+        cells = []
+        for t in tasks:
+            g = gaps.get((m, t), {})
+            cells.append(
+                ", ".join(f"{k} {statistics.fmean(v):+.3f} ({len(v)})" for k, v in g.items()) or "–"
+            )
+        rows.append([METHODS[m].row, *cells])
+    return [
+        "### Does the critic read P's content?",
+        "",
+        "Mean over runs (all shots) of NCE with each example's P replaced by another's minus NCE "
+        "with the true P, at the last validation: positive = the critic scores the true P better; "
+        "about 0 = it ignores which P it sees. Runs in parentheses.",
+        "",
+        *_md(["method", *(TASK_NAMES[t] for t in tasks)], rows),
+        "",
+    ]
+
+
+def missing_lines(planned: list[Run], runs: dict[Run, dict]) -> list[str]:
+    """'finished / planned', then the planned runs without a finished results.json, by cell."""
+    cells: dict[tuple[str, int, str], list[int]] = defaultdict(list)
+    for r in planned:
+        if r not in runs:
+            cells[(r.task, r.shots, r.method)].append(r.seed)
+    done = len(planned) - sum(map(len, cells.values()))
+    expected = set(planned)
+    extra = sum(r not in expected for r in runs)
+    note = f" (and {extra} finished runs outside the plan, reported too)" if extra else ""
+    lines = [f"Finished {done} of {len(planned)} planned runs{note}."]
+    if cells:
+        lines += ["", "Not finished:", ""]
+        lines += [
+            f"- {TASK_NAMES[t]} {n}, {m}: seed {', '.join(map(str, s))}"
+            for (t, n, m), s in cells.items()
+        ]
+    return lines
+
+
+def _lr(r: dict) -> float:
+    return r.get("lr") or r["config"].get("lr")
+
+
+def lr_section(runs: dict[Run, dict]) -> list[str]:
+    """Per (task, method): the rates the runs used and the validation search that chose them."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for run, r in runs.items():
+        groups[(run.task, run.method)].append(r)
+    rows = []
+    for (t, m), rs in sorted(
+        groups.items(), key=lambda kv: (cell_key((kv[0][0], 0)), _rank(kv[0][1]))
+    ):
+        used = ", ".join(f"{lr:g} ({k})" for lr, k in sorted(Counter(_lr(r) for r in rs).items()))
+        search = next((r["lr_search"] for r in rs if r.get("lr_search")), None)
+        val = "–" if search is None else ", ".join(
+            f"{lr:g}: {pct(v)}" for lr, v in zip(search["grid"], search["val"])
+        )  # fmt: skip
+        rows.append([TASK_NAMES[t], METHODS[m].row, used, val])
+    return [
+        "Learning rates: chosen once per task and method by the validation search (main metric "
+        "on the validation split, in %); runs per rate in parentheses.",
+        "",
+        *_md(["task", "method", "lr used (runs)", "search: lr: validation score"], rows),
+    ]
+
+
+def run_seconds(r: dict) -> float:
+    return r.get("wall_time_s", 0.0) + r.get("setup_s", 0.0)
+
+
+def search_extra_seconds(out: Path, runs: dict[Run, dict]) -> float:
+    """Seconds of the learning-rate grid points not chosen: the finished ``lr-*/results.json``
+    under each search run, less the chosen one (whose time the run's own results.json holds)."""
+    total = 0.0
+    for run, r in runs.items():
+        if not r.get("lr_search"):
+            continue
+        searched = 0.0
+        for path in run.run_dir(out).glob("lr-*/results.json"):
+            try:
+                sub = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            searched += run_seconds(sub) if sub.get("finished") else 0.0
+        total += max(searched - run_seconds(r), 0.0)
+    return total
+
+
+def time_section(out: Path, runs: dict[Run, dict]) -> list[str]:
+    """Mean train + eval and setup seconds per (task, shots, method), and the totals."""
+    groups: dict[tuple[str, int, str], list[dict]] = defaultdict(list)
+    for run, r in runs.items():
+        groups[(run.task, run.shots, run.method)].append(r)
+    rows = [
+        [TASK_NAMES[t], str(n), METHODS[m].row, str(len(rs)),
+         f"{statistics.fmean(r.get('wall_time_s', 0.0) for r in rs):.0f}",
+         f"{statistics.fmean(r.get('setup_s', 0.0) for r in rs):.0f}"]
+        for (t, n, m), rs in sorted(groups.items(), key=lambda kv: (cell_key(kv[0][:2]), _rank(kv[0][2])))
+    ]  # fmt: skip
+    total = sum(map(run_seconds, runs.values()))
+    extra = search_extra_seconds(out, runs)
+    return [
+        f"Wall time of the finished runs: {total / 3600:.2f} h (train + evaluations + setup, as "
+        f"each results.json records it); the learning-rate searches' grid points not chosen: "
+        f"{extra / 3600:.2f} h more.",
+        "",
+        *_md(["task", "shots", "method", "runs", "train + eval s", "setup s"], rows),
+    ]
+
+
+def setting_lines(runs: dict[Run, dict]) -> list[str]:
+    """The configuration values of the runs (each distinct value) and their versions lines."""
+    fields = ("model", "epochs", "n_prompts", "batch_size", "n_negatives", "val_shots")
+    values = {f: sorted({str(r["config"].get(f)) for r in runs.values()}) for f in fields}
+    keys = ("python", "torch", "transformers", "peft", "accelerate", "machine", "gpu", "cpus")
+    versions = Counter(tuple(r.get("versions", {}).get(k) for k in keys) for r in runs.values())
+    return [
+        "Setting: " + "; ".join(f"{f} {', '.join(v)}" for f, v in values.items()) + ".",
+        "",
+        *(
+            "Versions: " + ", ".join(f"{k} {x}" for k, x in zip(keys, v)) + f" ({n} runs)."
+            for v, n in versions.most_common()
+        ),
+    ]
+
+
+def commands_lines(out: Path, argv: list[str]) -> list[str]:
+    """The runner's commands (``OUT/commands.log``, each once, in order) and this report's."""
+    try:
+        logged = [
+            line.split("\t", 1)[-1]
+            for line in (Path(out) / "commands.log").read_text().splitlines()
+        ]
+    except OSError:
+        logged = []
+    report = shlex.join(["python", "-m", "benchmarks.fewshot_report", *argv])
+    return ["Commands:", "", "```", *dict.fromkeys(logged), report, "```"]
+
+
+def summarize(out: Path, planned: list[Run], argv: list[str]) -> str:
+    """The whole markdown report (module docstring)."""
+    runs, unreadable = load(out)
+    lines = [*tables_section(runs), *stats_section(runs), *critic_section(runs)]
+    lines += ["### Runs", "", *missing_lines(planned, runs), ""]
+    if unreadable:
+        lines += ["Unreadable results (skipped):", "", *(f"- {u}" for u in unreadable), ""]
+    if runs:
+        lines += [*lr_section(runs), "", *time_section(out, runs), "", *setting_lines(runs), ""]
+    lines += commands_lines(out, argv)
+    return "\n".join(lines) + "\n"
+
+
+def write_output(text: str, dest: str | None) -> None:
+    """``text`` to stdout (``dest`` None or '-'), else into ``dest`` between MARK_BEGIN and
+    MARK_END when it holds both (begin first), else as the whole file; temp file + os.replace."""
+    if dest in (None, "-"):
+        sys.stdout.write(text)
+        return
+    path = Path(dest)
+    old = path.read_text() if path.exists() else ""
+    i, j = old.find(MARK_BEGIN), old.find(MARK_END)
+    if 0 <= i < j:
+        body = text.rstrip("\n")
+        text = f"{old[: i + len(MARK_BEGIN)]}\n{body}\n{old[j:]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, path.stat().st_mode if path.exists() else 0o644)
+    os.replace(tmp, path)
+
+
+def _list(text: str, cast=str) -> list:
+    return [cast(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="results/fewshot", help="the runner's --out")
+    p.add_argument("--write", default="-", help="markdown file (between the markers) or - ")
+    p.add_argument("--tasks", default="sst2,rte,mrpc,cola,semeval")
+    p.add_argument("--shots", default="64")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--seeds", default=SEEDS)
+    a = p.parse_args(argv)
+    planned = plan(_list(a.tasks), _list(a.shots, int), _list(a.methods), _list(a.seeds, int))
+    write_output(summarize(Path(a.out), planned, argv), a.write)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

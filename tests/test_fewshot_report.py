@@ -1,0 +1,284 @@
+"""The few-shot report (benchmarks/fewshot_report.py): tables in the paper's layout, the
+reported-set-only rule, the statistics helpers, missing runs and marker writing.
+
+Fake results.json files shaped like the trainer's stand in for real runs: gold labels, and
+predictions right on the first ``correct`` examples, with ``test.final`` computed from them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import fewshot_report as rep  # noqa: E402
+from benchmarks.fewshot import Run, plan  # noqa: E402
+from infoprompt.data import TASKS  # noqa: E402
+from infoprompt.metrics import compute_all  # noqa: E402
+
+N = 20
+LABELS = {  # 12 of class 0 then 8 of class 1: majority accuracy 0.6; SemEval: "Other" (18) first
+    "sst2": [0] * 12 + [1] * 8,
+    "cola": [0] * 12 + [1] * 8,
+    "semeval": [18] * 12 + [0] * 4 + [3] * 4,
+}
+
+
+def predictions(task, correct):
+    """Right on the first ``correct`` examples, wrong (another class) on the rest."""
+    n_classes = len(TASKS[task].labels)
+    return [y if i < correct else (y + 1) % n_classes for i, y in enumerate(LABELS[task])]
+
+
+def result(task, method, correct, selected=None, lr=1e-3, lr_search=None, critic=None):
+    """A finished results.json like the trainer's, with distinctive best and test_curve values
+    (0.999, 0.888) that must never reach a table."""
+    spec = TASKS[task]
+    labels = LABELS[task]
+    final_pred = predictions(task, correct)
+    sel_pred = predictions(task, correct if selected is None else selected)
+    score = lambda pred: compute_all(spec.metrics, labels, pred, spec.labels)
+    main = spec.main_metric
+    out = {
+        "config": {"method": method, "lr": lr, "epochs": 30, "model": "m", "batch_size": 8,
+                   "n_negatives": 32, "n_prompts": 4, "val_shots": 64},
+        "label": method,
+        "task": task,
+        "main_metric": main,
+        "n_train": 64,
+        "n_val": 64,
+        "curve": [{"step": 1, "epoch": 1.0, "train": {"loss": 1.0}, "val": {main: 0.999},
+                   "critic": critic or {}, "test_curve": {main: 0.888}}],
+        "best": {"step": 1, "epoch": 1.0, "val": {main: 0.999}},
+        "wall_time_s": 100.0,
+        "setup_s": 10.0,
+        "finished": True,
+        "versions": {"python": "3.x", "torch": "t", "transformers": "tf", "peft": "p",
+                     "accelerate": "a", "machine": "x86_64", "gpu": None, "cpus": 2},
+        "test": {"final": score(final_pred), "selected": score(sel_pred), "selected_step": 1,
+                 "n": N, "labels": labels,
+                 "predictions": {"final": final_pred, "selected": sel_pred}},
+    }  # fmt: skip
+    if lr_search:
+        out |= {"lr": lr, "lr_search": lr_search}
+    return out
+
+
+def put(out, task, shots, method, seed, r):
+    d = Run(task, shots, method, seed).run_dir(out)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "results.json").write_text(json.dumps(r))
+    return d
+
+
+def row(text, name):
+    """The cells of the first table row whose first cell is ``name``."""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == name:
+            return cells[1:]
+    raise AssertionError(f"no row {name!r}")
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_paper_rows_average_to_the_printed_average():
+    printed = {"finetune": 0.6153, "adapter": 0.4750, "warp": 0.5077, "infoprompt": 0.5559,
+               "gamma0": 0.5402, "beta0": 0.5092, "beta0gamma0": 0.4925}  # fmt: skip
+    for m, avg in printed.items():
+        glue = [v for (t, _), v in rep.PAPER[m].items() if t != "semeval"]
+        assert len(glue) == 8 and statistics.fmean(glue) == pytest.approx(avg, abs=6e-5)
+    assert rep.PAPER["infoprompt"][("semeval", 256)] == 0.4034 and "idpg" not in rep.PAPER
+
+
+def test_tables_cells_n_paper_and_majority_rows(tmp_path):
+    for seed, correct in ((13, 15), (21, 17)):  # 75 %, 85 %
+        put(
+            tmp_path,
+            "sst2",
+            64,
+            "infoprompt",
+            seed,
+            result("sst2", "infoprompt", correct, selected=10),
+        )
+    put(tmp_path, "sst2", 64, "warp", 13, result("sst2", "warp", 14))
+    put(tmp_path, "cola", 64, "infoprompt", 13, result("cola", "infoprompt", 20))
+    put(tmp_path, "semeval", 64, "infoprompt", 13, result("semeval", "infoprompt", 20))
+    text = rep.summarize(tmp_path, [], [])
+    final, selected = text.split("`test.selected`)")[0], text.split("`test.selected`)")[1]
+    ours = rep.METHODS["infoprompt"].row
+    # GLUE: CoLA 64, SST-2 64, average; InfoPrompt's SST-2 cell 80.0 ± 7.1 over 2 seeds
+    assert row(final, ours)[:3] == ["100.0 (1)", "80.0 ± 7.1 (2)", "90.0"]
+    assert row(final, rep.METHODS["warp"].row)[:3] == ["–", "70.0 (1)", "70.0 (1 of 2 cells)"]
+    assert row(final, "*paper (RoBERTa-large): InfoPrompt*")[:3] == ["15.7", "67.0", "41.3"]
+    assert row(final, "*paper (RoBERTa-large): WARP*")[:3] == ["7.5", "58.7", "58.7 (1 of 2 cells)"]
+    assert row(final, "majority class")[:3] == ["0.0", "60.0", "30.0"]  # MCC 0, accuracy 12/20
+    assert row(selected, ours)[1] == "50.0 ± 0.0 (2)"
+    semeval = text.split("SemEval-2010 Task 8")[1]
+    assert row(semeval, ours)[0] == "100.0 (1)"
+    assert row(semeval, "majority class")[0] == "0.0"  # "Other" scores 0 in the official F1
+    assert row(semeval, "*paper (RoBERTa-large): InfoPrompt*")[0] == "21.1"
+    assert "| IDPG" not in text and "*paper (RoBERTa-large): γ = 0*" not in text
+
+
+def test_majority_score_per_metric():
+    assert rep.majority_score("sst2", "accuracy", [1, 1, 0]) == pytest.approx(2 / 3)
+    assert rep.majority_score("cola", "mcc", [0, 1, 1]) == 0.0
+    assert rep.majority_score("semeval", "semeval_macro_f1", [18, 18, 0]) == 0.0
+
+
+def test_best_and_test_curve_never_reach_the_report(tmp_path):
+    for seed in (13, 21):
+        for m, c in (("infoprompt", 15), ("warp", 13)):
+            put(tmp_path, "sst2", 64, m, seed, result("sst2", m, c + seed % 2))
+    with_them = rep.summarize(tmp_path, [], [])
+    assert "99.9" not in with_them and "88.8" not in with_them
+    for path in tmp_path.glob("*/*/seed*/results.json"):
+        r = json.loads(path.read_text())
+        del r["best"], r["curve"][0]["test_curve"]
+        path.write_text(json.dumps(r))
+    assert rep.summarize(tmp_path, [], []) == with_them
+
+
+def test_load_skips_unfinished_and_deeper_files_and_lists_unreadable(tmp_path):
+    d = put(tmp_path, "sst2", 64, "infoprompt", 13, result("sst2", "infoprompt", 15))
+    (d / "lr-0.01").mkdir()
+    (d / "lr-0.01" / "results.json").write_text(json.dumps(result("sst2", "infoprompt", 1)))
+    put(tmp_path, "sst2", 64, "warp", 13, result("sst2", "warp", 15) | {"finished": False})
+    bad = put(tmp_path, "sst2", 64, "gamma0", 13, {})
+    (bad / "results.json").write_text("{not json")
+    put(tmp_path, "sst2", 64, "beta0", 13, {"finished": True, "main_metric": "accuracy"})
+    runs, unreadable = rep.load(tmp_path)
+    assert list(runs) == [Run("sst2", 64, "infoprompt", 13)]
+    assert len(unreadable) == 2
+    assert "gamma0" in unreadable[1] and "JSONDecodeError" in unreadable[1]
+    assert "beta0" in unreadable[0] and "incomplete test scores" in unreadable[0]
+    assert "Unreadable results" in rep.summarize(tmp_path, [], [])
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_holm_orders_back():
+    assert rep.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert rep.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert rep.holm([]) == []
+
+
+def test_sign_and_mcnemar_exact():
+    assert rep.mcnemar_exact(5, 0) == pytest.approx(2 / 32)
+    assert rep.sign_test(0, 0) == 1.0 and rep.sign_test(3, 3) == 1.0
+    for w, lo in ((7, 2), (1, 9), (10, 10)):
+        assert rep.sign_test(w, lo) == pytest.approx(stats.binomtest(w, w + lo).pvalue)
+
+
+def test_wilcoxon_p_drops_zeros():
+    d = [0.3, -0.1, 0.2, 0.5, 0.0, 0.4]
+    assert rep.wilcoxon_p(d) == pytest.approx(stats.wilcoxon([x for x in d if x]).pvalue)
+    assert rep.wilcoxon_p([0.0, 0.0]) is None
+    assert rep.wilcoxon_p([0.2]) == pytest.approx(1.0)  # one non-zero: exact p = 1
+
+
+def test_t_interval_by_hand():
+    mean, lo, hi = rep.t_interval([1.0, 2.0, 3.0])
+    half = 4.302652729911275 / math.sqrt(3)  # t_{0.975, 2} · s / √n, s = 1
+    assert (mean, lo, hi) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+    assert math.isnan(rep.t_interval([1.0])[1])
+
+
+def test_discordant_counts():
+    assert rep.discordant([0, 1, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]) == (1, 1)
+    assert rep.discordant([0, 0], [0, 0], [1, 1]) == (2, 0)
+
+
+def test_statistics_section_pairs_cells_and_pools_mcnemar_over_seeds(tmp_path):
+    # SST-2 64: InfoPrompt right on 18 and 17, WARP on 13 and 12 → Δ +25 points, b = 10, c = 0
+    for seed, extra in ((13, 1), (21, 0)):
+        put(tmp_path, "sst2", 64, "infoprompt", seed, result("sst2", "infoprompt", 17 + extra))
+        put(tmp_path, "sst2", 64, "warp", seed, result("sst2", "warp", 12 + extra))
+    put(tmp_path, "sst2", 64, "warp", 42, result("sst2", "warp", 20))  # unpaired: left out
+    text = rep.summarize(tmp_path, [], [])
+    cells = row(text.split("### Statistics")[1], rep.METHODS["warp"].row)
+    assert cells[:4] == ["SST-2 64", "2", "+25.0", "[+25.0, +25.0]"]
+    assert cells[4:7] == ["10 / 0", f"{2 / 2**10:.3g}", f"{2 / 2**10:.3g}"]
+    assert "Wilcoxon Holm p = 1: does not survive" in text
+    assert (
+        "McNemar survives Holm at 0.05 in 1 of 1 cells (InfoPrompt better in 1, worse in 0)" in text
+    )
+
+
+def test_critic_gap_table(tmp_path):
+    critic = {"rep": 1.0, "rep_shuffled": 1.5, "head": 2.0, "head_shuffled": 2.0}
+    put(tmp_path, "sst2", 64, "infoprompt", 13, result("sst2", "infoprompt", 15, critic=critic))
+    section = rep.critic_section(rep.load(tmp_path)[0])
+    assert row("\n".join(section), rep.METHODS["infoprompt"].row) == [
+        "rep +0.500 (1), head +0.000 (1)"
+    ]
+
+
+# --------------------------------------------------------------------------- bookkeeping, output
+
+
+def test_missing_runs_grouped_by_cell(tmp_path):
+    planned = plan(["sst2"], [64], ["infoprompt", "warp"], [13, 21])
+    put(tmp_path, "sst2", 64, "infoprompt", 13, result("sst2", "infoprompt", 15))
+    put(tmp_path, "cola", 64, "warp", 13, result("cola", "warp", 15))  # outside the plan
+    lines = rep.missing_lines(planned, rep.load(tmp_path)[0])
+    assert (
+        lines[0]
+        == "Finished 1 of 4 planned runs (and 1 finished runs outside the plan, reported too)."
+    )
+    assert "- SST-2 64, infoprompt: seed 21" in lines and "- SST-2 64, warp: seed 13, 21" in lines
+
+
+def test_lr_time_and_commands(tmp_path):
+    search = {"grid": [1e-4, 1e-3, 1e-2], "val": [0.5, 0.75, None], "chosen": 1e-3}
+    d = put(tmp_path, "sst2", 64, "warp", 13, result("sst2", "warp", 15, lr_search=search))
+    for lr in ("0.0001", "0.001", "0.01"):
+        (d / f"lr-{lr}").mkdir()
+        (d / f"lr-{lr}" / "results.json").write_text(json.dumps(result("sst2", "warp", 15)))
+    put(tmp_path, "sst2", 64, "warp", 21, result("sst2", "warp", 15))
+    (tmp_path / "commands.log").write_text(
+        "2026-01-01 00:00:00\tbenchmarks/fewshot.py --jobs 1\n" * 2
+    )
+    text = rep.summarize(tmp_path, [], ["--out", "x y"])
+    assert row(text, "SST-2")[1:] == ["0.001 (2)", "0.0001: 50.0, 0.001: 75.0, 0.01: –"]
+    assert "finished runs: 0.06 h" in text and "not chosen: 0.06 h more" in text  # 220 s, 220 s
+    assert text.count("benchmarks/fewshot.py --jobs 1") == 1
+    assert "python -m benchmarks.fewshot_report --out 'x y'" in text
+
+
+def test_write_between_markers_whole_file_and_stdout(tmp_path, capsys):
+    doc = tmp_path / "results.md"
+    doc.write_text(f"# Results\nprose\n{rep.MARK_BEGIN}\nold\n{rep.MARK_END}\nverdict\n")
+    rep.write_output("new\n", str(doc))
+    assert doc.read_text() == f"# Results\nprose\n{rep.MARK_BEGIN}\nnew\n{rep.MARK_END}\nverdict\n"
+    plain = tmp_path / "plain.md"
+    plain.write_text("old text\n")
+    rep.write_output("new\n", str(plain))
+    assert plain.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.md", "results.md"]  # no temp left
+    rep.write_output("to stdout\n", "-")
+    assert capsys.readouterr().out == "to stdout\n"
+
+
+def test_main_writes_the_report(tmp_path):
+    out = tmp_path / "runs"
+    put(out, "sst2", 64, "infoprompt", 13, result("sst2", "infoprompt", 15))
+    doc = tmp_path / "doc.md"
+    args = ["--out", str(out), "--write", str(doc), "--tasks", "sst2", "--methods", "infoprompt"]
+    assert rep.main([*args, "--seeds", "13,21"]) == 0
+    text = doc.read_text()
+    assert "Finished 1 of 2 planned runs." in text and "75.0 (1)" in text
+
+
+def test_empty_grid_reports_what_is_missing(tmp_path):
+    text = rep.summarize(tmp_path, plan(["rte"], [64], ["warp"], [13]), [])
+    assert "No finished runs yet." in text and "- RTE 64, warp: seed 13" in text
