@@ -142,10 +142,6 @@ class RunConfig:
             self.text_columns = self.text_columns or "sentence"
             self.label_column = self.label_column or "label"
 
-    @property
-    def spec(self):
-        return METHODS[self.method]
-
     def tsv_format(self) -> TsvFormat | None:
         """The column layout of a 'tsv' task (None for the named tasks)."""
         if self.task != TSV:
