@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -218,6 +223,33 @@ with torch.no_grad():
     m.rep_mi.W2.zero_()
 torch.testing.assert_close(by_hand, module)
 print(f"NCE_rep by hand {by_hand:.4f} = module {module:.4f}")
+
+# %% [markdown]
+# The head loss by hand (eq. 4–5): the score of a *prompt* against the head is
+# $l(P, \theta) = P^\top W_1 \theta$. The positive is the example's own $P$ against $\theta_X$ (here the
+# head's class rows weighted by the predicted distribution); the $K - 1$ negatives are other prompts
+# $P_k$ (embeddings of tokens from the example's text) against the same $\theta_X$. Its gradient in
+# $P$ is $-(1 - s_1) W_1 \theta_X$, $s_1$ the positive's softmax weight.
+
+# %%
+with torch.no_grad():
+    m.head_mi.W1.normal_(0, 0.05)
+logits = m.head(z).float()
+theta = logits.softmax(-1) @ m.head.weight  # (B, D): θ_X
+torch.manual_seed(2)
+negatives = m._negatives(batch["input_ids"])  # (B, K − 1, D): the prompts P_k
+p_var = p.clone().requires_grad_(True)
+module = m.head_mi(p_var, theta.detach(), negatives)
+module.backward()
+w_theta = theta.detach() @ m.head_mi.W1.detach().T  # (B, D): W1 θ_X
+scores = torch.cat([(p * w_theta).sum(-1, keepdim=True), torch.einsum("bkd,bd->bk", negatives, w_theta)], 1)
+by_hand = (torch.logsumexp(scores, 1) - scores[:, 0]).mean()
+s1 = scores.softmax(1)[:, :1]
+torch.testing.assert_close(by_hand, module.detach())
+torch.testing.assert_close(p_var.grad, -(1 - s1) * w_theta / len(p), atol=1e-6, rtol=1e-4)
+with torch.no_grad():
+    m.head_mi.W1.zero_()
+print(f"NCE_head by hand {by_hand:.4f} = module {module:.4f}; its gradient in P is −(1 − s₁) W1 θ / B")
 
 # %% [markdown]
 # A few training steps (L = L_pred + 0.1 NCE_rep + 0.05 NCE_head): the losses on the 12
