@@ -2,9 +2,11 @@
 
 A checkpoint holds the trainable parameters only (never the frozen encoder) under ``param/<name>``,
 the run's config and label names as JSON metadata and, for resuming, the AdamW moments
-(``optim/<i>/<key>``), the torch RNG states (``rng/...``; the only generator training draws from)
-and a JSON ``state`` (step, scheduler, learning curve, best so far). Safetensors holds no pickled
-code, so loading a checkpoint runs nothing.
+(``optim/<i>/<key>``), the torch RNG states of every process (``rng/<rank>/torch`` and
+``rng/<rank>/cuda/<device>``, as each process sees them; torch's is the only generator training
+draws from), the number of processes (``world``) and a JSON ``state`` (step, scheduler, learning
+curve, best so far). Safetensors holds no pickled code, so loading a checkpoint runs nothing.
+Files get the permissions of an ordinary file under the user's umask (``0o666 & ~umask``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,15 @@ from safetensors.torch import save as save_bytes
 from infoprompt.config import ConfigError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, then rename it over ``path``."""
+    """Write ``data`` to a temp file beside ``path``, then rename it over ``path``; the file's
+    mode is ``0o666 & ~umask`` (mkstemp's own 0600 would hide results from the user's group)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -31,6 +40,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -41,28 +51,56 @@ def write_json(path: str | Path, obj) -> None:
     atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def save_checkpoint(path, params: dict, info: dict, optimizer=None, state: dict | None = None):
+def rng_state() -> dict[str, bytes]:
+    """This process's torch RNG states: the CPU generator's and, where CUDA is present, each
+    visible device's (``torch.cuda.get_rng_state_all``), as bytes (picklable across processes)."""
+    out = {"torch": torch.get_rng_state().numpy().tobytes()}
+    for i, s in enumerate(torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []):
+        out[f"cuda/{i}"] = s.numpy().tobytes()
+    return out
+
+
+def _as_tensor(b: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(b), dtype=torch.uint8)
+
+
+def save_checkpoint(
+    path,
+    params: dict,
+    info: dict,
+    optimizer=None,
+    state: dict | None = None,
+    rng: list[dict[str, bytes]] | None = None,
+):
     """Trainable ``params`` and ``info`` (JSON values: the config, the label names); with
-    ``optimizer`` and ``state`` also what resuming needs."""
+    ``optimizer`` and ``state`` also what resuming needs: ``rng`` holds one ``rng_state()`` per
+    process, in rank order (gathered by the caller; default: this process's, as rank 0)."""
     tensors = {f"param/{n}": p.detach().cpu().contiguous() for n, p in params.items()}
     meta = {k: json.dumps(v) for k, v in info.items()}
     if optimizer is not None:
         sd = optimizer.state_dict()
         for i, st in sd["state"].items():
             tensors.update({f"optim/{i}/{k}": torch.as_tensor(v).cpu() for k, v in st.items()})
-        tensors["rng/torch"] = torch.get_rng_state()
-        for i, s in enumerate(torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []):
-            tensors[f"rng/cuda/{i}"] = s
+        rng = rng if rng is not None else [rng_state()]
+        for rank, states in enumerate(rng):
+            tensors.update({f"rng/{rank}/{k}": _as_tensor(v) for k, v in states.items()})
+        meta["world"] = json.dumps(len(rng))
         meta["param_groups"] = json.dumps(sd["param_groups"])
         meta["state"] = json.dumps(state)
     atomic_write(path, save_bytes(tensors, metadata=meta))
 
 
 def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(tensors, metadata with its JSON values decoded) of a checkpoint file."""
-    with safe_open(str(path), framework="pt") as f:
-        meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
+    """(tensors, metadata with its JSON values decoded) of a checkpoint file; a truncated or
+    otherwise unreadable file is a ConfigError naming it."""
+    from safetensors import SafetensorError
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (no iter)
+    except (SafetensorError, ValueError) as e:
+        raise ConfigError(f"{path}: not a readable checkpoint ({e})") from None
     return tensors, meta
 
 
@@ -82,8 +120,18 @@ def load_params(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> Non
             params[n].copy_(v)
 
 
-def restore_training(tensors: dict, meta: dict, optimizer, scheduler) -> dict:
-    """Load optimizer, scheduler and RNG states from a checkpoint; return its JSON ``state``."""
+def restore_training(tensors: dict, meta: dict, optimizer, scheduler, rank=0, world=1) -> dict:
+    """Load optimizer, scheduler and this process's (``rank`` of ``world``) RNG states from a
+    checkpoint; return its JSON ``state``. A checkpoint written by another number of processes
+    is refused: its batches and schedule were cut for that number. (Files without ``world``
+    hold one copy, ``rng/torch``, which every process restores.)"""
+    saved_world = meta.get("world")
+    if saved_world is not None and saved_world != world:
+        raise ConfigError(
+            f"--resume: the checkpoint was written by {saved_world} process(es), this run has "
+            f"{world}; resume with {saved_world} (each process restores its own RNG state, and "
+            "the batches and schedule depend on the number of processes)"
+        )
     state: dict[int, dict] = {}
     for key, v in tensors.items():
         if key.startswith("optim/"):
@@ -91,8 +139,11 @@ def restore_training(tensors: dict, meta: dict, optimizer, scheduler) -> dict:
             state.setdefault(int(i), {})[k] = v
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     scheduler.load_state_dict(meta["state"]["scheduler"])
-    torch.set_rng_state(tensors["rng/torch"])
-    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
+    prefix = f"rng/{rank}/" if f"rng/{rank}/torch" in tensors else "rng/"  # rng/torch: older files
+    torch.set_rng_state(tensors[prefix + "torch"])
+    cuda = {
+        int(k.rsplit("/", 1)[1]): v for k, v in tensors.items() if k.startswith(prefix + "cuda/")
+    }
     if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
+        torch.cuda.set_rng_state_all([cuda[i] for i in sorted(cuda)])
     return meta["state"]

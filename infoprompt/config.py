@@ -214,11 +214,11 @@ def method_fields(method: str) -> tuple[str, ...]:
 def check_writable(out: str, name: str) -> None:
     """ConfigError unless ``out`` is a folder (or can be made one) that this process can write."""
     path = Path(out).expanduser()
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{name} {out!r} is a file; pass a folder for the run")
     parent = path
     while not parent.exists():
         parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{name} {out!r}: {str(parent)!r} is a file; pass a folder for the run")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{name} {out!r}: cannot write in {str(parent)!r}; choose another folder")
 

@@ -489,10 +489,13 @@ def cmd_curves(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from infoprompt.__main__ import HelpFormatter
     from infoprompt.config import default_model
 
     p = argparse.ArgumentParser(
-        prog="python -m infoprompt figures", description="the paper's figures 1–3"
+        prog="python -m infoprompt figures",
+        description="the paper's figures 1–3",
+        formatter_class=HelpFormatter,
     )
     sub = p.add_subparsers(dest="figure", required=True)
     specs = {
@@ -509,25 +512,40 @@ def parser() -> argparse.ArgumentParser:
         "curves": ("Fig. 3: learning curves", cmd_curves, {"steps": 64, "dev": 300}),
     }
     for name, (text, fn, d) in specs.items():
-        q = sub.add_parser(name, help=text)
+        q = sub.add_parser(
+            name,
+            help=text,
+            description=text,
+            formatter_class=HelpFormatter,
+        )
         q.set_defaults(fn=fn)
         q.add_argument("--data-dir", required=True, help="the task's data folder")
         q.add_argument("--out", required=True, help="PNG file to write")
-        q.add_argument("--task", default="sst2")
         q.add_argument(
-            "--model", default=default_model(), help="encoder (default: packaged MiniLM)"
+            "--task", default="sst2", help="task whose data --data-dir holds (e.g. sst2)"
         )
-        q.add_argument("--shots", type=int, default=64)
-        q.add_argument("--seed", type=int, default=1)
-        q.add_argument("--max-len", type=int, default=128)
         q.add_argument(
-            "--threads", type=int, default=1, help="CPU threads (more stall on a shared CPU)"
+            "--model",
+            default=default_model(),
+            help="encoder: hub name or local folder (the packaged MiniLM by default)",
+        )
+        q.add_argument("--shots", type=int, default=64, help="training examples drawn by seed")
+        q.add_argument("--seed", type=int, default=1, help="seed of the draw and initialisation")
+        q.add_argument("--max-len", type=int, default=128, help="tokens per sequence incl. prompts")
+        q.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="CPU threads for torch (intra-op) and BLAS, as train --threads; None = "
+            "$OMP_NUM_THREADS if set, else physical cores // local processes",
         )
         q.add_argument("--steps", type=int, default=d["steps"], help="training steps")
         q.add_argument("--dev", type=int, default=d["dev"], help="dev examples used (0 = all)")
         if name == "cmi":
             q.add_argument("--k", type=int, default=32, help="K of the InfoNCE bound")
-            q.add_argument("--critic-steps", type=int, default=300)
+            q.add_argument(
+                "--critic-steps", type=int, default=300, help="training steps of the MI critic"
+            )
             q.add_argument("--sets", type=int, default=96, help="random prompt sets (critic)")
             q.add_argument(
                 "--unit-prompts", action="store_true", help="critic sees P / |P| (norm control)"
@@ -536,16 +554,17 @@ def parser() -> argparse.ArgumentParser:
             q.add_argument("--points", type=int, default=20, help="examples averaged")
             q.add_argument("--grid", type=int, default=15, help="grid points per axis")
         if name == "curves":
-            q.add_argument("--seeds", default="1,2")
+            q.add_argument("--seeds", default="1,2", help="comma-separated seeds, one curve each")
             q.add_argument("--every", type=int, default=4, help="evaluate every k steps")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from infoprompt.__main__ import set_threads
+
     args = parser().parse_args(argv)
-    if not torch.cuda.is_available():
-        torch.set_num_threads(args.threads)
     try:
+        set_threads(args.threads)
         args.fn(args)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

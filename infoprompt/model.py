@@ -24,6 +24,8 @@ method is read from its registry entry (``infoprompt.methods.Method``).
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,18 +38,37 @@ from infoprompt.methods import METHODS
 LORA_TARGETS = ("query", "value", "q_lin", "v_lin", "query_proj", "value_proj", "q_proj", "v_proj")
 
 
+def offline() -> bool:
+    """Whether Hugging Face downloads are off (``HF_HUB_OFFLINE``; the command line's default)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def unavailable(name: str, reason: str = "") -> ConfigError:
+    """The one-line error for a model that cannot be loaded, saying how to get it."""
+    if offline() and not os.path.isdir(os.path.expanduser(name)):
+        why = ("it is neither a local folder nor in the Hugging Face cache, and downloads are off "
+               "(HF_HUB_OFFLINE=1, the command line's default); set HF_HUB_OFFLINE=0 to "
+               "download it")  # fmt: skip
+    else:
+        why = " ".join(reason.split()) or "not found"
+    return ConfigError(
+        f"could not load model {name!r}: {why}. Or pass a local folder saved with "
+        "save_pretrained (with its tokenizer)"
+    )
+
+
 def load_backbone(name: str):
-    """(tokenizer, encoder) from a hub name or local folder, with a clear error if unavailable."""
+    """(tokenizer, encoder) from a hub name or local folder, with a one-line error if unavailable
+    (offline: naming ``HF_HUB_OFFLINE``)."""
     from transformers import AutoModel, AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         encoder = AutoModel.from_pretrained(name)
     except (OSError, ValueError) as e:
-        raise ConfigError(
-            f"could not load model {name!r}: {e}. Pass a local folder saved with save_pretrained "
-            "(with its tokenizer), or a hub name that is in the local cache when offline."
-        ) from e
+        raise unavailable(name, str(e)) from e
     if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
         raise ConfigError(f"model {name!r}: its tokenizer needs a mask token and a pad token")
     return tokenizer, encoder
@@ -182,6 +203,8 @@ class PromptModel(nn.Module):
         embeddings = encoder.get_input_embeddings().weight  # (V, D)
         dim = embeddings.shape[1]
         encoder.requires_grad_(m.encoder == "all")
+        if getattr(encoder, "pooler", None) is not None:  # unused (Z and P' read hidden states);
+            encoder.pooler.requires_grad_(False)  # trainable, it would break DDP (no gradient)
         if m.encoder == "adapter":
             add_adapters(encoder, config.bottleneck)
         self.encoder = _with_lora(encoder, config) if m.encoder == "lora" else encoder

@@ -25,9 +25,11 @@ evaluates with the unwrapped model and only the main process writes files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import os
 import platform
 import time
 from collections import defaultdict
@@ -39,6 +41,7 @@ from infoprompt.checkpoint import (
     load_params,
     read_checkpoint,
     restore_training,
+    rng_state,
     save_checkpoint,
     write_json,
 )
@@ -57,6 +60,7 @@ from infoprompt.session import (
 )
 
 RESULTS, BEST, LAST = "results.json", "best.safetensors", "last.safetensors"
+CRITIC_EVERY = 5  # validations between two runs of the critics' control
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank=0, world=1):
@@ -73,35 +77,45 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank=0, world=
     return [order[a : a + batch_size] for a in starts]
 
 
+def _bar(items, desc: str | None, accelerator):
+    """``items`` under a transient progress bar named ``desc`` (main process only; no bar when
+    ``desc`` is None)."""
+    if desc is None or not accelerator.is_main_process:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, leave=False, unit="batch")
+
+
 @torch.no_grad()
-def predict_split(session: Session, split: Split) -> torch.Tensor:
-    """Class probabilities (N, C) for every example of ``split``."""
+def predict_split(session: Session, split: Split, desc: str | None = None) -> torch.Tensor:
+    """Class probabilities (N, C) for every example of ``split``; ``desc``: show a bar so named."""
     model, acc = session.model, session.accelerator
     model.train(False)
     probs = []
     batches, order = by_length(split, session.config.eval_batch_size)
     with acc.autocast():
-        for idx in batches:
+        for idx in _bar(batches, desc, acc):
             b = collate(split, idx, session.pad, acc.device)
             b.pop("labels")
             probs.append(model(**b)["logits"].float().softmax(-1).cpu())
     return unsort(probs, order)
 
 
-def evaluate(session: Session, split: Split, with_predictions: bool = False):
+def evaluate(session: Session, split: Split, with_predictions: bool = False, desc=None):
     """The task's metrics (``spec.metrics``) of the model's predictions on ``split``; with
-    ``with_predictions`` also the predicted class ids (N,)."""
-    pred = predict_split(session, split).argmax(-1).tolist()
+    ``with_predictions`` also the predicted class ids (N,); ``desc``: a progress bar's name."""
+    pred = predict_split(session, split, desc).argmax(-1).tolist()
     metrics = compute_all(session.spec.metrics, split.labels, pred, session.spec.labels)
     return (metrics, pred) if with_predictions else metrics
 
 
 @torch.no_grad()
-def critic_gap(session: Session, split: Split) -> dict[str, float]:
+def critic_gap(session: Session, split: Split, desc: str | None = None) -> dict[str, float]:
     """Mean NCE_rep and NCE_head on ``split`` with the true prompts and with each example's P
     replaced by another example's (rolled by one in the batch). A critic that reads P's content
     scores the true P better (lower NCE); equal values mean it ignores which prompt it sees.
-    Runs on its own RNG stream, so training draws are unchanged."""
+    Runs on its own RNG stream, so training draws are unchanged. ``desc``: a progress bar's name."""
     model, acc = session.model, session.accelerator
     if (model.rep_mi is None and model.head_mi is None) or len(split.labels) < 2:
         return {}
@@ -112,7 +126,8 @@ def critic_gap(session: Session, split: Split) -> dict[str, float]:
     with torch.random.fork_rng(devices=[]), acc.autocast():
         for shuffled in (False, True):
             torch.manual_seed(0)
-            for idx in batches:
+            name = desc and f"{desc} ({'shuffled' if shuffled else 'true'} P)"
+            for idx in _bar(batches, name, acc):
                 out = model(
                     **collate(split, idx, session.pad, acc.device), shuffle_prompts=shuffled
                 )
@@ -168,10 +183,23 @@ def _saved_config(run_dir: Path) -> dict | None:
     return None
 
 
+def _same(field: str, saved, asked) -> bool:
+    """Whether a saved field equals the asked one: ``out`` always does (it is the folder being
+    resumed); ``data_dir`` and ``model`` also when both name the same existing folder."""
+    if field == "out" or saved == asked:
+        return True
+    if field in ("data_dir", "model") and isinstance(saved, str) and isinstance(asked, str):
+        try:
+            return os.path.samefile(saved, asked)
+        except OSError:
+            return False
+    return False
+
+
 def check_run_dir(config: RunConfig, resume: bool) -> dict | None:
     """The finished results to return instead of training, or None (train or continue). Refuses
     to overwrite a run, and to resume one whose configuration differs from ``config`` in any
-    field: every field changes what the run computes, so none may change on resume."""
+    field (``_same``): every field changes what the run computes, so none may change on resume."""
     run_dir = Path(config.out)
     saved = _saved_config(run_dir)
     if saved is None:
@@ -182,7 +210,7 @@ def check_run_dir(config: RunConfig, resume: bool) -> dict | None:
             "or choose another --out"
         )
     asked = config.to_dict()
-    differ = sorted(k for k in set(saved) | set(asked) if saved.get(k) != asked.get(k))
+    differ = sorted(k for k in set(saved) | set(asked) if not _same(k, saved.get(k), asked.get(k)))
     if differ:
         what = ", ".join(f"{k}: saved {saved.get(k)!r}, asked {asked.get(k)!r}" for k in differ)
         raise ConfigError(
@@ -194,15 +222,39 @@ def check_run_dir(config: RunConfig, resume: bool) -> dict | None:
     return results if results.get("finished") else None
 
 
+@contextlib.contextmanager
+def library_bars(progress: bool):
+    """Without ``progress``, silence the bars transformers ("Loading weights") and
+    huggingface_hub (downloads) draw, for the duration; restore their setting after."""
+    if progress:
+        yield
+        return
+    from huggingface_hub import utils as hub
+    from transformers.utils import logging as hf
+
+    was_hf, was_hub = hf.is_progress_bar_enabled(), not hub.are_progress_bars_disabled()
+    hf.disable_progress_bar()
+    hub.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_hf:
+            hf.enable_progress_bar()
+        if was_hub:
+            hub.enable_progress_bars()
+
+
 def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dict:
-    """Run ``config`` to the end (or continue it with ``resume``); return the results dict."""
+    """Run ``config`` to the end (or continue it with ``resume``); return the results dict.
+    ``progress``: bars (training, each evaluation, the libraries'); without it, none."""
     config.check_paths()
-    if config.lr_grid:
-        return lr_search(config, resume, progress)
-    finished = check_run_dir(config, resume)
-    if finished is not None:
-        return finished
-    return fit(config, resume=resume, progress=progress)
+    with library_bars(progress):
+        if config.lr_grid:
+            return lr_search(config, resume, progress)
+        finished = check_run_dir(config, resume)
+        if finished is not None:
+            return finished
+        return fit(config, resume=resume, progress=progress)
 
 
 def fit(config, backbone=None, examples=None, resume=False, progress=True, report=True) -> dict:
@@ -228,15 +280,17 @@ def score_reported(loop: TrainLoop) -> dict:
     """``final``: the reported set's metrics of the model as trained; ``selected``: of the
     best-on-validation checkpoint (the same model when the last validation was the best). With
     the gold ``labels`` and both models' ``predictions``, for paired per-example tests."""
-    session = loop.session
+    session, desc = loop.session, loop.bar_name
     split = session.reported()
-    final, pred = evaluate(session, split, with_predictions=True)
+    final, pred = evaluate(session, split, with_predictions=True, desc=desc("reported set"))
     best = loop.state["best"]
     out = {"final": final, "selected": final, "selected_step": loop.total, "n": len(split.labels)}
     preds = {"final": pred, "selected": pred}
     if best is not None and best["step"] != loop.total:
         load_params(session.model, read_checkpoint(loop.run_dir / BEST)[0])
-        out["selected"], preds["selected"] = evaluate(session, split, with_predictions=True)
+        out["selected"], preds["selected"] = evaluate(
+            session, split, with_predictions=True, desc=desc("reported set, selected")
+        )
         out["selected_step"] = best["step"]
     return out | {"labels": list(split.labels), "predictions": preds}
 
@@ -272,6 +326,7 @@ def lr_search(config: RunConfig, resume: bool, progress: bool) -> dict:
     session = build_session(sub, backbone, examples, log=log, accelerator=acc)
     loop = TrainLoop(session, Path(sub.out), log)
     loop.restore(Path(sub.out) / LAST)
+    loop.progress = progress
     results = runs[chosen] | {
         "config": config.to_dict(),
         "lr": chosen,
@@ -309,11 +364,17 @@ class TrainLoop:
         self.state = {"step": 0, "curve": [], "best": None, "elapsed_s": 0.0}
         self.sums: dict[str, float] = defaultdict(float)
         self.n_sums = 0
+        self.progress = False  # bars: set by ``run``
+
+    def bar_name(self, what: str) -> str | None:
+        """``what`` as an evaluation bar's name, or None (no bar) without ``progress``."""
+        return what if self.progress else None
 
     def restore(self, path: Path) -> None:
         tensors, meta = read_checkpoint(path)
         load_params(self.model, tensors)
-        self.state = restore_training(tensors, meta, self.optimizer, self.scheduler)
+        rank, world = self.acc.process_index, self.acc.num_processes
+        self.state = restore_training(tensors, meta, self.optimizer, self.scheduler, rank, world)
 
     def batches(self, epoch: int) -> list[list[int]]:
         """This process's batches of ``epoch`` (``epoch_batches``)."""
@@ -326,8 +387,14 @@ class TrainLoop:
         from tqdm.auto import tqdm
 
         self.t0, self.elapsed0 = time.perf_counter(), self.state["elapsed_s"]
-        main = self.acc.is_main_process
-        bar = tqdm(total=self.total, initial=self.state["step"], disable=not (progress and main))
+        main, self.progress = self.acc.is_main_process, progress
+        bar = tqdm(
+            total=self.total,
+            initial=self.state["step"],
+            disable=not (progress and main),
+            desc="training",
+            unit="step",
+        )
         self.model.train(True)
         batches = None
         while self.state["step"] < self.total:
@@ -362,11 +429,17 @@ class TrainLoop:
             return True
         return step % (every or self.steps_per_epoch) == 0
 
+    def _critic_due(self) -> bool:
+        """The critics' control at the first, every CRITIC_EVERY-th and the last validation (it
+        costs about a training epoch)."""
+        k = len(self.state["curve"])
+        return k % CRITIC_EVERY == 0 or self.state["step"] == self.total
+
     def _validate(self) -> str:
         """Validation metrics → curve, best and last checkpoints, results.json; the log line."""
         s, main = self.session, self.session.spec.main_metric
-        has_val = bool(s.val_set.labels)
-        val = evaluate(s, s.val_set) if has_val else {}
+        has_val, desc = bool(s.val_set.labels), self.bar_name
+        val = evaluate(s, s.val_set, desc=desc("validation")) if has_val else {}
         step = self.state["step"]
         train_loss = {k: v / max(self.n_sums, 1) for k, v in self.sums.items()}
         self.sums, self.n_sums = defaultdict(float), 0
@@ -376,10 +449,10 @@ class TrainLoop:
             "lr": self.scheduler.get_last_lr()[0],
             "train": train_loss,
             "val": val,
-            "critic": critic_gap(s, s.val_set),
+            "critic": critic_gap(s, s.val_set, desc("critics")) if self._critic_due() else {},
         }
         if self.config.test_curve:
-            point["test_curve"] = evaluate(s, s.reported())
+            point["test_curve"] = evaluate(s, s.reported(), desc=desc("test curve"))
         point["elapsed_s"] = self.state["elapsed_s"] = self.elapsed0 + time.perf_counter() - self.t0
         self.state["curve"].append(point)
         best = self.state["best"]
@@ -387,8 +460,9 @@ class TrainLoop:
         if improved:
             self.state["best"] = {"step": step, "epoch": point["epoch"], "val": val}
         self.state["scheduler"] = self.scheduler.state_dict()
+        rng = self._rng_states()
         if self.acc.is_main_process:
-            self._save(improved)
+            self._save(improved, rng)
         self.acc.wait_for_everyone()
         return self._line(point)
 
@@ -409,12 +483,21 @@ class TrainLoop:
             line += f" | test curve {main} {point['test_curve'][main]:.4f}"
         return line
 
-    def _save(self, improved: bool) -> None:
+    def _rng_states(self) -> list[dict[str, bytes]]:
+        """Every process's RNG states (``checkpoint.rng_state``), in rank order, on every process
+        (one ``gather_object``), so that each rank resumes with its own draws."""
+        if self.acc.num_processes == 1:
+            return [rng_state()]
+        from accelerate.utils import gather_object
+
+        return gather_object([rng_state()])
+
+    def _save(self, improved: bool, rng: list[dict[str, bytes]] | None = None) -> None:
         params = self.model.trainable()
         info = {"config": self.config.to_dict(), "labels": list(self.session.spec.labels)}
         if improved:
             save_checkpoint(self.run_dir / BEST, params, info)
-        save_checkpoint(self.run_dir / LAST, params, info, self.optimizer, self.state)
+        save_checkpoint(self.run_dir / LAST, params, info, self.optimizer, self.state, rng)
         write_json(self.run_dir / RESULTS, self.results(finished=False))
 
     def results(self, finished: bool, test: dict | None = None) -> dict:

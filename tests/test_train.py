@@ -5,6 +5,8 @@ and the errors that bad input must raise before any work starts."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from infoprompt.checkpoint import (
     read_checkpoint,
     restore_training,
     save_checkpoint,
+    write_json,
 )
 from infoprompt.config import ConfigError, RunConfig
 from infoprompt.data import TASKS, DataError
@@ -80,7 +83,9 @@ def test_reported_set_is_read_only_after_training_ends(tmp_path, tiny_bert, sst2
 
     step = train_mod.TrainLoop.step
     monkeypatch.setattr(session_mod, "load_split", counting)
-    monkeypatch.setattr(train_mod.TrainLoop, "step", lambda self, idx: steps.append(1) or step(self, idx))
+    monkeypatch.setattr(
+        train_mod.TrainLoop, "step", lambda self, idx: steps.append(1) or step(self, idx)
+    )
     results = train(run_config(tmp_path, tiny_bert, sst2_dir), progress=False)
     assert [s for s, _ in reads] == ["train", "dev"]
     assert reads[-1][1] == len(steps) == 4  # dev read once, after the last of the 4 steps
@@ -127,7 +132,9 @@ def test_resume_refuses_other_settings(tmp_path, tiny_bert, sst2_dir):
     config = run_config(tmp_path, tiny_bert, sst2_dir, epochs=1)
     train(config, progress=False)
     other = run_config(tmp_path, tiny_bert, sst2_dir, epochs=3, method="warp")
-    with pytest.raises(ConfigError, match="another configuration .*epochs: saved 1, asked 3.*method"):
+    with pytest.raises(
+        ConfigError, match="another configuration .*epochs: saved 1, asked 3.*method"
+    ):
         train(other, resume=True, progress=False)
 
 
@@ -303,3 +310,61 @@ def test_config_round_trips_and_rejects_unknown_keys(tmp_path):
     assert (config.beta, config.gamma, config.lr, config.n_prompts) == (None, None, 1e-3, 4)
     with pytest.raises(ConfigError, match="unknown configuration keys \\['colour'\\]"):
         RunConfig.from_dict(config.to_dict() | {"colour": "red"})
+
+
+# --- issue 15: per-process RNG states, damaged runs on resume, file permissions ------------------
+
+
+def test_checkpoint_holds_one_rng_state_per_process(tmp_path, tiny_bert):
+    from infoprompt.checkpoint import rng_state
+
+    config = RunConfig(task="sst2", data_dir=".", out=str(tmp_path), model=tiny_bert, method="warp")
+    tokenizer, encoder = load_backbone(tiny_bert)
+    model = PromptModel(config, TASKS["sst2"], tokenizer, encoder)
+    optimizer, scheduler = make_optimizer(model, config, total_steps=4)
+    states = []
+    for seed in (1, 2):  # two "processes" with different draws so far
+        torch.manual_seed(seed)
+        torch.rand(seed)
+        states.append(rng_state())
+    state = {"step": 0, "scheduler": scheduler.state_dict()}
+    save_checkpoint(tmp_path / "c.safetensors", model.trainable(), {}, optimizer, state, states)
+    tensors, meta = read_checkpoint(tmp_path / "c.safetensors")
+    assert meta["world"] == 2 and {"rng/0/torch", "rng/1/torch"} <= tensors.keys()
+    for rank in (0, 1):
+        torch.manual_seed(99)
+        restore_training(tensors, meta, optimizer, scheduler, rank=rank, world=2)
+        assert rng_state() == states[rank]  # each process gets its own state back
+    with pytest.raises(ConfigError, match="written by 2 process.*this run has 1; resume with 2"):
+        restore_training(tensors, meta, optimizer, scheduler)
+    # a checkpoint of the single-copy layout (rng/torch) still resumes on one process
+    old = {("rng/torch" if k == "rng/0/torch" else k): v for k, v in tensors.items()
+           if not k.startswith("rng/1/")}  # fmt: skip
+    torch.manual_seed(99)
+    restore_training(old, {k: v for k, v in meta.items() if k != "world"}, optimizer, scheduler)
+    assert rng_state() == states[0]
+
+
+@pytest.mark.parametrize("damaged", [RESULTS, LAST])
+def test_resume_of_a_truncated_file_is_a_one_line_error(tmp_path, tiny_bert, sst2_dir, damaged):
+    config = run_config(tmp_path, tiny_bert, sst2_dir, epochs=1)
+    train(config, progress=False)
+    run = Path(config.out)
+    if damaged == LAST:
+        (run / RESULTS).unlink()  # the checkpoint is read when results.json is absent
+    data = (run / damaged).read_bytes()
+    (run / damaged).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ConfigError, match=f"{run} holds a damaged run .*delete the folder"):
+        train(config, resume=True, progress=False)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_files_are_written_with_the_users_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write(tmp_path / "r.json", b"{}")
+        write_json(tmp_path / "s.json", {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "s.json").stat().st_mode) == mode
