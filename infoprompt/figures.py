@@ -3,8 +3,7 @@
     python -m infoprompt figures cmi --data-dir ../shared/data/SST-2 --out docs/figures/fig1_cmi.png
     python -m infoprompt figures landscape --data-dir ../shared/data/SST-2 \\
         --out docs/figures/fig2_landscape.png
-    python -m infoprompt figures curves --data-dir ../shared/data/SST-2 \\
-        --out docs/figures/fig3_curves.png
+    python -m infoprompt figures curves --runs runs/curves --out docs/figures/fig3_curves.png
 
 Conventions: N examples, D hidden size, n_p prompts, K InfoNCE candidates, G grid points per axis.
 
@@ -20,7 +19,8 @@ Conventions: N examples, D hidden size, n_p prompts, K InfoNCE candidates, G gri
 - Fig. 2, loss landscapes of one prompt token p₁ over the top-2 principal components u₁, u₂ of the
   token embeddings: log10 L(c + a u₁ + b u₂), averaged over 20 held-out dev examples, with the
   trajectory of p₁ (mean over the same examples) during training with γ = 0.05 and γ = 0.
-- Fig. 3, learning curves: dev accuracy against the step for InfoPrompt, WARP and fine-tuning.
+- Fig. 3, learning curves: the reported set's main metric against the step, read from runs trained
+  with ``--test-curve`` (a curve labelled so, never used to select anything), one line per method.
 """
 
 from __future__ import annotations
@@ -383,7 +383,7 @@ def curve_stats(curve: list[tuple[int, float]]) -> dict:
 
 
 def plot_curves(curves: dict, path: str, note: str = "") -> None:
-    """Dev score against step, mean over seeds with the min–max band, one line per method."""
+    """Score against step, mean over runs with the min–max band, one line per method."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -393,7 +393,7 @@ def plot_curves(curves: dict, path: str, note: str = "") -> None:
         ax.plot(steps, acc.mean(0), "o-", ms=3, label=name)
         ax.fill_between(steps, acc.min(0), acc.max(0), alpha=0.2)
     ax.set_xlabel("training step (batch 8)")
-    ax.set_ylabel("dev accuracy")
+    ax.set_ylabel("reported-set main metric (--test-curve)")
     ax.set_title("Fig. 3 · learning curves " + note, fontsize=9)
     ax.legend()
     ax.grid(alpha=0.3)
@@ -471,21 +471,33 @@ def cmd_landscape(args) -> None:
     plot_landscapes(runs, args.out, f"({args.steps} steps, {args.grid}×{args.grid} grid)")
 
 
+def reported_curves(folders: list[str]) -> dict[str, list[list[tuple[int, float]]]]:
+    """{method label: one (step, reported-set main metric) curve per run} from the finished runs
+    under ``folders`` that were trained with ``--test-curve`` (``report.find_results``)."""
+    from infoprompt.report import find_results
+
+    curves: dict[str, list] = {}
+    for run in find_results(folders):
+        points = [p for p in run["curve"] if "test_curve" in p]
+        if points:
+            metric = run["main_metric"]
+            curve = [(p["step"], p["test_curve"][metric]) for p in points]
+            curves.setdefault(run["label"], []).append(curve)
+    if not curves:
+        raise ConfigError(
+            f"no finished run trained with --test-curve under {', '.join(folders)}; train them "
+            "with `python -m infoprompt train ... --test-curve` (docs/figures.md)"
+        )
+    return curves
+
+
 def cmd_curves(args) -> None:
-    train_all, dev = _data(args)
-    backbone, curves = load_backbone(args.model), {}
-    for method in ("infoprompt", "warp", "finetune"):
-        curves[method] = []
-        for seed in [int(x) for x in args.seeds.split(",")]:
-            args.seed = seed
-            train, _ = _data(args)
-            config = method_config(_base(args), method, seed=seed)
-            c = learning_curve(build(config, train, dev, backbone), args.steps, args.every)
-            curves[method].append(c)
-            print(f"{method} seed {seed}: {curve_stats(c)}")
-    plot_curves(
-        curves, args.out, f"(SST-2, {args.shots} shots, {len(dev)} dev ex., seeds {args.seeds})"
-    )
+    curves = reported_curves(args.runs)
+    for name, per_run in curves.items():
+        for c in per_run:
+            print(f"{name}: {curve_stats(c)}")
+    runs = ", ".join(f"{k} × {len(v)}" for k, v in curves.items())
+    plot_curves(curves, args.out, f"(reported set, --test-curve runs: {runs})")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -509,8 +521,17 @@ def parser() -> argparse.ArgumentParser:
             cmd_landscape,
             {"steps": 250, "dev": 32},
         ),
-        "curves": ("Fig. 3: learning curves", cmd_curves, {"steps": 64, "dev": 300}),
     }
+    curves = sub.add_parser(
+        "curves",
+        help="Fig. 3: learning curves on the reported set, from --test-curve runs",
+        description="Fig. 3: learning curves on the reported set, read from runs trained with "
+        "--test-curve (their curves are labelled so and never select anything)",
+        formatter_class=HelpFormatter,
+    )
+    curves.set_defaults(fn=cmd_curves)
+    curves.add_argument("--runs", nargs="+", required=True, help="folders holding the runs")
+    curves.add_argument("--out", required=True, help="PNG file to write")
     for name, (text, fn, d) in specs.items():
         q = sub.add_parser(
             name,
@@ -553,9 +574,6 @@ def parser() -> argparse.ArgumentParser:
         if name == "landscape":
             q.add_argument("--points", type=int, default=20, help="examples averaged")
             q.add_argument("--grid", type=int, default=15, help="grid points per axis")
-        if name == "curves":
-            q.add_argument("--seeds", default="1,2", help="comma-separated seeds, one curve each")
-            q.add_argument("--every", type=int, default=4, help="evaluate every k steps")
     return p
 
 
@@ -564,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        set_threads(args.threads)
+        if hasattr(args, "threads"):  # the figures that train
+            set_threads(args.threads)
         args.fn(args)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

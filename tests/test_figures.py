@@ -138,7 +138,6 @@ def test_curve_stats():
     [
         ("cmi", ["--k", "4", "--sets", "6", "--critic-steps", "3"]),
         ("landscape", ["--grid", "3", "--points", "4"]),
-        ("curves", ["--seeds", "1", "--every", "1"]),
     ],
 )
 def test_cli_writes_each_figure(tiny_bert, sst2_dir, tmp_path, figure, extra):
@@ -148,3 +147,22 @@ def test_cli_writes_each_figure(tiny_bert, sst2_dir, tmp_path, figure, extra):
         main([*args, "--shots", "8", "--steps", "2", "--dev", "4", "--max-len", "32", *extra]) == 0
     )
     assert out.stat().st_size > 1000
+
+
+def test_curves_figure_reads_test_curve_runs(tiny_bert, sst2_dir, tmp_path):
+    from infoprompt.config import RunConfig
+    from infoprompt.train import train
+
+    for method in ("infoprompt", "warp"):
+        config = RunConfig(task="sst2", data_dir=sst2_dir, out=str(tmp_path / "runs" / method),
+                           model=tiny_bert, method=method, shots=8, epochs=2, batch_size=4,
+                           max_len=32, test_curve=True)  # fmt: skip
+        train(config, progress=False)
+    curves = figures.reported_curves([str(tmp_path / "runs")])
+    assert set(curves) == {"infoprompt", "warp"} and [s for s, _ in curves["warp"][0]] == [2, 4]
+    out = tmp_path / "curves.png"
+    assert main(["figures", "curves", "--runs", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["figures", "curves", "--runs", str(empty), "--out", str(out)]) == 2
