@@ -313,7 +313,7 @@ def lr_search(config: RunConfig, resume: bool, progress: bool) -> dict:
             config, lr=lr, lr_grid=[], out=str(Path(config.out) / f"lr-{lr:g}")
         )
         log(f"lr search: lr {lr:g} ({len(runs) + 1} of {len(config.lr_grid)})")
-        done = check_run_dir(sub, resume=True)
+        done = check_run_dir(sub, resume)
         runs[lr] = done or fit(
             sub, backbone, examples, resume=resume, progress=progress, report=False
         )
