@@ -1,5 +1,7 @@
 """The main job, ``python -m theory solve``, end to end on a small instance."""
 
+import pytest
+
 from theory.__main__ import main
 
 
@@ -17,3 +19,51 @@ def test_solve_prints_a_summary_and_writes_the_plot(tmp_path, capsys):
 def test_solve_rejects_a_bad_size_before_any_work(capsys):
     assert main(["solve", "--n", "4", "--d", "8", "--plot", ""]) == 2
     assert "need integers n ≥ d ≥ 1" in capsys.readouterr().err
+
+
+def test_a_method_that_does_not_converge_exits_1(tmp_path, capsys):
+    args = ["solve", "--n", "512", "--d", "8", "--method", "gradient-descent", "--max-iter", "2"]
+    assert main([*args, "--plot", ""]) == 1
+    assert "gradient-descent did not converge" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tol", "0"], "--tol: must be a finite number > 0, got 0"),
+        (["--tol", "nan"], "--tol: must be a finite number > 0, got nan"),
+        (["--tol", "inf"], "--tol: must be a finite number > 0, got inf"),
+        (["--eps", "1.5", "--method", "sketched-newton"], "--eps: must lie in (0, 1), got 1.5"),
+        (["--eps", "0.1", "--method", "newton"], "--eps applies to the sketched methods only"),
+        (["--max-iter", "0"], "--max-iter: must be an integer >= 1, got 0"),
+    ],
+)
+def test_bad_numbers_are_one_line_errors(flags, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["solve", "--n", "64", "--d", "4", "--plot", "", *flags])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_plot_path_is_checked_before_any_work(tmp_path, capsys):
+    assert main(["solve", "--plot", str(tmp_path / "missing" / "p.png")]) == 2
+    assert "does not exist; create it first" in capsys.readouterr().err
+    assert main(["solve", "--plot", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_an_instance_larger_than_memory_is_refused_before_allocating(capsys):
+    assert main(["solve", "--n", "100000000", "--d", "64", "--plot", ""]) == 2
+    err = capsys.readouterr().err
+    assert "GiB" in err and "choose a smaller --n or --d" in err
+
+
+def test_threads_are_printed_and_help_shows_defaults(capsys):
+    assert main(["solve", "--n", "256", "--d", "4", "--plot", "", "--threads", "1"]) == 0
+    assert "threads: 1 (BLAS" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["solve", "--help"])
+    text = capsys.readouterr().out
+    assert "(default: 16384)" in text and "sparse" in text
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("theory ")
