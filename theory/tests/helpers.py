@@ -1,6 +1,7 @@
 """Hypothesis strategies and numerical helpers shared by the theory tests."""
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 
@@ -57,3 +58,8 @@ def five_point(fun, x, h=1e-3):
             / (12 * h)
         )
     return np.stack(cols, axis=-1)
+
+
+def autodiff():
+    """:mod:`theory.autodiff` (torch.func), or a skip naming the reason when torch is missing."""
+    return pytest.importorskip("theory.autodiff", reason="the autograd reference needs torch")
