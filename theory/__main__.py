@@ -19,7 +19,7 @@ import numpy as np
 
 from theory.instances import FAMILIES, make_instance
 from theory.sketch import SKETCHES
-from theory.solve import DEFAULT_METHOD, DEFAULT_SKETCH, METHODS, solve
+from theory.solve import DEFAULT_METHOD, DEFAULT_SKETCH, METHODS, SOLVERS, solve
 
 ANCHORS = ("newton", "scipy-trust-krylov")
 
@@ -38,7 +38,7 @@ def parse_args(argv):
         type=float,
         default=None,
         help="sketch accuracy: sample size from the sketch's rule s(d, eps, 0.1) "
-        "(default: s = 16 d)",
+        "(default: the method's own size; 'uniform' has no rule)",
     )
     p.add_argument("--tol", type=float, default=1e-8, help="stop at max|g| <= tol")
     p.add_argument("--seed", type=int, default=0)
@@ -52,7 +52,7 @@ def parse_args(argv):
 
 
 def method_options(method: str, sketch: str, eps: float | None) -> dict:
-    if not method.startswith("sketched"):
+    if not SOLVERS[method].sketched:
         return {}
     return {"sketch": sketch, **({"eps": eps} if eps is not None else {})}
 

@@ -15,12 +15,13 @@ so ``∇L = Aᵀ r`` and ``∇²L = Aᵀ B A``. Computed with ``t = f ∘ c`` an
 :class:`SoftmaxLoss` knows b and w, nothing of A. Its methods are pure functions of z (and f, which
 is a function of z): they change no state of the loss. A caller that wants no allocation per call
 (the subspace solver evaluates ℓ at many z) passes its own buffers: ``out`` arrays that receive
-the results and a (2, n) ``tmp`` scratch array. Conventions: z, f, r, q, v, b, w (n,), float64.
+the results and ``tmp``, two (n,) scratch arrays (a (2, n) array or a pair). Conventions: z, f, r, q, v, b, w (n,), float64.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,8 +63,7 @@ class HessianParts:
         return np.diag(self.diag) + self.kappa * np.outer(f, f) - np.outer(q, f) - np.outer(f, q)
 
 
-@dataclass(frozen=True)
-class Softmax:
+class Softmax(NamedTuple):
     """``f = softmax(z)`` (n,) and ``lse = log Σ exp z``."""
 
     f: np.ndarray
@@ -91,17 +91,21 @@ class SoftmaxLoss:
 
     def parts(self, z: np.ndarray, sm: Softmax, tmp: np.ndarray | None = None) -> dict[str, float]:
         """``{"exp": ½||f − b||², "cent": −<b, z − lse>, "reg": ½<w² ∘ z, z>}`` (Defs. C.6–C.8)."""
+        return dict(zip(("exp", "cent", "reg"), self._parts(z, sm, tmp), strict=True))
+
+    def value(self, z: np.ndarray, sm: Softmax, tmp: np.ndarray | None = None) -> float:
+        """``ℓ(z) = L_exp + L_cent + L_reg``."""
+        exp, cent, reg = self._parts(z, sm, tmp)
+        return exp + cent + reg
+
+    def _parts(self, z, sm, tmp) -> tuple[float, float, float]:
         t = np.empty_like(z) if tmp is None else tmp[0]
         np.subtract(sm.f, self.b, out=t)
         exp = 0.5 * float(t @ t)
         np.subtract(z, sm.lse, out=t)  # log f, without <b, z> − s·lse's cancellation
         cent = -float(self.b @ t)
         np.multiply(self.w2, z, out=t)
-        return {"exp": exp, "cent": cent, "reg": 0.5 * float(t @ z)}
-
-    def value(self, z: np.ndarray, sm: Softmax, tmp: np.ndarray | None = None) -> float:
-        """``ℓ(z) = L_exp + L_cent + L_reg``."""
-        return sum(self.parts(z, sm, tmp).values())
+        return exp, cent, 0.5 * float(t @ z)
 
     def residual(
         self,
@@ -125,8 +129,8 @@ class SoftmaxLoss:
         out: np.ndarray | None = None,
         tmp: np.ndarray | None = None,
     ) -> tuple[np.ndarray, HessianParts]:
-        """r (as :meth:`residual`) and B's parts together, sharing t and t_u; ``out`` (3, n)
-        receives r, q and v."""
+        """r (as :meth:`residual`) and B's parts together, sharing t and t_u; ``out`` (three (n,)
+        arrays) receives r, q and v."""
         out = np.empty((3, z.size)) if out is None else out
         r, q, v = out[0], out[1], out[2]
         t, tu = self._shared(f, tmp)

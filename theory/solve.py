@@ -1,7 +1,8 @@
 """``solve(prob, method=..., sketch=..., tol=..., seed=...)``: one entry point, one result type.
 
-A thin front over the solvers of :mod:`theory.newton` and four anchors from ``scipy.optimize``
-(given the same closed-form derivatives). Every argument is checked before any work (ValueError
+A thin front over the solvers of :data:`SOLVERS` (each a :class:`~theory.solver.Solver` that
+declares its options and family on itself, or a :class:`ScipyAnchor`: ``scipy.optimize`` given the
+same closed-form derivatives). Every argument is checked before any work (ValueError
 naming the mistake and the valid choices); unknown options warn (:class:`SolverOptionWarning`), as
 scipy's ``minimize`` does. A solve that does not converge returns ``success=False`` and a message;
 it does not raise.
@@ -94,11 +95,12 @@ def solve(
         ``"scipy-l-bfgs-b"``.
     sketch : for the sketched methods, one of :data:`theory.sketch.SKETCHES` (default "leverage").
     tol : stop when ``max |∇L(x)| ≤ tol`` (> 0).
-    seed : seeds the sketches; the same seed gives the same iterates.
+    seed : seeds the sketches; the same seed gives bit-identical iterates, in any process and under
+        any load (no decision depends on a measured time).
     x_star : a reference minimiser; when given, ``history["error"]`` holds ``||x_k − x*||``.
     max_iter : at most this many iterations (≥ 1).
     callback : ``callback(x, row)`` after each iterate, row being that iterate's history entry.
-    **options : fields of :class:`~theory.newton.SolverOptions` that apply to the method
+    **options : fields of :class:`~theory.solver.SolverOptions` that apply to the method
         (``line_search``, ``decrement_tol``, ``sketch_size``, ``eps``, ``delta``,
         ``drift``, ``cg_maxiter``, ``rebuild_after``, ``verbose``).
     """
@@ -192,7 +194,7 @@ class _Derivatives:
     def _point(self, x) -> dict:
         """z, softmax (and later r, parts, g) at x, computed once per x."""
         if self._x is None or not np.array_equal(x, self._x):
-            z = self.rows.matvec(x)
+            z = self.rows.matvec(x) if x.any() else np.zeros(self.prob.n)  # A 0 = 0, no pass
             self._x, self._at = np.array(x), {"z": z, "sm": self.loss.softmax(z)}
         return self._at
 

@@ -277,9 +277,14 @@ class Solver(ABC):
     def value(
         self, x: np.ndarray, out: np.ndarray | None = None, f_out: np.ndarray | None = None
     ) -> tuple[np.ndarray, Softmax, float]:
-        """``(z, softmax(z), L(x))`` with ``z = A x`` (one pass; into ``out``/``f_out`` if given)."""
+        """``(z, softmax(z), L(x))`` with ``z = A x`` (one pass, none at x = 0, where z = 0 exactly;
+        into ``out``/``f_out`` if given)."""
         self._counts["nfev"] += 1
-        z = self.rows.matvec(x, out)
+        if x.any():
+            z = self.rows.matvec(x, out)
+        else:
+            z = np.zeros(self.prob.n) if out is None else out
+            z[...] = 0.0
         sm = self.loss.softmax(z, f_out)
         return z, sm, self.loss.value(z, sm)
 

@@ -39,13 +39,14 @@ Counters (:class:`~theory.solver.SolveResult`): ``nfev`` counts evaluations of �
 point of the inner solve), ``njev`` gradients (one per iteration), ``nhev`` builds of P, and
 ``npass`` the passes over A: two per iteration (``A u``, ``Aᵀ r``), two at x₀, and each build's.
 ``history["inner_iter"]`` holds the Newton steps taken in the subspace. The O(n) work of the inner
-solve runs in arrays this solver allocates once per solve (three points' z, f, r, q, v and two
-scratch rows), so an inner step allocates nothing of size n.
+solve runs in a workspace this solver owns (three points' z, f, r, q, v, two scratch vectors, Z),
+reused between the solves of one thread, so an inner step allocates nothing of size n.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,13 +74,51 @@ WINDOW = 2  # the contraction is measured over the last two iterations under the
 FRESH_CONTRACTION = 0.3  # assumed ||g||_{P⁻¹} contraction just after a build, before any is seen
 
 
-class _Point:
-    """One of the solver's three workspace points: z, f (n,) and r, q, v (3, n), refilled in place;
-    ``sm`` its softmax and ``derivs`` its (r, B's parts) once computed."""
+class _Workspace:
+    """The O(n) arrays of one solve: scratch, Z and v ∘ Z (n, 1 + MEMORY), and up to three points.
+    Kept per thread between solves (:func:`_take`, :func:`_give`), so that a solve does not pay the
+    page faults of fresh memory (on a VM about as much as a few vector operations per array)."""
 
     def __init__(self, n: int):
-        self.z, self.f, self.rqv = np.empty(n), np.empty(n), np.empty((3, n))
+        self.n = n
+        self.tmp = [np.empty(n), np.empty(n)]
+        self.Z = np.empty((n, 1 + MEMORY), order="F")  # [A u, A s₁, …]: columns contiguous
+        self.VZ = np.empty_like(self.Z)  # v ∘ Z
+        self.points: list[_Point] = []
+
+
+class _Pool(threading.local):
+    """The workspace last returned in this thread (one: bounded memory; threads never share)."""
+
+    last: _Workspace | None = None
+
+
+_POOL = _Pool()
+
+
+def _take(n: int) -> _Workspace:
+    ws, _POOL.last = _POOL.last, None
+    return ws if ws is not None and ws.n == n else _Workspace(n)
+
+
+def _give(ws: _Workspace) -> None:
+    _POOL.last = ws
+
+
+class _Point:
+    """One of the solver's (at most three) workspace points: z, f (n,) and r, q, v (three (n,)
+    arrays, made when first needed), refilled in place; ``sm`` its softmax and ``derivs`` its
+    (r, B's parts) once computed."""
+
+    def __init__(self, n: int):
+        self.z, self.f, self._rqv = np.empty(n), np.empty(n), None
         self.sm, self.derivs = None, None
+
+    @property
+    def rqv(self) -> list[np.ndarray]:
+        if self._rqv is None:
+            self._rqv = [np.empty_like(self.z) for _ in range(3)]
+        return self._rqv
 
 
 @dataclass(frozen=True)
@@ -108,18 +147,24 @@ class SubspaceNewtonSolver(Solver):
         self._policy = PreconditionerPolicy(
             n, d, s, self.opts.rebuild_after, extra=CORRECTION_GRADS, corrected=True
         )
-        self._tmp = np.empty((2, n))
-        self._points = [_Point(n) for _ in range(3)]
-        self._Z = np.empty((n, 1 + MEMORY), order="F")  # [A u, A s₁, …]: columns contiguous
-        self._VZ = np.empty_like(self._Z)  # v ∘ Z
+        ws = self._ws = _take(n)
+        self._tmp, self._Z, self._VZ, self._points = ws.tmp, ws.Z, ws.VZ, ws.points
+        for p in self._points:
+            p.sm, p.derivs = None, None
         self._dirs: list[np.ndarray] = []  # previous steps s_j (d,), newest first
         self._P = None
         self._G_hist: list[float] = []
         self._fresh: list[float] = []  # log contractions seen in the iterations after each build
         self._builds, self._c_fresh = 0, math.nan
-        here = self._here = self._points[0]
+        here = self._here = self._free()
         z, here.sm, loss = self.value(x0, out=here.z, f_out=here.f)
         return self.evaluate(x0, z, here.sm, loss, out=here.rqv, tmp=self._tmp)
+
+    def finalize(self, state, status, nit):
+        """The result (x and g are the solver's own copies), then the workspace back to the pool."""
+        res = super().finalize(state, status, nit)
+        _give(self._ws)
+        return res
 
     # -- the preconditioner ------------------------------------------------------------------------
 
@@ -170,8 +215,12 @@ class SubspaceNewtonSolver(Solver):
         )
 
     def _free(self, *busy) -> _Point:
-        """A workspace point not in ``busy``."""
-        return next(p for p in self._points if not any(p is b for b in busy))
+        """A workspace point not in ``busy`` (made when none is free)."""
+        for p in self._points:
+            if not any(p is b for b in busy):
+                return p
+        self._points.append(_Point(self.prob.n))
+        return self._points[-1]
 
     def _minimise(self, state, Z: np.ndarray):
         """Damped Newton for ``φ(y) = ℓ(z + Z y)`` from y = 0 (O(n k²) a step; no pass over A).
