@@ -354,7 +354,7 @@ class Worker:
         return json.loads(self.proc.stdout.readline())
 
 
-def against_table(old_tree: str, sizes, methods, budget: float = 1.0) -> str:
+def against_table(old_tree: str, sizes, methods, budget: float = 2.0) -> str:
     """New (this checkout) against ``old_tree`` in one run: per cell ``t_new / t_old`` (best of two
     interleaved rounds, each best of repeats within ``budget`` s) and ``nit new/old``."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -143,6 +143,7 @@ def test_spd_solver_on_a_singular_matrix_gives_the_minimum_norm_solution():
         ({"method": "sketched-newton", "sketch_size": 3}, "sketch_size must be an integer ≥ d = 8"),
         ({"x0": np.zeros(7)}, r"x0 must have shape \(8,\)"),
         ({"method": "sketched-newton", "eps": 1.5}, "eps must lie in"),
+        ({"method": "sketched-newton", "sketch": "uniform", "eps": 0.5}, "coherence"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error_before_any_work(sparse, kwargs, match):
@@ -182,3 +183,22 @@ def test_scipy_anchor_given_a_nan_direction_gets_nan_back_instead_of_raising():
     assert np.isnan(der.hessp(np.zeros(3), np.full(3, np.nan))).all()
     assert np.isnan(der.fun(np.full(3, np.inf)))
     assert np.isnan(der.jac(np.full(3, np.nan))).all()
+
+
+def test_every_field_of_the_result_is_documented_once():
+    from dataclasses import fields
+
+    from theory.solver import SolveResult
+
+    doc = SolveResult.__doc__
+    for f in fields(SolveResult):
+        assert sum(line.split()[:1] == [f.name] for line in doc.splitlines()) == 1, f.name
+
+
+def test_counters_mean_the_same_for_every_method(sparse):
+    # nfev: losses, njev: gradients, nhev: Hessians or products, npass: passes over A — each
+    # solver makes at least one gradient per iteration and reads A at least once per gradient
+    for method in METHODS:
+        res = solve(sparse.prob, method=method, tol=1e-7, max_iter=3000)
+        assert res.njev >= res.nit and res.nfev >= res.nit, method
+        assert res.npass >= res.njev + res.nhev, method
