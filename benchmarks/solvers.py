@@ -4,7 +4,7 @@
     python benchmarks/solvers.py                # the sizes of docs/solver.md (several minutes)
     python benchmarks/solvers.py --theorem      # Theorem D.1 measured: contraction vs 0.4
     python benchmarks/solvers.py --seeds 1,2,3  # the default vs scipy's best on other seeds
-    python benchmarks/solvers.py --against ../old-tree [--methods default,newton]
+    python benchmarks/solvers.py --against ../old-tree [--methods newton,...] [--size 16384x64]
                                                 # this tree against another checkout, in one run
 
 ``--against TREE`` runs the table's solves in two worker processes, one importing ``theory`` from
@@ -412,11 +412,14 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--methods", default="", help="with --against: comma-separated labels (default: all)"
     )
+    ap.add_argument("--size", default="", help="with --against: only this size, e.g. 16384x64")
     args = ap.parse_args(argv)
     print(f"machine: {machine()}\n")
     if args.against:
         picked = [m for m in METHODS if not args.methods or label(*m) in args.methods.split(",")]
         sizes = SIZES["quick" if args.quick else "full"]
+        if args.size:
+            sizes = [(nd, fams) for nd, fams in sizes if f"{nd[0]}x{nd[1]}" == args.size]
         print(against_table(args.against, sizes, picked))
         return 0
     if args.theorem:

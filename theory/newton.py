@@ -22,7 +22,6 @@ Conventions: x, g, p (d,); H (d, d); v, f, q (n,).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
@@ -43,6 +42,11 @@ ARMIJO_C1 = 1e-4  # sufficient decrease constant (Nocedal & Wright, p. 33: "quit
 MAX_HALVINGS = 40  # 2⁻⁴⁰ ≈ 1e-12: a smaller step no longer moves x in float64 for ||x|| ~ 1.
 QUADRATIC_FLOOR = 1e3  # a predicted decrease below 1e3 roundings of L is at L's rounding floor.
 DEFAULT_SAMPLES_PER_D = 16  # sketch size s = 16 d when neither sketch_size nor eps is given.
+NEWTON_HINT = "L may be non-convex here (w too small); the line search keeps the solve safe."
+SKETCH_HINT = (
+    "The sample is too small next to the exact, indefinite rank ≤ 2 part; a larger sketch_size "
+    "(or eps) avoids this."
+)
 
 
 def sketched_hessian(A, parts, sketch, s: int, rng: np.random.Generator):
@@ -112,12 +116,7 @@ class LineSearchSolver(Solver):
     def _moved(self, state, dx, x=None, z=None, sm=None, loss=None) -> State:
         """The state at ``x = state.x + dx`` (evaluated unless z, sm, loss are given)."""
         x = state.x + dx if x is None else x
-        new = self.evaluate(x, z, sm, loss)
-        return _with_step(new, float(np.linalg.norm(dx)))
-
-
-def _with_step(state: State, step: float) -> State:
-    return replace(state, step=step)
+        return self.evaluate(x, z, sm, loss).with_step(float(np.linalg.norm(dx)))
 
 
 class NewtonSolver(LineSearchSolver):
@@ -128,13 +127,13 @@ class NewtonSolver(LineSearchSolver):
 
     method = "newton"
     options = frozenset({"decrement_tol", "line_search", "verbose"})
-    fallback_hint = "L may be non-convex here (w too small); the line search keeps the solve safe."
 
     def update_hessian(self, state):
-        return Model(SPDSolver(self.hessian(state)))
+        H = SPDSolver(self.hessian(state))
+        self.check_fallback(H, NEWTON_HINT)
+        return Model(H)
 
     def inner_solve(self, state, model):
-        self.check_fallback(model.H, self.fallback_hint)
         p = -model.H.solve(state.g)
         return Step(p=p, decrement2=-float(state.g @ p))
 
@@ -150,10 +149,6 @@ class SketchedNewtonSolver(NewtonSolver):
     method = "sketched-newton"
     options = NewtonSolver.options | SKETCH_OPTIONS
     sketched = True
-    fallback_hint = (
-        "The sample is too small next to the exact, indefinite rank ≤ 2 part; a "
-        "larger sketch_size (or eps) avoids this."
-    )
 
     def setup(self, x0):
         self._sketch = make_solver_sketch(self.opts)
@@ -164,7 +159,9 @@ class SketchedNewtonSolver(NewtonSolver):
     def update_hessian(self, state):
         H, sk = sketched_hessian(self.rows, state.parts, self._sketch, self._s, self.rng)
         self.count_hessians()
-        return Model(SPDSolver(H), float(sk.size), sk.leverage_time)
+        H = SPDSolver(H)
+        self.check_fallback(H, SKETCH_HINT)
+        return Model(H, float(sk.size), sk.leverage_time)
 
 
 class GradientDescentSolver(LineSearchSolver):

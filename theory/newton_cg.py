@@ -31,7 +31,6 @@ import numpy as np
 
 from theory.newton import (
     DEFAULT_SAMPLES_PER_D,
-    _with_step,
     make_solver_sketch,
     resolve_sketch_size,
 )
@@ -64,7 +63,7 @@ class SketchedNewtonCGSolver(Solver):
         n, d = self.prob.n, self.prob.d
         self._sketch = make_solver_sketch(self.opts)
         s = resolve_sketch_size(self.opts, self._sketch, n, d, DEFAULT_SAMPLES_PER_D * d)
-        self._policy = PreconditionerPolicy(n, d, s, self.opts.rebuild_after)
+        self._policy = PreconditionerPolicy.for_problem(n, d, s, self.opts.rebuild_after)
         self._P, self._cg_last, self._fresh, self._just_built = None, 0, [], False
         state = super().setup(x0)
         u = state.g / max(float(np.linalg.norm(state.g)), 1e-300)
@@ -77,7 +76,7 @@ class SketchedNewtonCGSolver(Solver):
         fresh = sum(self._fresh) / len(self._fresh) if self._fresh else FRESH_PCG_ITERATIONS
         if not self._policy.pays(self._cg_last, fresh):
             return Model(self._P, 0.0)
-        self._P, rows, t_lev = self._policy.build(self, state, self._sketch)
+        self._P, rows, t_lev = self.build_preconditioner(self._policy, state, self._sketch)
         self._just_built = True
         return Model(self._P, rows, t_lev)
 
@@ -137,7 +136,7 @@ class SketchedNewtonCGSolver(Solver):
             rho = ETA + 1 if np.sum(np.abs(new.g)) < np.sum(np.abs(state.g)) else rho
         if rho > ETA:
             new = new if new is not None else self.evaluate(x_new, z, sm, loss_new)
-            return _with_step(new, length), None
+            return new.with_step(length), None
         if self._radius <= RADIUS_MIN * (1 + float(np.linalg.norm(state.x))):
             return None, 3
         return None, None

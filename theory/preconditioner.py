@@ -28,6 +28,8 @@ every iteration.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from theory.linalg import SPDSolver
@@ -45,24 +47,27 @@ def build_costs(n: int, d: int, s: int, extra: float = 0.0) -> tuple[float, floa
     return exact, LEVERAGE_GRADS + extra + (s + 3 * d) * d / (HESSIAN_GRADS_PER_D * n)
 
 
+@dataclass(frozen=True)
 class PreconditionerPolicy:
-    """The policy of the module docstring for one solve: A (n, d), sketch size s, ``extra`` passes of
-    the sketch's build (in gradient evaluations), and whether the sketch is range-corrected."""
+    """The policy of the module docstring for one solve (a record): build the exact Hessian or the
+    sketch (``exact``), K (``price``, gradient evaluations), build at every iteration (``always``),
+    the sketch's size ``s`` and whether it is range-corrected (``corrected``)."""
 
-    def __init__(
-        self,
-        n: int,
-        d: int,
-        s: int,
-        rebuild_after: int | None,
-        extra: float = 0.0,
+    exact: bool
+    price: float
+    always: bool
+    s: int
+    corrected: bool
+
+    @classmethod
+    def for_problem(
+        cls, n: int, d: int, s: int, rebuild_after: int | None, extra: float = 0.0,
         corrected: bool = False,
-    ):
+    ) -> PreconditionerPolicy:
+        """The policy for A (n, d), sketch size s and ``extra`` passes of the sketch's build."""
         exact, sketch = build_costs(n, d, s, extra)
-        self.exact = exact <= sketch
-        self.price = min(exact, sketch) if rebuild_after is None else float(rebuild_after)
-        self.always = rebuild_after == 0
-        self.s, self.corrected = s, corrected
+        price = min(exact, sketch) if rebuild_after is None else float(rebuild_after)
+        return cls(exact <= sketch, price, rebuild_after == 0, s, corrected)
 
     def pays(self, work_now: float, work_fresh: float) -> bool:
         """Ski rental: rebuild when ``work_now > K + work_fresh`` (always for rebuild_after=0)."""
@@ -72,19 +77,15 @@ class PreconditionerPolicy:
         """Whether the current P has been used ``max(minimum, ⌊K/4⌋)`` iterations."""
         return self.always or iterations >= max(minimum, int(RENT * self.price))
 
-    def build(self, solver, state, sketch) -> tuple[SPDSolver, float, float]:
-        """P at ``state`` (exact or sketched, counted by ``solver``): ``(P, rows sampled, leverage
-        seconds)``; the exact P reports n rows. P is SPD: the eigenvalue fallback when need be,
-        restricted to the row space of A when A is rank-deficient."""
+    def build(self, rows, parts, sketch, rng, exact_hessian) -> tuple[SPDSolver, float, float]:
+        """P (an SPD :class:`~theory.linalg.SPDSolver`, the eigenvalue fallback when need be):
+        ``exact_hessian()`` (the caller's, counted by it) or the sketch of ``parts`` drawn from
+        ``rng``. Returns ``(P, rows sampled (n for the exact P), leverage seconds)``."""
         if self.exact:
-            P, rows, t_lev = SPDSolver(solver.hessian(state)), float(solver.prob.n), 0.0
-        else:
-            solver.count_hessians()
-            make = range_corrected if self.corrected else _plain
-            P, sk = make(solver.rows, state.parts, sketch, self.s, solver.rng)
-            rows, t_lev = float(sk.size), sk.leverage_time
-        solver.check_fallback(P, None)  # clipped P is still SPD: only the rank of A is news
-        return P, rows, t_lev
+            return SPDSolver(exact_hessian()), float(rows.shape[0]), 0.0
+        make = range_corrected if self.corrected else _plain
+        P, sk = make(rows, parts, sketch, self.s, rng)
+        return P, float(sk.size), sk.leverage_time
 
 
 def _plain(A, parts, sketch, s, rng):

@@ -47,6 +47,7 @@ APPROX_LEVERAGE_BETA = 12.0  # worst τ_i / (d p_i) measured on the test matrice
 JL_COLUMNS = 16  # columns of the Gaussian G in τ̃_i = ||a_iᵀ R⁻¹ G||² (Johnson–Lindenstrauss).
 JL_BLOCK_ROWS = 2048  # rows of A cast to float32 at a time for A (R⁻¹G): a block stays in cache.
 PRECOND_ROWS_PER_D = 2  # CountSketch rows per column for the R of ApproximateLeverage (s₁ = 2d).
+RANK_FLOOR = 1e-12  # Cholesky pivots² below this fraction of the largest: M is rank-deficient.
 DEFAULT_DRIFT = 2.0  # reuse leverage scores while every v_i changed by a factor within [1/2, 2].
 
 
@@ -213,14 +214,28 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     C[np.diag_indices(d)] += 1e-14 * np.trace(C) / d + 1e-300  # rank-deficient M: a tiny ridge
     R = np.linalg.cholesky(C).T  # (d, d), upper: RᵀR = C
     k = min(d, JL_COLUMNS)
-    G = rng.standard_normal((d, k)) / math.sqrt(k) if k < d else np.eye(d)
-    Omega = np.linalg.solve(R, G)  # (d, k)
+    r = np.abs(np.diag(R))
+    if r.min() ** 2 > RANK_FLOOR * r.max() ** 2:
+        G = rng.standard_normal((d, k)) / math.sqrt(k) if k < d else np.eye(d)
+        Omega = np.linalg.solve(R, G)  # (d, k)
+    else:  # rank-deficient M (zero or duplicated columns): R⁻¹ would blow up null(M); use C⁺
+        Omega = _pseudo_inverse_root(C, k, rng)
     scale = float(np.max(np.abs(Omega))) or 1.0  # float32 holds Ω/scale in [-1, 1]
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below
         ell = _row_norms2(A, (Omega / scale).astype(np.float32))
     if not (np.all(np.isfinite(ell)) and np.max(ell) > 0):  # A beyond float32's range: redo in 64
         ell = _row_norms2(A, Omega / scale)
     return ell * scale**2
+
+
+def _pseudo_inverse_root(C: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``Ω = W G`` (d, k') with ``W Wᵀ = C⁺`` (eigenvalues ≤ RANK_FLOOR·max left out), G (r, k')
+    Gaussian, so that ``||a_iᵀ Ω||² ≈ a_iᵀ C⁺ a_i`` on the row space of M."""
+    lam, V = np.linalg.eigh(C)
+    keep = lam > RANK_FLOOR * lam[-1]
+    W = V[:, keep] / np.sqrt(lam[keep])  # (d, r)
+    r = W.shape[1]
+    return W @ (rng.standard_normal((r, k)) / math.sqrt(k) if k < r else np.eye(r))
 
 
 def _row_norms2(A, Omega: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ Every solver of :func:`theory.solve.solve` that is not a scipy anchor subclasses
 
 ``update_hessian``, ``inner_solve`` and ``line_search`` are abstract; a solver replaces exactly
 those and reads nothing else of the base than the read-only ``prob``, ``opts``, ``rows`` (A, its
-passes counted), ``loss`` (ℓ in z-space) and ``rng`` set at construction. Per-iterate quantities
+passes counted), ``loss`` (ℓ in z-space) and ``rng`` set at construction. The base reads nothing
+of a solver but its class-level declarations (below), whose defaults it defines. Per-iterate quantities
 travel as records (:class:`State`, :class:`Model`, :class:`Step`), never as attributes, and a
 solver's own memory between iterations (a trust radius, a preconditioner) is set and read by that
 solver alone. The base counts what the result reports, through the helpers :meth:`Solver.value`,
@@ -165,6 +166,10 @@ class State:
     def grad_inf(self) -> float:
         return float(np.max(np.abs(self.g)))
 
+    def with_step(self, length: float) -> State:
+        """This state, reached by a step of length ``length``."""
+        return replace(self, step=length)
+
 
 @dataclass(frozen=True)
 class Model:
@@ -223,27 +228,32 @@ class Solver(ABC):
             model = self._timed("t_build", self.update_hessian, state)
             step = self._timed("t_solve", self.inner_solve, state, model)
             new, status = self._timed("t_line_search", self.line_search, state, step)
-            state = new if new is not None else replace(state, step=0.0)  # rejected: x stays
+            state = new if new is not None else state.with_step(0.0)  # rejected: x stays
             if status is None:
                 self._record(state, nit, model, step)
             status = status if status is not None else self.check_convergence(state, step, nit)
         return self.finalize(state, status, nit)
 
     def setup(self, x0: np.ndarray) -> State:
-        """The state at x0. A solver that needs more (a sketch, a radius) extends this."""
+        """Returns the state at x0 (z, L, g, B's parts). Sets: a solver's own memory, when it
+        extends this (its sketch, trust radius, workspace)."""
         return self.evaluate(x0)
 
     @abstractmethod
     def update_hessian(self, state: State) -> Model:
-        """The curvature for this iteration."""
+        """Returns the curvature for this iteration (H_k's factor, or a preconditioner). Sets: at
+        most the solver's own preconditioner."""
 
     @abstractmethod
     def inner_solve(self, state: State, model: Model) -> Step:
-        """The step from ``state`` under ``model``."""
+        """Returns the step p_k from ``state`` under ``model``, with λ² = −gᵀp_k. Sets: at most
+        the solver's own memory of the inner solve (the CG iterations it took)."""
 
     @abstractmethod
     def line_search(self, state: State, step: Step) -> tuple[State | None, int | None]:
-        """The next state (None if the step is rejected) and a stop status (None: go on)."""
+        """Returns the state at x_{k+1} (None if the step is rejected: x stays) and a stop status
+        (None: go on; 3 or 5 when no step decreases L). Sets: at most the solver's own memory
+        (trust radius, previous directions)."""
 
     def check_convergence(self, state: State, step: Step | None, nit: int) -> int | None:
         """(1) ``||g||_∞ ≤ tol`` → 0; (2) ``½ λ² ≤ decrement_tol`` → 1; non-finite → 4;
@@ -335,6 +345,17 @@ class Solver(ABC):
     def count_hessians(self, k: int = 1) -> None:
         """Count k Hessian approximations (sketches) built outside :meth:`hessian`."""
         self._counts["nhev"] += k
+
+    def build_preconditioner(self, policy, state: State, sketch):
+        """``policy.build`` (:mod:`theory.preconditioner`) at ``state``, counted and checked for
+        the rank of A. Returns ``(P, rows sampled, leverage seconds)``."""
+        if not policy.exact:
+            self.count_hessians()
+        P, rows, t_lev = policy.build(
+            self.rows, state.parts, sketch, self.rng, lambda: self.hessian(state)
+        )
+        self.check_fallback(P, None)  # a clipped P is still SPD: only the rank of A is news
+        return P, rows, t_lev
 
     def check_fallback(self, solver, hint: str | None) -> None:
         """If ``solver`` (an :class:`~theory.linalg.SPDSolver`) fell back, find the cause: when its

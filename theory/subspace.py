@@ -37,7 +37,8 @@ are sums of d products), so after k iterations z is within about √k roundings 
 
 Counters (:class:`~theory.solver.SolveResult`): ``nfev`` counts evaluations of ℓ (every trial
 point of the inner solve), ``njev`` gradients (one per iteration), ``nhev`` builds of P, and
-``npass`` the passes over A: two per iteration (``A u``, ``Aᵀ r``), two at x₀, and each build's.
+``npass`` the passes over A: two per iteration (``A u``, ``Aᵀ r``), two at x₀ (one at x₀ = 0), and
+each build's.
 ``history["inner_iter"]`` holds the Newton steps taken in the subspace. The O(n) work of the inner
 solve runs in a workspace this solver owns (three points' z, f, r, q, v, two scratch vectors, Z),
 reused between the solves of one thread, so an inner step allocates nothing of size n.
@@ -55,7 +56,6 @@ from theory.linalg import EIG_FLOOR
 from theory.newton import (
     ARMIJO_C1,
     QUADRATIC_FLOOR,
-    _with_step,
     make_solver_sketch,
     resolve_sketch_size,
 )
@@ -144,7 +144,7 @@ class SubspaceNewtonSolver(Solver):
         self._sketch = make_solver_sketch(self.opts)
         default = min(SAMPLES_PER_D * d, max(8 * d, n // 8))
         s = resolve_sketch_size(self.opts, self._sketch, n, d, default)
-        self._policy = PreconditionerPolicy(
+        self._policy = PreconditionerPolicy.for_problem(
             n, d, s, self.opts.rebuild_after, extra=CORRECTION_GRADS, corrected=True
         )
         ws = self._ws = _take(n)
@@ -172,7 +172,7 @@ class SubspaceNewtonSolver(Solver):
         """P, rebuilt at x when the policy says it pays (module docstring)."""
         if not self._rebuild_pays(state):
             return Model(self._P, 0.0)
-        self._P, rows, t_lev = self._policy.build(self, state, self._sketch)
+        self._P, rows, t_lev = self.build_preconditioner(self._policy, state, self._sketch)
         self._builds += 1
         self._G_hist = [self._G(state.g)]
         return Model(self._P, rows, t_lev)
@@ -287,7 +287,7 @@ class SubspaceNewtonSolver(Solver):
         new = self.evaluate(
             state.x + step.p, pt.z, pt.sm, step.loss, derivs=pt.derivs, out=pt.rqv, tmp=self._tmp
         )
-        return _with_step(new, float(np.linalg.norm(step.p))), None
+        return new.with_step(float(np.linalg.norm(step.p))), None
 
 
 def _newton_step(H: np.ndarray, g: np.ndarray) -> np.ndarray:
