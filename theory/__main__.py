@@ -103,16 +103,20 @@ def main(argv=None) -> int:
     x_star = inst.x_star
     results = []
     for method in dict.fromkeys((args.method, *ANCHORS)):
-        res = solve(
-            inst.prob,
-            method=method,
-            tol=args.tol,
-            seed=args.seed,
-            x0=inst.x0,
-            x_star=x_star,
-            verbose=True,
-            **method_options(method, args.sketch, args.eps),
-        )
+        try:
+            res = solve(
+                inst.prob,
+                method=method,
+                tol=args.tol,
+                seed=args.seed,
+                x0=inst.x0,
+                x_star=x_star,
+                verbose=True,
+                **method_options(method, args.sketch, args.eps),
+            )
+        except ValueError as e:  # bad combinations are refused before any work
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         results.append(res)
     print()
     print(summary_table(results))

@@ -17,9 +17,11 @@ the step is taken when ρ > 0.15. Δ₀ comes from the problem's scale: the leng
 
 Rebuild rule (:class:`~theory.preconditioner.PreconditionerPolicy`): the work of a Newton step
 under the current P is the CG iterations the last one took; under a fresh P it is the mean of the
-CG iterations seen in the steps just after the builds so far (``FRESH_PCG_ITERATIONS`` before
-any); P is (re)built at x_k when the former exceeds K + the latter. K is the cost model's price in
-gradient evaluations (≈ CG iterations), never a measured time.
+CG iterations seen in the steps just after the builds so far, at least ``FRESH_PCG_ITERATIONS``
+(so that one lucky CG after a build does not make every later step look worth a rebuild); P is
+(re)built at x_k when the former exceeds K + the latter. K is the cost model's price in gradient
+evaluations (≈ CG iterations; the sketch's includes the pass for its exact rank-2 part), never a
+measured time.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ MAX_RADIUS_FACTOR = 1000.0  # Δ ≤ 1000 Δ₀ (scipy: 1000 with Δ₀ = 1)
 ETA = 0.15  # accept the step when ρ > η (scipy's _trustregion.py)
 RADIUS_MIN = 1e-14  # relative to 1 + ||x||: a smaller trust region no longer moves x in float64.
 FRESH_PCG_ITERATIONS = 2  # PCG iterations per Newton step with a freshly built preconditioner.
+RANGE_GRADS = 0.5  # the sketch's exact rank-2 part needs Aᵀ[f, q]: one pass, half a gradient
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ class SketchedNewtonCGSolver(Solver):
         n, d = self.prob.n, self.prob.d
         self._sketch = make_solver_sketch(self.opts)
         s = resolve_sketch_size(self.opts, self._sketch, n, d, DEFAULT_SAMPLES_PER_D * d)
-        self._policy = PreconditionerPolicy.for_problem(n, d, s, self.opts.rebuild_after)
+        self._policy = PreconditionerPolicy.for_problem(
+            n, d, s, self.opts.rebuild_after, extra=RANGE_GRADS
+        )
         self._P, self._cg_last, self._fresh, self._just_built = None, 0, [], False
         state = super().setup(x0)
         u = state.g / max(float(np.linalg.norm(state.g)), 1e-300)
@@ -73,7 +78,7 @@ class SketchedNewtonCGSolver(Solver):
 
     def update_hessian(self, state):
         """P ← a new build at x_k when the last CG's iterations say it pays; else the current P."""
-        fresh = sum(self._fresh) / len(self._fresh) if self._fresh else FRESH_PCG_ITERATIONS
+        fresh = max(FRESH_PCG_ITERATIONS, sum(self._fresh) / len(self._fresh) if self._fresh else 0)
         if not self._policy.pays(self._cg_last, fresh):
             return Model(self._P, 0.0)
         self._P, rows, t_lev = self.build_preconditioner(self._policy, state, self._sketch)

@@ -17,3 +17,9 @@ def test_solve_prints_a_summary_and_writes_the_plot(tmp_path, capsys):
 def test_solve_rejects_a_bad_size_before_any_work(capsys):
     assert main(["solve", "--n", "4", "--d", "8", "--plot", ""]) == 2
     assert "need integers n ≥ d ≥ 1" in capsys.readouterr().err
+
+
+def test_solve_refuses_uniform_sampling_with_eps_and_says_why(capsys):
+    argv = ["solve", "--n", "512", "--d", "8", "--sketch", "uniform", "--eps", "0.5", "--plot", ""]
+    assert main(argv) == 2
+    assert "coherence" in capsys.readouterr().err
