@@ -204,8 +204,8 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     k = min(d, 16), so ``||m_iᵀ R⁻¹ G||² ≈ ||m_iᵀ R⁻¹||²`` (Johnson–Lindenstrauss). Cost: two
     passes over A (the sparse product and ``A (R⁻¹G)``, (n, k)) plus O(s₁ d² + d³) — about two
     gradient evaluations. The product ``A (R⁻¹G)`` runs in float32, in blocks of
-    ``JL_BLOCK_ROWS`` rows: twice the float64 GEMM's speed, and the scores, which only set sampling
-    probabilities, change by ~1e-6 relative (if A overflows float32, the product is redone in
+    ``JL_BLOCK_ROWS`` rows (faster than float64; docs/solver.md, "Measured constants"): the
+    scores, which only set sampling probabilities, change by ~1e-6 relative (if A overflows float32, the product is redone in
     float64). ℓ does not depend on v beyond R, which is what lets the solver reuse it.
     """
     d = A.shape[1]

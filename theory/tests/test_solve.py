@@ -202,3 +202,14 @@ def test_counters_mean_the_same_for_every_method(sparse):
         res = solve(sparse.prob, method=method, tol=1e-7, max_iter=3000)
         assert res.njev >= res.nit and res.nfev >= res.nit, method
         assert res.npass >= res.njev + res.nhev, method
+
+
+def test_newton_cg_trust_radius_starts_from_the_problems_scale():
+    # A/100 has the minimiser 100 x* (L depends on x only through A x): from a radius of 1 the
+    # solver spent iterations doubling it (11 against 6); from the problem's scale it does not
+    p = make_instance("sparse", 4096, 16, seed=0).prob
+    base = solve(p, method="sketched-newton-cg", tol=1e-8)
+    small = SoftmaxRegression(p.A / 100, p.b, p.w)
+    res = solve(small, method="sketched-newton-cg", tol=1e-10)
+    assert base.success and res.success
+    assert np.linalg.norm(res.x) > 100 and res.nit <= base.nit + 1
