@@ -112,3 +112,24 @@ def test_same_seed_gives_bit_identical_iterates_in_two_processes():
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root)
     second = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True, cwd=root).stdout
     assert first.communicate()[0] == second and len(second.splitlines()) == len(methods)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if not m.startswith("scipy")])
+def test_no_decision_depends_on_the_clock(method, monkeypatch):
+    # a clock that jumps by random amounts (a machine under any load) changes no iterate
+    import time
+
+    p = make_instance("sparse", 8192, 64, seed=0).prob
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = solve(p, method=method, seed=3, tol=1e-10, max_iter=40)
+        jumps = np.random.default_rng(0)
+        now = [0.0]
+
+        def erratic():
+            now[0] += float(jumps.exponential(1.0)) ** 3
+            return now[0]
+
+        monkeypatch.setattr(time, "perf_counter", erratic)
+        res = solve(p, method=method, seed=3, tol=1e-10, max_iter=40)
+    assert np.array_equal(res.x, ref.x) and res.nit == ref.nit and res.nhev == ref.nhev
