@@ -39,22 +39,15 @@ def measure(n: int, d: int, repeats: int, autodiff_max_n: int) -> dict[str, floa
     A = prob.A
     A2 = A.copy()  # a second buffer, so numpy calls gemm, not syrk
 
-    def fresh(fn):  # defeat the per-point cache: every call recomputes z = A x
-        def op():
-            prob._cache = None
-            return fn()
-
-        return op
-
-    ops = {
-        "grad": fresh(lambda: prob.gradient(x)),
-        "hess": fresh(lambda: prob.hessian(x)),
-        "hessp": fresh(lambda: prob.hessp(x, v)),
+    ops = {  # every call computes z = A x afresh (the objective caches nothing)
+        "grad": lambda: prob.gradient(x),
+        "hess": lambda: prob.hessian(x),
+        "hessp": lambda: prob.hessp(x, v),
         "syrk": lambda: gram(A),
         "gemm": lambda: A.T @ A2,
     }
     if n <= DENSE_MAX_N:
-        ops["dense"] = fresh(lambda: A.T @ prob.B(x) @ A)
+        ops["dense"] = lambda: A.T @ prob.B(x) @ A
     if n <= autodiff_max_n:
         import torch
 

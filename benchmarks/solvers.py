@@ -4,6 +4,13 @@
     python benchmarks/solvers.py                # the sizes of docs/solver.md (several minutes)
     python benchmarks/solvers.py --theorem      # Theorem D.1 measured: contraction vs 0.4
     python benchmarks/solvers.py --seeds 1,2,3  # the default vs scipy's best on other seeds
+    python benchmarks/solvers.py --against ../old-tree [--methods newton,...] [--size 16384x64]
+                                                # this tree against another checkout, in one run
+
+``--against TREE`` runs the table's solves in two worker processes, one importing ``theory`` from
+this checkout and one from TREE (for example ``git worktree add ../old-tree <commit>``), asking both
+for each (instance, method) in turn, twice, in the order old, new, new, old, so that load changes
+hit both alike; it prints new/old time ratios and both iteration counts.
 
 Prints markdown tables: time and iterations per method and family, as ratios to the fastest scipy
 method that converged (so noise on a shared machine cancels within a row); a per-iteration
@@ -27,9 +34,9 @@ import scipy
 
 from theory.bounds import B_norm_bound
 from theory.instances import make_instance
+from theory.preconditioner import range_corrected
 from theory.sketch import ApproximateLeverage, approximate_leverage_scores, exact_leverage_scores
 from theory.solve import DEFAULT_METHOD, SCIPY_METHODS, solve
-from theory.subspace import preconditioner
 
 TOL = 1e-8
 SKETCHED = [("sketched-newton", s) for s in ("leverage", "uniform", "countsketch", "srtt")]
@@ -181,8 +188,7 @@ def breakdown(n, d) -> str:
     s = 16 * d
     sk = ApproximateLeverage()
     sk.gram(p.A, np.maximum(v, 0), s, rng)  # warm: scores computed, reused below
-    jitter = iter(np.random.default_rng(1).standard_normal((16, d)) * 1e-9)
-    t_grad = best_of(lambda: p.gradient(x + next(jitter)))  # a new x each time: no cached z
+    t_grad = best_of(lambda: p.gradient(x))
     costs = {
         "gradient ∇L (2 passes)": t_grad,
         "Hessian-vector product": best_of(lambda: p.hessp(x, np.ones(d))),
@@ -194,7 +200,7 @@ def breakdown(n, d) -> str:
             lambda: sk.gram(p.A, np.maximum(v, 0), s, rng)
         ),
         "subspace preconditioner, s = 64d, range-corrected (scores reused)": best_of(
-            lambda: preconditioner(p, p.hessian_parts(x), sk, 64 * d, rng)
+            lambda: range_corrected(p.rows, p.hessian_parts(x), sk, 64 * d, rng)
         ),
     }
     if n * d <= MIXING_SKETCH_MAX_ND:
@@ -288,6 +294,111 @@ def theorem_figures(n=4096, d=16, seeds=(0, 1, 2)) -> str:
     return "\n".join(lines)
 
 
+WORKER = r"""
+import json, sys, time, warnings
+sys.path.insert(0, sys.argv[1])
+from theory.instances import make_instance
+from theory.solve import solve
+cache = {}
+for line in sys.stdin:
+    job = json.loads(line)
+    key = (job["family"], job["n"], job["d"])
+    if key not in cache:
+        cache.clear()
+        cache[key] = make_instance(*key, seed=0).prob
+    kw = {"sketch": job["sketch"]} if job["sketch"] else {}
+    best, spent = None, 0.0
+    for _ in range(job["max_runs"]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            res = solve(cache[key], method=job["method"], tol=job["tol"], max_iter=job["max_iter"], **kw)
+            t = time.perf_counter() - t0
+        best = t if best is None else min(best, t)
+        spent += t
+        if spent >= job["budget"]:
+            break
+    print(json.dumps({"t": best, "nit": int(res.nit), "ok": bool(res.success)}), flush=True)
+"""
+
+
+class Worker:
+    """A process that imports ``theory`` from ``tree`` and times solves on request (:data:`WORKER`)."""
+
+    def __init__(self, tree: str):
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER, os.path.abspath(tree)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def time(self, family, n, d, method, sketch, budget):
+        import json
+
+        job = {
+            "family": family,
+            "n": n,
+            "d": d,
+            "method": method,
+            "sketch": sketch,
+            "tol": TOL,
+            "max_iter": MAX_ITER.get(method, 200),
+            "budget": budget,
+            "max_runs": 25,
+        }
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+
+def against_table(old_tree: str, sizes, methods, budget: float = 2.0) -> str:
+    """New (this checkout) against ``old_tree`` in one run: per cell ``t_new / t_old`` (best of two
+    interleaved rounds, each best of repeats within ``budget`` s) and ``nit new/old``."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    old, new = Worker(old_tree), Worker(here)
+    cols = [(f, n, d) for (n, d), fams in sizes for f in fams]
+    cells = {}
+    for f, n, d in cols:
+        for method, sketch in methods:
+            if sketch == "srtt" and n * d > MIXING_SKETCH_MAX_ND:
+                continue
+            runs = {"old": [], "new": []}
+            for who in ("old", "new", "new", "old"):
+                runs[who].append(
+                    (old if who == "old" else new).time(f, n, d, method, sketch, budget)
+                )
+            cells[(f, n, d, label(method, sketch))] = runs
+            t_o, t_n = (min(r["t"] for r in runs[k]) for k in ("old", "new"))
+            print(
+                f"{f} {n}×{d} {label(method, sketch)}: new/old {t_n / t_o:.3f} "
+                f"(nit {runs['new'][0]['nit']}/{runs['old'][0]['nit']})",
+                file=sys.stderr,
+                flush=True,
+            )
+    header = "| method | " + " | ".join(f"{f} {n}×{d}" for f, n, d in cols) + " |"
+    lines = [header, "|---|" + "---:|" * len(cols)]
+    for name in dict.fromkeys(k[3] for k in cells):
+        row = []
+        for f, n, d in cols:
+            runs = cells.get((f, n, d, name))
+            if runs is None:
+                row.append("—")
+                continue
+            t_o, t_n = (min(r["t"] for r in runs[k]) for k in ("old", "new"))
+            (o, nw) = runs["old"][0], runs["new"][0]
+            conv = (
+                ""
+                if nw["ok"] and o["ok"]
+                else f" ({'ok' if nw['ok'] else 'no'}/{'ok' if o['ok'] else 'no'})"
+            )
+            row.append(f"{t_n / t_o:.2f} ({nw['nit']}/{o['nit']}){conv}")
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="CI-sized instances")
@@ -297,8 +408,20 @@ def main(argv=None) -> int:
         default="",
         help="comma-separated seeds: only the default against the fastest scipy method, per seed",
     )
+    ap.add_argument("--against", default="", help="another checkout to compare with, in one run")
+    ap.add_argument(
+        "--methods", default="", help="with --against: comma-separated labels (default: all)"
+    )
+    ap.add_argument("--size", default="", help="with --against: only this size, e.g. 16384x64")
     args = ap.parse_args(argv)
     print(f"machine: {machine()}\n")
+    if args.against:
+        picked = [m for m in METHODS if not args.methods or label(*m) in args.methods.split(",")]
+        sizes = SIZES["quick" if args.quick else "full"]
+        if args.size:
+            sizes = [(nd, fams) for nd, fams in sizes if f"{nd[0]}x{nd[1]}" == args.size]
+        print(against_table(args.against, sizes, picked))
+        return 0
     if args.theorem:
         print(theorem_figures())
         return 0

@@ -79,11 +79,13 @@ print({k: round(e[-1], 3) for k, e in errors.items()})
 inst = make_instance("sparse", N, D, seed=SEED)
 x_star = inst.x_star
 # The identity the subspace method rests on: with z = A x and Z = A V, L(x + V y) is a function of
-# z + Z y alone, so it costs O(n k) once Z is known: no further pass over A.
+# z + Z y alone, so it costs O(n k) once Z is known: no further pass over A. `prob.loss_z` is that
+# function, ℓ of `theory/loss.py`, which knows b and w but nothing of A.
 rng = np.random.default_rng(SEED)
 x, V, y = rng.standard_normal(D) * 0.1, rng.standard_normal((D, 2)), rng.standard_normal(2)
 z, Z = inst.prob.A @ x, inst.prob.A @ V
-via_z = sum(inst.prob.loss_parts_at(inst.prob.point_z(z + Z @ y)).values())
+ell = inst.prob.loss_z
+via_z = ell.value(z + Z @ y, ell.softmax(z + Z @ y))
 assert np.isclose(via_z, inst.prob.loss(x + V @ y), rtol=1e-12)
 print(f"L(x + V y) = {inst.prob.loss(x + V @ y):.12f},  ℓ(z + Z y) = {via_z:.12f}")
 

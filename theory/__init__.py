@@ -1,7 +1,10 @@
 """Theory companion to InfoPrompt (arXiv 2306.04933), appendices C–D.
 
-``SoftmaxRegression`` is the objective L_exp + L_cent + L_reg with closed-form derivatives;
-``solve`` minimises it (Algorithm 1's sketched Newton, its preconditioned-CG variant, anchors);
+``SoftmaxRegression`` is the objective L_exp + L_cent + L_reg = ℓ(A x) with closed-form
+derivatives (``theory.loss``: ℓ in z-space; ``theory.rows``: the row-matrix protocol for A);
+``solve`` minimises it — by default with ``sketched-subspace-newton`` (Newton in a two-dimensional
+subspace through z = A x, sketch-preconditioned, two passes over A an iteration), or Algorithm 1's
+sketched Newton, sketch-preconditioned Newton-CG, exact Newton and scipy anchors;
 ``theory.appendix`` follows appendix C object by object; ``theory.bounds`` gives explicit
 constants for Lemmas C.15 and C.16; ``theory.autodiff`` and ``theory.symbolic`` are the
 independent references the tests compare against.

@@ -25,7 +25,7 @@ import numpy as np
 
 from theory.instances import FAMILIES, make_instance
 from theory.sketch import SKETCHES
-from theory.solve import DEFAULT_METHOD, DEFAULT_SKETCH, METHODS, solve
+from theory.solve import DEFAULT_METHOD, DEFAULT_SKETCH, METHODS, SOLVERS, solve
 
 ANCHORS = ("newton", "scipy-trust-krylov")
 
@@ -55,7 +55,7 @@ def parse_args(argv):
         type=fraction,
         default=None,
         help="sketch accuracy in (0, 1): sample size from the sketch's rule s(d, eps, 0.1) "
-        "(default: s = 16 d)",
+        "(default: the method's own size; 'uniform' has no rule)",
     )
     p.add_argument("--tol", type=positive_float, default=1e-8, help="stop at max|g| <= tol")
     p.add_argument("--max-iter", type=positive_int, default=100, help="iterations at most")
@@ -159,7 +159,7 @@ def set_threads(threads: int | None) -> int:
 
 
 def method_options(method: str, sketch: str, eps: float | None) -> dict:
-    if not method.startswith("sketched"):
+    if not SOLVERS[method].sketched:
         return {}
     return {"sketch": sketch, **({"eps": eps} if eps is not None else {})}
 
@@ -223,17 +223,21 @@ def main(argv=None) -> int:
     x_star = inst.x_star
     results = []
     for method in dict.fromkeys((args.method, *ANCHORS)):
-        res = solve(
-            inst.prob,
-            method=method,
-            tol=args.tol,
-            seed=args.seed,
-            x0=inst.x0,
-            x_star=x_star,
-            max_iter=args.max_iter,
-            verbose=True,
-            **method_options(method, args.sketch, args.eps),
-        )
+        try:
+            res = solve(
+                inst.prob,
+                method=method,
+                tol=args.tol,
+                seed=args.seed,
+                x0=inst.x0,
+                x_star=x_star,
+                max_iter=args.max_iter,
+                verbose=True,
+                **method_options(method, args.sketch, args.eps),
+            )
+        except ValueError as e:  # bad combinations are refused before any work
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         results.append(res)
     print()
     print(summary_table(results))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory import bounds
-from theory.newton import SPDSolver
+from theory.linalg import SPDSolver
 from theory.objective import SoftmaxRegression
 from theory.solve import solve
 

@@ -1,21 +1,24 @@
-"""Dense kernels for ``Aᵀ diag(v) A``: the one O(n d²) product every Hessian in this package needs."""
+"""Dense kernels: ``Aᵀ diag(v) A`` (the one O(n d²) product every Hessian in this package needs) and
+the (d, d) symmetric solve every Newton step needs."""
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
+from scipy.linalg import lapack
 
 
 def gram(M: np.ndarray) -> np.ndarray:
     """``Mᵀ M`` (d, d) for M (m, d): numpy sends ``M.T @ M`` to BLAS ``syrk`` (half a ``gemm``'s flops)
     and mirrors the triangle, so the result is exactly symmetric.
 
-    (scipy's ``blas.dsyrk`` on ``M.T`` was measured 3× slower than this here; see docs/theory.md.)
+    (scipy's ``blas.dsyrk`` on ``M.T`` was slower; docs/theory.md has the measurement.)
     """
     return M.T @ M
 
 
 BLOCK_ROWS = 4096  # rows scaled and fed to syrk at a time: the block stays in cache.
-BLOCK_MAX_D = 512  # wider A: one syrk over all rows was as fast (65536×1024, one thread).
+BLOCK_MAX_D = 512  # wider A: one syrk over all rows is as fast (docs/solver.md, "Measured constants").
 
 
 def weighted_gram(A: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -23,8 +26,8 @@ def weighted_gram(A: np.ndarray, v: np.ndarray) -> np.ndarray:
 
     Rows are scaled by ``sqrt|v_i|`` and fed to :func:`gram`; rows with ``v_i < 0`` (few, in the
     Hessians here) go to a second ``syrk`` that is subtracted, so nothing cancels inside one sum.
-    For d ≤ 512 this runs over blocks of 4096 rows, never copying all of A: 1.7× faster at
-    n = 1048576, d = 64 and 1.2× at 131072 × 256 (one thread; ``python -m benchmarks.derivatives``).
+    For d ≤ 512 this runs over blocks of 4096 rows, never copying all of A (faster on tall A;
+    docs/solver.md, "Measured constants").
     """
     n, d = A.shape
     if d > BLOCK_MAX_D or n <= 2 * BLOCK_ROWS:
@@ -41,3 +44,48 @@ def _weighted_gram(A: np.ndarray, v: np.ndarray) -> np.ndarray:
     if not neg.any():
         return gram(M)
     return gram(M[~neg]) - gram(M[neg])
+
+
+RCOND_MIN = 1e-13  # Cholesky solves with a reciprocal condition below this lose all digits.
+EIG_FLOOR = 1e-10  # fallback: |eigenvalues| below this fraction of the largest are a null space.
+
+
+class SPDSolver:
+    """``y ≈ H⁻¹ r`` for a symmetric H (d, d), a descent direction for any H.
+
+    Cholesky when H is safely positive definite (reciprocal condition ≥ 1e-13). Otherwise the
+    eigendecomposition ``H = V diag(λ) Vᵀ``, inverted as ``1 / max(|λ|, 1e-10 max|λ|)`` (negative
+    curvature flipped, Nocedal & Wright §3.4); ``fallback`` says why, or is None. The eigenvectors
+    with ``|λ| ≤ 1e-10 max|λ|`` are ``null`` (d, d − rank). When they span a null space of A (zero
+    or duplicated columns make ∇²L singular along null(A), where L is flat), :meth:`restrict`
+    leaves them out: ``y = V₊ diag(1/|λ₊|) V₊ᵀ r``, the minimum-norm step, in the row space of A.
+    """
+
+    def __init__(self, H: np.ndarray):
+        self.fallback: str | None = None
+        self.rank = H.shape[0]
+        self.null = np.zeros((H.shape[0], 0))
+        try:
+            self._cho = scipy.linalg.cho_factor(H, lower=False, check_finite=False)
+            rcond, _ = lapack.dpocon(self._cho[0], float(np.max(np.sum(np.abs(H), axis=0))))
+            if not rcond >= RCOND_MIN:
+                self.fallback = f"ill-conditioned (reciprocal condition {rcond:.1e})"
+        except (np.linalg.LinAlgError, ValueError):
+            self.fallback = "not positive definite"
+        if self.fallback is not None:
+            lam, self._V = np.linalg.eigh(H)
+            floor = EIG_FLOOR * max(float(np.max(np.abs(lam))), 1e-300)
+            self._small = np.abs(lam) <= floor
+            self.rank = int(np.sum(~self._small))
+            self.null = self._V[:, self._small]
+            self._inv = 1.0 / np.maximum(np.abs(lam), floor)
+
+    def restrict(self) -> None:
+        """Leave the ``null`` eigenvectors out of every later solve (a pseudo-inverse)."""
+        if self.fallback is not None:
+            self._inv[self._small] = 0.0
+
+    def solve(self, r: np.ndarray) -> np.ndarray:
+        if self.fallback is None:
+            return scipy.linalg.cho_solve(self._cho, r, check_finite=False)
+        return self._V @ (self._inv * (self._V.T @ r))

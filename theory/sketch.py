@@ -24,8 +24,9 @@ i.i.d. terms ``X_k = (H^{-½} m_i m_iᵀ H^{-½}/p_i − I)/s`` (``||X_k|| ≤ �
 β = 1 for exact scores; β = the coherence ``(n/d) max τ_i`` for uniform sampling; β = 12 for the
 approximate scores of :class:`ApproximateLeverage` (the worst row measured; typical rows are within 2).
 
-Conventions: A (n, d) is an ndarray (a ``numpy.memmap`` included) or a row-blocked matrix with
-``blocks()`` and ``take_rows(idx)`` (:class:`theory.chunked.ChunkedMatrix`); v (n,) ≥ 0; float64.
+Conventions: A (n, d) is anything :func:`theory.rows.as_rows` takes (an ndarray, a ``numpy.memmap``,
+row blocks, a :class:`~theory.rows.RowMatrix`); every sketch reaches it through that protocol;
+v (n,) ≥ 0; float64.
 """
 
 from __future__ import annotations
@@ -38,44 +39,21 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 import scipy.sparse
-from scipy.linalg import clarkson_woodruff_transform
 
 from theory.linalg import gram, weighted_gram
+from theory.rows import as_rows
 
 APPROX_LEVERAGE_BETA = 12.0  # worst τ_i / (d p_i) measured on the test matrices: 11.2 (k = 16).
 JL_COLUMNS = 16  # columns of the Gaussian G in τ̃_i = ||a_iᵀ R⁻¹ G||² (Johnson–Lindenstrauss).
 JL_BLOCK_ROWS = 2048  # rows of A cast to float32 at a time for A (R⁻¹G): a block stays in cache.
 PRECOND_ROWS_PER_D = 2  # CountSketch rows per column for the R of ApproximateLeverage (s₁ = 2d).
+RANK_FLOOR = 1e-12  # Cholesky pivots² below this fraction of the largest: M is rank-deficient.
 DEFAULT_DRIFT = 2.0  # reuse leverage scores while every v_i changed by a factor within [1/2, 2].
-
-
-# -- access to rows (in memory or in blocks) ------------------------------------------------------
-
-
-def row_blocks(A):
-    """Yield ``(start, block)`` pairs covering the rows of A in order (one block for an ndarray)."""
-    if isinstance(A, np.ndarray):
-        yield 0, A
-    else:
-        yield from A.blocks()
-
-
-def matvec_into(A, u: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[:] = A u`` (n,), without a temporary when A is an ndarray (out contiguous)."""
-    if isinstance(A, np.ndarray):
-        return np.matmul(A, u, out=out)
-    out[:] = A @ u
-    return out
-
-
-def take_rows(A, idx: np.ndarray) -> np.ndarray:
-    """``A[idx]`` (len(idx), d) for sorted row indices idx."""
-    return A[idx] if isinstance(A, np.ndarray) else A.take_rows(idx)
 
 
 def _gram_of_rows(A, idx: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """``Σ_k weight_k a_{idx_k} a_{idx_k}ᵀ`` (d, d): the build of a row-sampled Hessian, O(|idx| d²)."""
-    return weighted_gram(take_rows(A, idx), weight)
+    return weighted_gram(as_rows(A).take_rows(idx), weight)
 
 
 def drifted(v: np.ndarray, v_ref: np.ndarray, gamma: float | None) -> bool:
@@ -156,7 +134,15 @@ class UniformSampling(Sketch):
 
     name = "uniform"
 
-    def size(self, d, eps, delta, n=None, coherence: float = 1.0):
+    def size(self, d, eps, delta, n=None, coherence: float | None = None):
+        """Needs the coherence μ of ``diag(√v) A``, which depends on v (so on x): without it there
+        is no rule (assuming μ = 1 fails on coherent rows)."""
+        if coherence is None:
+            raise ValueError(
+                "sketch 'uniform' has no sample-size rule without the coherence μ = (n/d) max τ_i "
+                "of diag(√v) A, which changes with x; pass sketch_size instead of eps, or use "
+                "'leverage', whose rule holds for any A."
+            )
         return bernstein_size(d, eps, delta, beta=coherence)
 
     def gram(self, A, v, s, rng):
@@ -167,7 +153,7 @@ class UniformSampling(Sketch):
 
 def exact_leverage_scores(A, v: np.ndarray) -> np.ndarray:
     """``τ_i = ||Q_i||²`` (n,) for the thin QR ``diag(√v) A = Q R``: O(n d²) and an n×d copy."""
-    M = np.sqrt(v)[:, None] * np.concatenate([blk for _, blk in row_blocks(A)])  # (n, d)
+    M = np.sqrt(v)[:, None] * np.concatenate([blk for _, blk in as_rows(A).blocks()])  # (n, d)
     Q = np.linalg.qr(M, mode="reduced").Q
     return np.einsum("ij,ij->i", Q, Q)
 
@@ -200,9 +186,9 @@ def countsketch_blocks(A, v: np.ndarray, s: int, rng: np.random.Generator) -> np
     """
     n = v.size
     rows = rng.integers(0, s, size=n)
-    signs = rng.choice(np.array([-1.0, 1.0]), size=n) * np.sqrt(v)
+    signs = rng.choice(np.array([1.0, -1.0]), size=n) * np.sqrt(v)  # scipy's draws, in its order
     out = np.zeros((s, A.shape[1]))
-    for start, blk in row_blocks(A):
+    for start, blk in as_rows(A).blocks():
         m = blk.shape[0]
         sl = slice(start, start + m)
         S = scipy.sparse.csc_array((signs[sl], (rows[sl], np.arange(m))), shape=(s, m))
@@ -218,8 +204,8 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     k = min(d, 16), so ``||m_iᵀ R⁻¹ G||² ≈ ||m_iᵀ R⁻¹||²`` (Johnson–Lindenstrauss). Cost: two
     passes over A (the sparse product and ``A (R⁻¹G)``, (n, k)) plus O(s₁ d² + d³) — about two
     gradient evaluations. The product ``A (R⁻¹G)`` runs in float32, in blocks of
-    ``JL_BLOCK_ROWS`` rows: twice the float64 GEMM's speed, and the scores, which only set sampling
-    probabilities, change by ~1e-6 relative (if A overflows float32, the product is redone in
+    ``JL_BLOCK_ROWS`` rows (faster than float64; docs/solver.md, "Measured constants"): the
+    scores, which only set sampling probabilities, change by ~1e-6 relative (if A overflows float32, the product is redone in
     float64). ℓ does not depend on v beyond R, which is what lets the solver reuse it.
     """
     d = A.shape[1]
@@ -228,8 +214,12 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     C[np.diag_indices(d)] += 1e-14 * np.trace(C) / d + 1e-300  # rank-deficient M: a tiny ridge
     R = np.linalg.cholesky(C).T  # (d, d), upper: RᵀR = C
     k = min(d, JL_COLUMNS)
-    G = rng.standard_normal((d, k)) / math.sqrt(k) if k < d else np.eye(d)
-    Omega = np.linalg.solve(R, G)  # (d, k)
+    r = np.abs(np.diag(R))
+    if r.min() ** 2 > RANK_FLOOR * r.max() ** 2:
+        G = rng.standard_normal((d, k)) / math.sqrt(k) if k < d else np.eye(d)
+        Omega = np.linalg.solve(R, G)  # (d, k)
+    else:  # rank-deficient M (zero or duplicated columns): R⁻¹ would blow up null(M); use C⁺
+        Omega = _pseudo_inverse_root(C, k, rng)
     scale = float(np.max(np.abs(Omega))) or 1.0  # float32 holds Ω/scale in [-1, 1]
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below
         ell = _row_norms2(A, (Omega / scale).astype(np.float32))
@@ -238,10 +228,20 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     return ell * scale**2
 
 
+def _pseudo_inverse_root(C: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``Ω = W G`` (d, k') with ``W Wᵀ = C⁺`` (eigenvalues ≤ RANK_FLOOR·max left out), G (r, k')
+    Gaussian, so that ``||a_iᵀ Ω||² ≈ a_iᵀ C⁺ a_i`` on the row space of M."""
+    lam, V = np.linalg.eigh(C)
+    keep = lam > RANK_FLOOR * lam[-1]
+    W = V[:, keep] / np.sqrt(lam[keep])  # (d, r)
+    r = W.shape[1]
+    return W @ (rng.standard_normal((r, k)) / math.sqrt(k) if k < r else np.eye(r))
+
+
 def _row_norms2(A, Omega: np.ndarray) -> np.ndarray:
     """``||a_iᵀ Ω||²`` (n,) in Ω's precision, A cast ``JL_BLOCK_ROWS`` rows at a time."""
     ell = np.empty(A.shape[0])
-    for start, blk in row_blocks(A):
+    for start, blk in as_rows(A).blocks():
         for i in range(0, blk.shape[0], JL_BLOCK_ROWS):
             Y = (blk[i : i + JL_BLOCK_ROWS].astype(Omega.dtype) @ Omega).astype(np.float64)
             ell[start + i : start + i + Y.shape[0]] = np.einsum("ij,ij->i", Y, Y)
@@ -299,12 +299,7 @@ class CountSketch(Sketch):
         return math.ceil((d * d + d) / (eps**2 * delta))
 
     def gram(self, A, v, s, rng):
-        if isinstance(A, np.ndarray):
-            M = np.sqrt(v)[:, None] * A
-            SM = clarkson_woodruff_transform(M, s, rng=rng)
-        else:
-            SM = countsketch_blocks(A, v, s, rng)
-        return SketchedGram(gram(SM), s, s)
+        return SketchedGram(gram(countsketch_blocks(A, v, s, rng)), s, s)
 
 
 class SRTT(Sketch):
@@ -327,9 +322,10 @@ class SRTT(Sketch):
         return math.ceil(4 * (1 + eps / 3) * mix * math.log(4 * d / delta) / eps**2)
 
     def gram(self, A, v, s, rng):
-        if not isinstance(A, np.ndarray):
+        rows = as_rows(A)
+        if not rows.in_memory:
             raise ValueError("the SRTT mixes all rows at once; use 'leverage' for a chunked A.")
-        n = v.size
+        A, n = rows.array(), v.size
         signs = rng.choice(np.array([-1.0, 1.0]), size=n) * np.sqrt(v)
         CDM = scipy.fft.dct(signs[:, None] * A, type=2, norm="ortho", axis=0, workers=-1)
         idx, scale = _sample_rows(np.full(n, 1.0 / n), s, rng)
@@ -353,7 +349,7 @@ class GaussianSketch(Sketch):
     def gram(self, A, v, s, rng):
         SM = np.zeros((s, A.shape[1]))
         sv = np.sqrt(v)
-        for start, blk in row_blocks(A):
+        for start, blk in as_rows(A).blocks():
             m = blk.shape[0]
             S = rng.standard_normal((s, m)) / math.sqrt(s)
             SM += S @ (sv[start : start + m, None] * blk)

@@ -1,7 +1,8 @@
 """``solve(prob, method=..., sketch=..., tol=..., seed=...)``: one entry point, one result type.
 
-A thin front over the solvers of :mod:`theory.newton` and four anchors from ``scipy.optimize``
-(given the same closed-form derivatives). Every argument is checked before any work (ValueError
+A thin front over the solvers of :data:`SOLVERS` (each a :class:`~theory.solver.Solver` that
+declares its options and family on itself, or a :class:`ScipyAnchor`: ``scipy.optimize`` given the
+same closed-form derivatives). Every argument is checked before any work (ValueError
 naming the mistake and the valid choices); unknown options warn (:class:`SolverOptionWarning`), as
 scipy's ``minimize`` does. A solve that does not converge returns ``success=False`` and a message;
 it does not raise.
@@ -25,43 +26,45 @@ from dataclasses import fields
 import numpy as np
 import scipy.optimize
 
-from theory.newton import (
-    MESSAGES,
-    NEWTON_SOLVERS,
-    SketchedNewtonSolver,
-    SolveResult,
-    SolverOptions,
-    format_row,
-)
+from theory.newton import GradientDescentSolver, NewtonSolver, SketchedNewtonSolver
+from theory.newton_cg import SketchedNewtonCGSolver
+from theory.objective import hessian_from_parts
+from theory.rows import CountedRows
 from theory.sketch import SKETCHES
+from theory.solver import MESSAGES, SolveResult, SolverOptions, format_row
 from theory.subspace import SubspaceNewtonSolver
 
-SOLVERS = {SubspaceNewtonSolver.method: SubspaceNewtonSolver, **NEWTON_SOLVERS}
+
+class ScipyAnchor:
+    """``scipy.optimize.minimize(method=scipy_name)`` given this package's closed-form derivatives
+    (see :func:`_solve_scipy`); ``hessian`` says which of ``hess``/``hessp`` it gets."""
+
+    options = frozenset({"verbose"})
+    sketched = False
+
+    def __init__(self, method: str, scipy_name: str, hessian: str | None):
+        self.method, self.scipy_name, self.hessian = method, scipy_name, hessian
+
+
+SOLVERS = {
+    s.method: s
+    for s in (
+        SubspaceNewtonSolver,
+        SketchedNewtonCGSolver,
+        SketchedNewtonSolver,
+        NewtonSolver,
+        GradientDescentSolver,
+        ScipyAnchor("scipy-trust-exact", "trust-exact", "hess"),
+        ScipyAnchor("scipy-trust-krylov", "trust-krylov", "hessp"),
+        ScipyAnchor("scipy-newton-cg", "Newton-CG", "hessp"),
+        ScipyAnchor("scipy-l-bfgs-b", "L-BFGS-B", None),
+    )
+}  # registering a method: one entry here; its options and family are declared on it
 
 DEFAULT_METHOD = "sketched-subspace-newton"  # see docs/solver.md, "Choosing the default"
 DEFAULT_SKETCH = "leverage"
-SCIPY_METHODS = {
-    "scipy-trust-exact": "trust-exact",
-    "scipy-trust-krylov": "trust-krylov",
-    "scipy-newton-cg": "Newton-CG",
-    "scipy-l-bfgs-b": "L-BFGS-B",
-}
-METHODS = (*SOLVERS, *SCIPY_METHODS)
-SKETCH_OPTIONS = {"sketch_size", "eps", "delta", "drift"}
-OPTIONS_BY_METHOD = {
-    "newton": {"decrement_tol", "line_search", "verbose"},
-    "gradient-descent": {"line_search", "verbose"},
-    "sketched-newton": {"decrement_tol", "line_search", "verbose", *SKETCH_OPTIONS},
-    "sketched-newton-cg": {
-        "decrement_tol",
-        "verbose",
-        "cg_maxiter",
-        "rebuild_after",
-        *SKETCH_OPTIONS,
-    },
-    "sketched-subspace-newton": {"decrement_tol", "verbose", "rebuild_after", *SKETCH_OPTIONS},
-    **{name: {"verbose"} for name in SCIPY_METHODS},
-}
+METHODS = tuple(SOLVERS)
+SCIPY_METHODS = {m: s.scipy_name for m, s in SOLVERS.items() if isinstance(s, ScipyAnchor)}
 
 
 class SolverOptionWarning(UserWarning):
@@ -92,20 +95,22 @@ def solve(
         ``"scipy-l-bfgs-b"``.
     sketch : for the sketched methods, one of :data:`theory.sketch.SKETCHES` (default "leverage").
     tol : stop when ``max |∇L(x)| ≤ tol`` (> 0).
-    seed : seeds the sketches; the same seed gives the same iterates.
+    seed : seeds the sketches; the same seed gives bit-identical iterates, in any process and under
+        any load (no decision depends on a measured time).
     x_star : a reference minimiser; when given, ``history["error"]`` holds ``||x_k − x*||``.
     max_iter : at most this many iterations (≥ 1).
     callback : ``callback(x, row)`` after each iterate, row being that iterate's history entry.
-    **options : fields of :class:`~theory.newton.SolverOptions` that apply to the method
+    **options : fields of :class:`~theory.solver.SolverOptions` that apply to the method
         (``line_search``, ``decrement_tol``, ``sketch_size``, ``eps``, ``delta``,
         ``drift``, ``cg_maxiter``, ``rebuild_after``, ``verbose``).
     """
     x0 = np.zeros(prob.d) if x0 is None else prob.check_x(x0, name="x0")
     x_star = None if x_star is None else prob.check_x(x_star, name="x_star")
     opts = _validate(prob, method, sketch, tol, seed, max_iter, options)
-    if method in SCIPY_METHODS:
-        return _solve_scipy(prob, method, x0, opts, x_star, callback)
-    return SOLVERS[method](prob, opts, x_star=x_star, callback=callback).solve(x0)
+    spec = SOLVERS[method]
+    if isinstance(spec, ScipyAnchor):
+        return _solve_scipy(prob, spec, x0, opts, x_star, callback)
+    return spec(prob, opts, x_star=x_star, callback=callback).solve(x0)
 
 
 def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptions:
@@ -118,7 +123,8 @@ def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptio
         )
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
         raise ValueError(f"max_iter must be an integer ≥ 1; got {max_iter!r}.")
-    sketched = issubclass(SOLVERS.get(method, object), SketchedNewtonSolver)
+    spec = SOLVERS[method]
+    sketched = spec.sketched
     if sketch is not None and sketch not in SKETCHES:
         raise ValueError(f"unknown sketch {sketch!r}; valid sketches: {', '.join(SKETCHES)}.")
     if sketch is not None and not sketched:
@@ -128,18 +134,18 @@ def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptio
     if unknown:
         warnings.warn(
             f"unknown solver options ignored: {', '.join(unknown)}; valid options: "
-            f"{', '.join(sorted(OPTIONS_BY_METHOD[method]))}.",
+            f"{', '.join(sorted(spec.options))}.",
             SolverOptionWarning,
             3,
         )
-    foreign = sorted(set(options) & known - OPTIONS_BY_METHOD[method])
+    foreign = sorted(set(options) & known - spec.options)
     if foreign:
         warnings.warn(
             f"options {', '.join(foreign)} do not apply to method {method!r} and are ignored.",
             SolverOptionWarning,
             3,
         )
-    kept = {k: v for k, v in options.items() if k in OPTIONS_BY_METHOD[method]}
+    kept = {k: v for k, v in options.items() if k in spec.options}
     opts = SolverOptions(
         tol=float(tol), max_iter=int(max_iter), seed=seed, sketch=sketch or DEFAULT_SKETCH, **kept
     )
@@ -161,7 +167,9 @@ def _validate_sketch(prob, opts: SolverOptions) -> None:
         )
     if not 0 < opts.delta < 1:
         raise ValueError(f"delta must lie in (0, 1) (a failure probability); got {opts.delta!r}.")
-    if opts.sketch == "srtt" and not isinstance(prob.A, np.ndarray):
+    if opts.eps is not None and opts.sketch_size is None and opts.sketch == "uniform":
+        SKETCHES["uniform"]().size(d, opts.eps, opts.delta)  # raises: no rule without coherence
+    if opts.sketch == "srtt" and not prob.rows.in_memory:
         raise ValueError("sketch 'srtt' needs A in memory; use 'leverage' for a chunked A.")
 
 
@@ -169,7 +177,8 @@ def _validate_sketch(prob, opts: SolverOptions) -> None:
 
 
 class _Derivatives:
-    """fun/jac/hess/hessp for scipy, counting calls; the last gradient is memoised by x.
+    """fun/jac/hess/hessp for scipy, counted; its own memory of the last x (z = A x, the softmax,
+    r and B's parts), so that scipy's calls at one x share one pass ``A x``.
 
     scipy's solvers can probe non-finite points or directions (trust-krylov's trlib passes a NaN
     direction after a breakdown); those get NaN back, so scipy reports the failure itself instead
@@ -177,31 +186,52 @@ class _Derivatives:
     """
 
     def __init__(self, prob):
-        self.prob = prob
+        self.prob, self.loss = prob, prob.loss_z
+        self.rows = CountedRows(prob.rows)
         self.nfev = self.njev = self.nhev = 0
-        self._x = self._g = None
+        self._x, self._at, self._g = None, {}, None
+
+    def _point(self, x) -> dict:
+        """z, softmax (and later r, parts, g) at x, computed once per x."""
+        if self._x is None or not np.array_equal(x, self._x):
+            z = self.rows.matvec(x) if x.any() else np.zeros(self.prob.n)  # A 0 = 0, no pass
+            self._x, self._at = np.array(x), {"z": z, "sm": self.loss.softmax(z)}
+        return self._at
+
+    def value(self, x) -> float:
+        """L(x), uncounted (for the history)."""
+        at = self._point(x)
+        return self.loss.value(at["z"], at["sm"])
 
     def fun(self, x):
         self.nfev += 1
-        return self.prob.loss(x) if np.all(np.isfinite(x)) else math.nan
+        return self.value(x) if np.all(np.isfinite(x)) else math.nan
 
     def jac(self, x):
-        if self._x is None or not np.array_equal(x, self._x):
+        if not np.all(np.isfinite(x)):
             self.njev += 1
-            finite = np.all(np.isfinite(x))
-            self._x = np.array(x)
-            self._g = self.prob.gradient(x) if finite else np.full(self.prob.d, math.nan)
-        return self._g
+            return np.full(self.prob.d, math.nan)
+        at = self._point(x)
+        if "g" not in at:
+            self.njev += 1
+            at["g"] = self.rows.rmatvec(self.loss.residual(at["z"], at["sm"].f))
+        return at["g"]
+
+    def _parts(self, x):
+        at = self._point(x)
+        if "parts" not in at:
+            at["parts"] = self.loss.derivatives(at["z"], at["sm"].f)[1]
+        return at["parts"]
 
     def hess(self, x):
         self.nhev += 1
-        return self.prob.hessian(x)
+        return hessian_from_parts(self.rows, self._parts(x))
 
     def hessp(self, x, v):
         self.nhev += 1
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(v))):
             return np.full(self.prob.d, math.nan)
-        return self.prob.hessp(x, v)
+        return self.rows.rmatvec(self._parts(x).apply(self.rows.matvec(v)))
 
 
 def _scipy_options(name: str, max_iter: int, tol: float) -> dict:
@@ -213,8 +243,9 @@ def _scipy_options(name: str, max_iter: int, tol: float) -> dict:
     return {"maxiter": max_iter, "gtol": tol * 1e-3}
 
 
-def _solve_scipy(prob, method, x0, opts: SolverOptions, x_star, callback) -> SolveResult:
-    name = SCIPY_METHODS[method]
+def _solve_scipy(prob, spec: ScipyAnchor, x0, opts: SolverOptions, x_star, callback) -> SolveResult:
+    """Run the anchor; stop in its callback once ``max|g| ≤ tol`` (our test, for every method)."""
+    method, name = spec.method, spec.scipy_name
     der = _Derivatives(prob)
     hist: dict[str, list[float]] = {}
     t0 = time.perf_counter()
@@ -222,7 +253,7 @@ def _solve_scipy(prob, method, x0, opts: SolverOptions, x_star, callback) -> Sol
     def record(x, it):
         g = der.jac(x)
         row = {
-            "loss": prob.loss(x),
+            "loss": der.value(x),
             "grad_inf": float(np.max(np.abs(g))),
             "step": math.nan,
             "sketch_size": math.nan,
@@ -242,8 +273,7 @@ def _solve_scipy(prob, method, x0, opts: SolverOptions, x_star, callback) -> Sol
         if record(intermediate_result.x, len(hist["loss"])):
             raise StopIteration
 
-    kwargs = {"hess": der.hess} if name == "trust-exact" else {}
-    kwargs |= {"hessp": der.hessp} if name in ("trust-krylov", "Newton-CG") else {}
+    kwargs = {spec.hessian: getattr(der, spec.hessian)} if spec.hessian else {}
     if record(x0, 0):
         x, nit, sp_message = x0, 0, ""
     else:
@@ -260,8 +290,8 @@ def _solve_scipy(prob, method, x0, opts: SolverOptions, x_star, callback) -> Sol
             )
         x, nit, sp_message = r.x, len(hist["loss"]) - 1, str(r.message)
     g = der.jac(x)
-    status = 0 if np.max(np.abs(g)) <= opts.tol else (2 if nit >= opts.max_iter else 3)
-    if status == 3 and not np.all(np.isfinite(g)):
+    status = 0 if np.max(np.abs(g)) <= opts.tol else (2 if nit >= opts.max_iter else 6)
+    if status == 6 and not np.all(np.isfinite(g)):
         status = 4
     message = MESSAGES[status] + (f" (scipy: {sp_message})" if status else "")
     return SolveResult(
@@ -273,7 +303,8 @@ def _solve_scipy(prob, method, x0, opts: SolverOptions, x_star, callback) -> Sol
         nfev=der.nfev,
         njev=der.njev,
         nhev=der.nhev,
-        fun=prob.loss(x),
+        npass=der.rows.passes,
+        fun=der.value(x),
         jac=g,
         method=method,
         history={k: np.asarray(v) for k, v in hist.items()},

@@ -17,164 +17,212 @@ per CG iteration. On a quadratic with P fixed, minimising over ``{P⁻¹ g, s₁
 ``(√κ − 1)/(√κ + 1)``, ``κ ≤ (1 + ε)/(1 − ε)``, per iteration; on L it keeps that rate near x*, and
 far from it every step decreases L at least as much as an exact line search along ``−P⁻¹ g``.
 
-**When to (re)build P** (its only O(n d²) work). P starts as the identity (well-conditioned
-problems never need more). Each iteration measures the contraction ``c`` of ``||g||_{P⁻¹}`` over the
-last two iterations under the current P (after ``max(2, ⌊K/4⌋)`` iterations under a new P and
-``max(1, ⌊K/4⌋)`` under P = I: the first contractions under P = I understate the later ones, and a P
-built far from x* goes stale, so an expensive build — K ≈ 12 iterations at 65536×1024 — first rents
-a quarter of its price; at 65536×1024 it then builds once instead of twice, and never spends more
-than about 4× on builds what it spends on iterations), and
-rebuilds P at the current x when the iterations still needed at that rate,
-``log(|g|∞ / tol) / log(1/c)``, exceed those needed after a rebuild,
-``K + log(|g|∞ / tol) / log(1/c_fresh)``. K is the build's cost in iterations, from a cost model in
-gradient evaluations (not measured times, so that the same seed gives the same iterates);
-``c_fresh`` the contraction seen in the two iterations after a build (geometric mean over the
-builds so far; 0.3 before any). P is the sketch (s = 64 d rows by default, at most max(8 d, n/8):
-each iteration is cheap, so a sharper P pays), made exact on the range of the rank-2 term
-(:func:`preconditioner`), or the exact Hessian when that is cheaper (small d), as in
-:class:`theory.newton.SketchedNewtonCGSolver`.
+**When to (re)build P** (its only O(n d²) work): the policy of :mod:`theory.preconditioner`,
+shared with Newton-CG. P starts as the identity (well-conditioned problems never need more). The
+work still needed under the current P is estimated from the contraction ``c`` of ``||g||_{P⁻¹}``
+over the last two iterations under it, ``log(|g|∞ / tol) / log(1/c)`` iterations; under a fresh P
+from ``c_fresh``, the contraction seen in the two iterations after each build (geometric mean over
+the builds so far; 0.3 before any). Each P is used ``max(2, ⌊K/4⌋)`` iterations (``max(1, ⌊K/4⌋)``
+under P = I) before a rebuild is considered: the first contractions under P = I understate the
+later ones, and a P built far from x* goes stale. K, the build's price, is the cost model's
+(never a measured time). P is the sketch (s = min(64 d, max(8 d, n/8)) rows by default: each
+iteration is cheap, so a sharper P pays, but the O(s d²) Gram must not outweigh the iterations)
+made exact on the range of the rank-2 term
+(:func:`~theory.preconditioner.range_corrected`), or the exact Hessian when that is cheaper
+(small d).
 
 z is updated incrementally (``z ← z + Z y``); each update rounds like a fresh ``A x`` would (both
 are sums of d products), so after k iterations z is within about √k roundings of ``A x``
 (checked: the reported gradient equals ``∇L(x)`` recomputed from ``A x`` to 1e-13, tests).
 
-Counters: ``nfev`` counts products with A (``A x₀``, then one ``A u`` per iteration), ``njev``
-products ``Aᵀ r`` (as many), ``nhev`` builds of P; ``history["cg_iter"]`` holds the Newton steps
-taken in the subspace.
+Counters (:class:`~theory.solver.SolveResult`): ``nfev`` counts evaluations of ℓ (every trial
+point of the inner solve), ``njev`` gradients (one per iteration), ``nhev`` builds of P, and
+``npass`` the passes over A: two per iteration (``A u``, ``Aᵀ r``), two at x₀ (one at x₀ = 0), and
+each build's.
+``history["inner_iter"]`` holds the Newton steps taken in the subspace. The O(n) work of the inner
+solve runs in a workspace this solver owns (three points' z, f, r, q, v, two scratch vectors, Z),
+reused between the solves of one thread, so an inner step allocates nothing of size n.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from dataclasses import dataclass
 
 import numpy as np
 
+from theory.linalg import EIG_FLOOR
 from theory.newton import (
     ARMIJO_C1,
-    EIG_FLOOR,
-    ROUNDING,
-    SketchedNewtonSolver,
-    SPDSolver,
-    build_costs,
-    sampled_diagonal_part,
+    QUADRATIC_FLOOR,
+    make_solver_sketch,
+    resolve_sketch_size,
 )
-from theory.objective import Point
-from theory.sketch import SketchedGram, matvec_into
+from theory.preconditioner import PreconditionerPolicy
+from theory.solver import ROUNDING, SKETCH_OPTIONS, Model, Solver, Step
 
 MEMORY = 1  # previous steps kept in the subspace (1: PCG on a quadratic)
-SAMPLES_PER_D = 64  # default s = 64 d, but ≤ max(8 d, n/8) (see setup)
+SAMPLES_PER_D = 64  # default s = 64 d, but ≤ max(8 d, n/8) (module docstring)
 INNER_MAX = 20  # damped Newton steps in the subspace per iteration (quadratic convergence: few)
 INNER_HALVINGS = 30
 MODEL_FIT = 0.01  # an inner step whose decrease is within 1% of the model's ends the inner solve
 RETURNS = 3.0  # inner solve stops when the next step's predicted gain < RETURNS/d · gain so far
-QUADRATIC_FLOOR = 1e3  # predicted decrease below 1e3 roundings of φ: the quadratic model is exact
-CORRECTION_GRADS = 1.5  # the preconditioner's exact part: Aᵀ[f, q], A U, Aᵀ(v ∘ A U)
+CORRECTION_GRADS = 1.5  # the range correction's extra work: Aᵀ[f, q], A U, Aᵀ(v ∘ A U)
 WAIT = 2  # iterations under a built P before a rebuild is considered (1 under P = I)
 WINDOW = 2  # the contraction is measured over the last two iterations under the same P
-RENT = 0.25  # at least ⌊RENT·K⌋ iterations under each P (P = I included) before a build
 FRESH_CONTRACTION = 0.3  # assumed ||g||_{P⁻¹} contraction just after a build, before any is seen
 
 
-class SubspaceNewtonSolver(SketchedNewtonSolver):
+class _Workspace:
+    """The O(n) arrays of one solve: scratch, Z and v ∘ Z (n, 1 + MEMORY), and up to three points.
+    Kept per thread between solves (:func:`_take`, :func:`_give`), so that a solve does not pay the
+    page faults of fresh memory (on a VM about as much as a few vector operations per array)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.tmp = [np.empty(n), np.empty(n)]
+        self.Z = np.empty((n, 1 + MEMORY), order="F")  # [A u, A s₁, …]: columns contiguous
+        self.VZ = np.empty_like(self.Z)  # v ∘ Z
+        self.points: list[_Point] = []
+
+
+class _Pool(threading.local):
+    """The workspace last returned in this thread (one: bounded memory; threads never share)."""
+
+    last: _Workspace | None = None
+
+
+_POOL = _Pool()
+
+
+def _take(n: int) -> _Workspace:
+    ws, _POOL.last = _POOL.last, None
+    return ws if ws is not None and ws.n == n else _Workspace(n)
+
+
+def _give(ws: _Workspace) -> None:
+    _POOL.last = ws
+
+
+class _Point:
+    """One of the solver's (at most three) workspace points: z, f (n,) and r, q, v (three (n,)
+    arrays, made when first needed), refilled in place; ``sm`` its softmax and ``derivs`` its
+    (r, B's parts) once computed."""
+
+    def __init__(self, n: int):
+        self.z, self.f, self._rqv = np.empty(n), np.empty(n), None
+        self.sm, self.derivs = None, None
+
+    @property
+    def rqv(self) -> list[np.ndarray]:
+        if self._rqv is None:
+            self._rqv = [np.empty_like(self.z) for _ in range(3)]
+        return self._rqv
+
+
+@dataclass(frozen=True)
+class SubspaceStep(Step):
+    """The subspace minimiser: ``y`` (k,), the workspace point holding ``z + Z y``, and its loss."""
+
+    y: np.ndarray | None = None
+    point: _Point | None = None
+    loss: float = math.nan
+
+
+class SubspaceNewtonSolver(Solver):
     """See the module docstring. Options: ``sketch``, ``sketch_size``/``eps``/``delta``, ``drift``
     as the other sketched solvers; ``rebuild_after`` = k treats a build as costing k iterations
     (0: build P at every iteration)."""
 
     method = "sketched-subspace-newton"
+    options = frozenset({"decrement_tol", "verbose", "rebuild_after"}) | SKETCH_OPTIONS
+    sketched = True
 
     def setup(self, x0):
-        super().setup(x0)
         n, d = self.prob.n, self.prob.d
-        if self.opts.sketch_size is None and self.opts.eps is None:
-            # The build's Gram costs O(s d²) against an iteration's O(n d): capped at n/8 rows
-            # (at 65536×1024, s = 8 d took 1.36 s against 1.58 s at 16 d and 1.57 s at 4 d).
-            self.s = min(SAMPLES_PER_D * d, max(8 * d, n // 8))
-        self.here = self.prob.point(self.x)  # z = A x, f, r (the gradient's), B's parts when asked
-        self.dirs: list[np.ndarray] = []  # previous steps s_j (d,), newest first
-        self.Z = np.empty((n, 1 + MEMORY), order="F")  # [A u, A s₁, …]: columns contiguous
-        self.VZ = np.empty_like(self.Z)  # v ∘ Z
-        self.slots: list[Point] = []  # points refilled in place (point_z(z, out=...))
-        self.P: SPDSolver | None = None
-        self.G_hist: list[float] = []
-        self.fresh: list[float] = []  # log contractions seen in the iterations after each build
-        self.builds, self.c_fresh = 0, math.nan
-        exact, sketch = build_costs(n, d, self.s, extra=CORRECTION_GRADS)
-        self.exact_preconditioner = exact <= sketch
-        self.k_build = (
-            min(exact, sketch) if self.opts.rebuild_after is None else self.opts.rebuild_after
+        self._sketch = make_solver_sketch(self.opts)
+        default = min(SAMPLES_PER_D * d, max(8 * d, n // 8))
+        s = resolve_sketch_size(self.opts, self._sketch, n, d, default)
+        self._policy = PreconditionerPolicy.for_problem(
+            n, d, s, self.opts.rebuild_after, extra=CORRECTION_GRADS, corrected=True
         )
+        ws = self._ws = _take(n)
+        self._tmp, self._Z, self._VZ, self._points = ws.tmp, ws.Z, ws.VZ, ws.points
+        for p in self._points:
+            p.sm, p.derivs = None, None
+        self._dirs: list[np.ndarray] = []  # previous steps s_j (d,), newest first
+        self._P = None
+        self._G_hist: list[float] = []
+        self._fresh: list[float] = []  # log contractions seen in the iterations after each build
+        self._builds, self._c_fresh = 0, math.nan
+        here = self._here = self._free()
+        z, here.sm, loss = self.value(x0, out=here.z, f_out=here.f)
+        return self.evaluate(x0, z, here.sm, loss, out=here.rqv, tmp=self._tmp)
+
+    def finalize(self, state, status, nit):
+        """The result (x and g are the solver's own copies), then the workspace back to the pool."""
+        res = super().finalize(state, status, nit)
+        _give(self._ws)
+        return res
 
     # -- the preconditioner ------------------------------------------------------------------------
 
-    def update_hessian(self):
-        """``u = −P⁻¹ g``; first rebuild P at x if that pays (see the module docstring)."""
-        self.last_sketch = None
-        self.u = self._direction()
-        if not self._rebuild_pays():
-            return
-        if self.exact_preconditioner:
-            H = self.prob.hessian_at(self.here)
-            self.last_sketch = SketchedGram(H, self.prob.n, self.prob.n)
-            self.P = SPDSolver(H)  # clipped if need be: still SPD
-        else:
-            parts = self.prob.hessian_parts_at(self.here)
-            self.P, self.last_sketch = preconditioner(
-                self.prob, parts, self.sketch, self.s, self.rng
-            )
-            self.timing["t_leverage"] = self.last_sketch.leverage_time
-        self.nhev += 1
-        self.builds += 1
-        self.u = self._direction()
-        self.G_hist = [self.G]
+    def update_hessian(self, state):
+        """P, rebuilt at x when the policy says it pays (module docstring)."""
+        if not self._rebuild_pays(state):
+            return Model(self._P, 0.0)
+        self._P, rows, t_lev = self.build_preconditioner(self._policy, state, self._sketch)
+        self._builds += 1
+        self._G_hist = [self._G(state.g)]
+        return Model(self._P, rows, t_lev)
 
-    def _direction(self) -> np.ndarray:
-        """``u = −P⁻¹ g`` (d,), and ``G = gᵀ P⁻¹ g`` (the squared P⁻¹-norm of g)."""
-        u = -self.g if self.P is None else -self.P.solve(self.g)
-        self.G = -float(self.g @ u)
-        return u
+    def _G(self, g: np.ndarray) -> float:
+        """``gᵀ P⁻¹ g``, the squared P⁻¹-norm of g."""
+        return float(g @ (g if self._P is None else self._P.solve(g)))
 
-    def _rebuild_pays(self) -> bool:
-        """Ski rental in iterations: rebuild when the rate under P costs more than K + a fresh rate."""
-        if self.opts.rebuild_after == 0:
+    def _rebuild_pays(self, state) -> bool:
+        """Ski rental in iterations: the work at the current rate against K + the work fresh."""
+        if self._policy.always:
             return True
-        self.G_hist.append(self.G)
-        if len(self.G_hist) < 1 + max(WAIT if self.builds else 1, int(RENT * self.k_build)):
+        self._G_hist.append(self._G(state.g))
+        if not self._policy.waited(len(self._G_hist) - 1, WAIT if self._builds else 1):
             return False
-        j = min(WINDOW, len(self.G_hist) - 1)
-        old, new = self.G_hist[-1 - j], self.G_hist[-1]
+        j = min(WINDOW, len(self._G_hist) - 1)
+        old, new = self._G_hist[-1 - j], self._G_hist[-1]
         c = (new / old) ** (0.5 / j) if old > 0 else 1.0  # contraction of ||g||_{P⁻¹} per iteration
-        if len(self.G_hist) == 1 + WINDOW and self.builds:  # geometric mean over builds
-            self.fresh.append(math.log(c))
-            self.c_fresh = math.exp(sum(self.fresh) / len(self.fresh))
+        if len(self._G_hist) == 1 + WINDOW and self._builds:  # geometric mean over builds
+            self._fresh.append(math.log(c))
+            self._c_fresh = math.exp(sum(self._fresh) / len(self._fresh))
         if not c < 1:
             return True
-        c_new = min(FRESH_CONTRACTION if math.isnan(self.c_fresh) else self.c_fresh, 0.99)
-        orders = math.log(max(float(np.max(np.abs(self.g))) / self.opts.tol, math.e))
-        return orders / -math.log(c) > self.k_build + orders / -math.log(c_new)
+        c_new = min(FRESH_CONTRACTION if math.isnan(self._c_fresh) else self._c_fresh, 0.99)
+        orders = math.log(max(state.grad_inf / self.opts.tol, math.e))
+        return self._policy.pays(orders / -math.log(c), orders / -math.log(c_new))
 
     # -- one iteration -----------------------------------------------------------------------------
 
-    def inner_solve(self):
-        """The new direction's image (one pass over A), then ``min_y ℓ(z + Z y)``."""
-        self.nfev += 1
-        k = 1 + len(self.dirs)
-        V = np.column_stack([self.u, *self.dirs])  # (d, k)
-        matvec_into(self.prob.A, self.u, self.Z[:, 0])
-        y, self.new_point, self.new_loss = self._minimise(self.Z[:, :k])
-        self.cg_iter = self.inner_steps
-        self.p, self.y = V @ y, y
-        self.decrement2 = 2.0 * (self.loss - self.new_loss)
+    def inner_solve(self, state, model):
+        """``u = −P⁻¹ g``, its image ``A u`` (one pass over A), then ``min_y ℓ(z + Z y)``."""
+        u = -state.g if model.H is None else -model.H.solve(state.g)
+        k = 1 + len(self._dirs)
+        V = np.column_stack([u, *self._dirs])  # (d, k)
+        self.rows.matvec(u, out=self._Z[:, 0])
+        y, point, phi, steps = self._minimise(state, self._Z[:, :k])
+        p = V @ y
+        return SubspaceStep(
+            p=p, decrement2=-float(state.g @ p), inner_iter=steps, y=y, point=point, loss=phi
+        )
 
-    def _slot(self, *busy: Point) -> Point:
-        """A point of this solver's not in ``busy``, to be refilled (at most three are made)."""
-        for p in self.slots:
+    def _free(self, *busy) -> _Point:
+        """A workspace point not in ``busy`` (made when none is free)."""
+        for p in self._points:
             if not any(p is b for b in busy):
                 return p
-        n = self.prob.n
-        self.slots.append(Point(x=None, z=np.empty(n), f=np.empty(n), logf=None))
-        return self.slots[-1]
+        self._points.append(_Point(self.prob.n))
+        return self._points[-1]
 
-    def _minimise(self, Z: np.ndarray):
+    def _minimise(self, state, Z: np.ndarray):
         """Damped Newton for ``φ(y) = ℓ(z + Z y)`` from y = 0 (O(n k²) a step; no pass over A).
 
         Stops after a full step whose decrease matched the quadratic model's ``−½ gᵀdy`` to 1%
@@ -182,91 +230,68 @@ class SubspaceNewtonSolver(SketchedNewtonSolver):
         this one), at the rounding floor of φ, or when the next step's predicted gain is below
         ``(RETURNS/d)·(φ(0) − φ(y))``: each inner step costs a few dozen O(n) operations, ≈ 3/d of an
         outer iteration's two passes, so a step gaining less than that share of what the inner solve
-        has gained is better spent on the next outer iteration. (Along a saturating softmax
-        direction φ falls like an exponential tail, the model never fits to 1%, and without this
-        rule coherent 16384×64 spent 20 inner steps gaining 6e-6 in one iteration.)
-        Returns ``(y, point, φ)``.
+        has gained is better spent on the next outer iteration (along a saturating softmax
+        direction φ falls like an exponential tail and the model never fits to 1%).
+        Returns ``(y, point, φ, steps)``; point is None when no step was taken.
         """
-        prob, z = self.prob, self.here.z
-        y, point, phi = np.zeros(Z.shape[1]), self.here, self.loss
-        VZ = self.VZ[:, : Z.shape[1]]
-        self.inner_steps = 0
+        z, d = state.z, self.prob.d
+        y, cur, phi, steps = np.zeros(Z.shape[1]), None, state.loss, 0
+        VZ = self._VZ[:, : Z.shape[1]]
         for _ in range(INNER_MAX):
-            r, parts = prob.residual_and_parts_at(point)
+            r, parts = (state.r, state.parts) if cur is None else self._derivs(cur)
             gy = Z.T @ r
             np.multiply(parts.diag[:, None], Z, out=VZ)
             G = np.column_stack([Z.T @ parts.f, Z.T @ parts.q])  # (k, 2), no (n, 2) copy
             Hy = Z.T @ VZ + parts.low_rank(Z, G)
             dy = _newton_step(Hy, gy)
             slope = float(gy @ dy)
-            if not slope < 0 or -0.5 * slope < RETURNS / self.prob.d * (self.loss - phi):
+            if not slope < 0 or -0.5 * slope < RETURNS / d * (state.loss - phi):
                 break
             floor = -slope <= QUADRATIC_FLOOR * ROUNDING * max(abs(phi), 1.0)
-            t, trial = 1.0, self._slot(self.here, point)
+            t, trial = 1.0, self._free(self._here, cur)
             for _ in range(INNER_HALVINGS):
                 np.matmul(Z, y + t * dy, out=trial.z)
                 trial.z += z
-                phi_t = sum(prob.point_z(trial.z, out=trial).loss_parts.values())
+                sm, phi_t = self.value_z(trial.z, f_out=trial.f, tmp=self._tmp)
                 if floor or phi_t <= phi + ARMIJO_C1 * t * slope:
                     break
                 t *= 0.5
             else:
                 break
+            trial.sm, trial.derivs = sm, None
             predicted, actual = -0.5 * slope, phi - phi_t
-            y, point, phi = y + t * dy, trial, phi_t
-            self.inner_steps += 1
+            y, cur, phi = y + t * dy, trial, phi_t
+            steps += 1
             if floor or (t == 1.0 and abs(actual - predicted) <= MODEL_FIT * predicted):
                 break
-        return y, point, phi
+        return y, cur, phi, steps
 
-    def line_search(self):
-        """Move to the subspace minimiser (it never increases L), then one gradient pass."""
-        if not (self.inner_steps and self.new_loss <= self.loss + ROUNDING * abs(self.loss)):
-            self.status = 3
-            return
-        self.x, self.loss, self.here = self.x + self.p, self.new_loss, self.new_point
-        self.here.x = self.x
+    def _derivs(self, pt: _Point):
+        """(r, B's parts) at a workspace point, computed once into its buffers."""
+        if pt.derivs is None:
+            pt.derivs = self.loss.derivatives(pt.z, pt.sm.f, out=pt.rqv, tmp=self._tmp)
+        return pt.derivs
+
+    def line_search(self, state, step):
+        """Move to the subspace minimiser (it never increases L), then one gradient pass. No step
+        taken, or no decrease beyond rounding: L's rounding floor (status 3)."""
+        if not (step.inner_iter and step.loss <= state.loss + ROUNDING * abs(state.loss)):
+            return None, 3
         if MEMORY:  # A s = Z y, the step's image, kept for the next subspace (not z_new − z_old,
-            Zy = self.VZ[:, 0]  # which near x* is all rounding); VZ is free between solves
-            np.matmul(self.Z[:, : self.y.size], self.y, out=Zy)
-            self.Z[:, 2:] = self.Z[:, 1:-1]
-            self.Z[:, 1] = Zy
-            self.dirs = [self.p, *self.dirs][:MEMORY]
-        self.g = self._counted_grad(
-            lambda: self.prob.A.T @ self.prob.residual_and_parts_at(self.here)[0]
+            Zy = self._VZ[:, 0]  # which near x* is all rounding); VZ is free between solves
+            np.matmul(self._Z[:, : step.y.size], step.y, out=Zy)
+            self._Z[:, 2:] = self._Z[:, 1:-1]
+            self._Z[:, 1] = Zy
+            self._dirs = [step.p, *self._dirs][:MEMORY]
+        pt = self._here = step.point
+        new = self.evaluate(
+            state.x + step.p, pt.z, pt.sm, step.loss, derivs=pt.derivs, out=pt.rqv, tmp=self._tmp
         )
-        self.step = float(np.linalg.norm(self.p))
-
-    def _sketch_size(self):
-        return 0.0 if self.last_sketch is None else float(self.last_sketch.size)
+        return new.with_step(float(np.linalg.norm(step.p))), None
 
 
 def _newton_step(H: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``−H⁻¹ g`` for the small (k, k) subspace Hessian, eigenvalues clipped to ≥ 1e-10 max|λ| (as
-    :class:`~theory.newton.SPDSolver`'s fallback: a descent direction when H is indefinite)."""
+    """``−H⁻¹ g`` for the small (k, k) subspace Hessian, eigenvalues clipped to ≥ 1e-10 max|λ| (a
+    descent direction when H is indefinite)."""
     lam, V = np.linalg.eigh(H)
     return -V @ ((V.T @ g) / np.maximum(np.abs(lam), EIG_FLOOR * max(np.max(np.abs(lam)), 1e-300)))
-
-
-def preconditioner(prob, parts, sketch, s: int, rng: np.random.Generator):
-    """Algorithm 1's H̃ (:func:`theory.newton.sketched_hessian`), made exact on the range of the
-    rank-2 term; an :class:`~theory.newton.SPDSolver`.
-
-    Where the rank-2 term nearly cancels the diagonal part ``D = Aᵀ diag(v) A`` (κ < 0: measured
-    at x* of the sparse family, ``uᵀ H u = 0.017 uᵀ D u`` in one direction), the sampling error
-    ``ε D`` swamps H there and one eigenvalue of ``H̃⁻¹ H`` falls to 0.1 (s = 64 d). With
-    ``U = orth[g, h]`` (d, 2) and ``Δ = D̃ − D``, adding ``E Uᵀ + U Eᵀ − U UᵀE Uᵀ``, ``E = −Δ U``
-    (two more passes over A for ``D U``), leaves the error ``(I − UUᵀ) Δ (I − UUᵀ)``, zero on
-    span(U); measured there, the smallest eigenvalue of ``H̃⁻¹ H`` rose from 0.10 to 0.54. The
-    correction is not always positive definite: if its Cholesky fails, H̃ itself is used.
-    Returns ``(P, SketchedGram)``.
-    """
-    A, v = prob.A, parts.diag
-    G = parts.range(A)  # (d, 2)
-    low = parts.low_rank(A, G)
-    D, sk = sampled_diagonal_part(prob, parts, sketch, s, rng)
-    U, _ = np.linalg.qr(G)
-    E = A.T @ (v[:, None] * (A @ U)) - D @ U  # (d, 2) = (D_exact − D̃) U
-    UE = U @ (U.T @ E)
-    P = SPDSolver(D + E @ U.T + U @ E.T - 0.5 * (UE @ U.T + U @ UE.T) + low)
-    return (P if P.fallback is None else SPDSolver(D + low)), sk

@@ -67,3 +67,9 @@ def test_threads_are_printed_and_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.startswith("theory ")
+
+
+def test_solve_refuses_uniform_sampling_with_eps_and_says_why(capsys):
+    argv = ["solve", "--n", "512", "--d", "8", "--sketch", "uniform", "--eps", "0.5", "--plot", ""]
+    assert main(argv) == 2
+    assert "coherence" in capsys.readouterr().err

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from theory import SoftmaxRegression, symbolic
+pytest.importorskip("sympy", reason="the symbolic reference needs sympy")
+
+from theory import SoftmaxRegression, symbolic  # noqa: E402
 from theory.tests.helpers import rel_err
 
 
