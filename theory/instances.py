@@ -33,6 +33,7 @@ from theory import bounds
 from theory.linalg import SPDSolver
 from theory.objective import SoftmaxRegression
 from theory.solve import solve
+from theory.validation import check_size
 
 WIDE_MIN_D = 1024
 SPARSE_SUPPORT = 4  # rows that carry b in the sparse and wide families.
@@ -135,10 +136,7 @@ def make_instance(family: str, n: int, d: int, seed: int = 0) -> Instance:
     """The instance of ``family`` (one of :data:`FAMILIES`) at size (n, d), drawn from ``seed``."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}.")
-    if not (isinstance(n, int) and isinstance(d, int) and n >= d >= 1):
-        raise ValueError(
-            f"need integers n ≥ d ≥ 1 (A must have full column rank); got n={n}, d={d}."
-        )
+    check_size(n, d)
     rng = np.random.default_rng(seed)
     A, b, w, x0 = FAMILIES[family](rng, n, d)
     inst = Instance(family, seed, SoftmaxRegression(A, b, w), np.zeros(d) if x0 is None else x0)

@@ -25,7 +25,7 @@ import numpy as np
 
 from theory.loss import HessianParts, SoftmaxLoss
 from theory.rows import RowMatrix, as_rows
-from theory.validation import as_float64
+from theory.validation import as_float64, check_size
 
 DENSE_B_MAX_N = 4096  # B(x) is n×n: at n = 4096 it already takes 128 MiB.
 
@@ -53,6 +53,7 @@ class SoftmaxRegression:
         self.A = A
         self.rows: RowMatrix = as_rows(A)
         n = self.rows.shape[0]
+        check_size(*self.rows.shape)
         self.b = as_float64("b", b, ndim=1, shape=(n,))
         w = np.asarray(w)
         if w.ndim == 0:

@@ -28,7 +28,7 @@ import scipy.optimize
 
 from theory.newton import GradientDescentSolver, NewtonSolver, SketchedNewtonSolver
 from theory.newton_cg import SketchedNewtonCGSolver
-from theory.objective import hessian_from_parts
+from theory.objective import SoftmaxRegression, hessian_from_parts
 from theory.rows import CountedRows
 from theory.sketch import SKETCHES
 from theory.solver import MESSAGES, SolveResult, SolverOptions, format_row
@@ -104,9 +104,9 @@ def solve(
         (``line_search``, ``decrement_tol``, ``sketch_size``, ``eps``, ``delta``,
         ``drift``, ``cg_maxiter``, ``rebuild_after``, ``verbose``).
     """
+    opts = _validate(prob, method, sketch, tol, seed, max_iter, options)
     x0 = np.zeros(prob.d) if x0 is None else prob.check_x(x0, name="x0")
     x_star = None if x_star is None else prob.check_x(x_star, name="x_star")
-    opts = _validate(prob, method, sketch, tol, seed, max_iter, options)
     spec = SOLVERS[method]
     if isinstance(spec, ScipyAnchor):
         return _solve_scipy(prob, spec, x0, opts, x_star, callback)
@@ -115,6 +115,11 @@ def solve(
 
 def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptions:
     """The checks of :func:`solve`, before any work; returns the options record."""
+    if not isinstance(prob, SoftmaxRegression):
+        raise TypeError(
+            f"solve takes a problem, not {type(prob).__name__}: build it first, "
+            "solve(SoftmaxRegression(A, b, w), ...)"
+        )
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}.")
     if not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0):

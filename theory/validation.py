@@ -61,3 +61,12 @@ def _check_finite(name: str, arr: np.ndarray, block_entries: int = 1 << 22) -> N
             f"{name} has {bad} non-finite entries (NaN or inf), the first at index {first}; "
             f"replace them before building the problem."
         )
+
+
+def check_size(n, d) -> None:
+    """The one size rule of the package: integers n ≥ 1 rows and d ≥ 1 columns. n < d is allowed:
+    A then has rank < d, L is flat along null(A), and every solver keeps x in A's row space (its
+    minimum-norm minimiser; a ``RankWarning`` names the rank where it matters)."""
+    ok = all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in (n, d))
+    if not (ok and n >= 1 and d >= 1):
+        raise ValueError(f"A needs n ≥ 1 rows and d ≥ 1 columns (integers); got n={n}, d={d}.")

@@ -17,8 +17,31 @@ def test_solve_prints_a_summary_and_writes_the_plot(tmp_path, capsys):
 
 
 def test_solve_rejects_a_bad_size_before_any_work(capsys):
-    assert main(["solve", "--n", "4", "--d", "8", "--plot", ""]) == 2
-    assert "need integers n ≥ d ≥ 1" in capsys.readouterr().err
+    assert main(["solve", "--n", "0", "--d", "8", "--plot", ""]) == 2
+    assert "A needs n ≥ 1 rows and d ≥ 1 columns" in capsys.readouterr().err
+
+
+def test_one_size_rule_for_the_api_and_the_cli(capsys):
+    """n < d is allowed in both (a rank-deficient A; x stays in its row space)."""
+    import numpy as np
+
+    from theory import SoftmaxRegression, solve
+
+    assert main(["solve", "--n", "32", "--d", "64", "--plot", ""]) == 0
+    rng = np.random.default_rng(0)
+    prob = SoftmaxRegression(rng.standard_normal((32, 64)) / 8, rng.dirichlet(np.ones(32)), 0.5)
+    assert solve(prob).success
+    with pytest.raises(ValueError, match="A is empty"):
+        SoftmaxRegression(np.zeros((0, 3)), np.zeros(0), 1.0)
+
+
+def test_solve_names_a_matrix_passed_instead_of_a_problem():
+    import numpy as np
+
+    from theory import solve
+
+    with pytest.raises(TypeError, match="solve takes a problem, not ndarray"):
+        solve(np.ones((8, 2)))
 
 
 def test_a_method_that_does_not_converge_exits_1(tmp_path, capsys):
