@@ -91,8 +91,7 @@ balanced (default)
     classes: 11, 11, 11, 11, 10, 10 in a seed-chosen order.
 proportional
     class c, with n_c of the N examples, gets within one of its quota shots * n_c / N, and at least
-    one (``_allocate``): stratified sampling, the rule of ``few_shot``, which is this draw with
-    ``val_shots=0``.
+    one (``_allocate``): stratified sampling, the trainer's rule before the balanced default.
 
 The validation draw applies the same rule with ``val_shots`` to the examples the training draw
 left; ``val_shots=0`` gives an empty validation list. ``shots=0`` trains on all examples: the
@@ -772,14 +771,6 @@ def draw(
         train = _take(pools, train_sizes, rng)
         val = _take([np.setdiff1d(pool, train) for pool in pools], val_sizes, rng)
     return [examples[i] for i in train], [examples[i] for i in val]
-
-
-def few_shot(examples: Sequence[Example], shots: int, seed: int, n_labels: int) -> list[Example]:
-    """The training draw of ``draw(..., sampling="proportional")`` with no validation draw.
-
-    Kept for ``figures`` (and today's ``train``); ``draw`` is the interface to use.
-    """
-    return draw(examples, shots, 0, seed, n_labels, sampling="proportional")[0]
 
 
 def _class_name(c: int, label_names: Sequence[str] | None) -> str:
