@@ -13,9 +13,10 @@ the last epoch (``test.final``) and for the best-on-validation checkpoint (``tes
 
 Learning rates: chosen once per (task, method) by the trainer's validation search
 (``--lr-grid``, the method's default × ``LR_FACTORS``, the same budget for every method) on the
-first seed at the smallest number of shots (``lr_source``); that run *is* the grid's run for that
-seed, and every other run of the (task, method) trains with the chosen rate (``--lr``). A run
-waits for its search; with ``--jobs 1`` the order below already puts searches first.
+first seed at 64 shots (``lr_source``, ``--lr-shots``); that run *is* the grid's run for that
+seed, and every other run of the (task, method), at any number of shots, trains with the chosen
+rate (``--lr``). A run waits for its search; with ``--jobs 1`` the order below already puts
+searches first, and a 256-shot grid run after the 64-shot one finds its searches on disk.
 
 Resume: a run whose ``results.json`` says ``finished`` is skipped without starting a process; an
 interrupted one continues from its last checkpoint (the trainer's ``--resume``). Order: shots,
@@ -52,6 +53,7 @@ DATA_DIRS = {
 }
 SEEDS = "13,21,42,87,100"  # LM-BFF's seeds (Gao et al. 2021)
 LR_FACTORS = (0.1, 1.0, 10.0)  # the search grid, relative to the method's default rate
+LR_SHOTS = 64  # the searches run at this number of shots, once per (task, method)
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,11 @@ def plan(tasks, shots, methods, seeds) -> list[Run]:
     return [Run(t, n, m, s) for n in shots for t in tasks for s in seeds for m in methods]
 
 
-def lr_source(run: Run, runs: list[Run]) -> Run:
+def lr_source(run: Run, runs: list[Run], lr_shots: int = LR_SHOTS) -> Run:
     """The run whose validation search sets ``run``'s learning rate: same task and method, the
-    first seed of the plan at its smallest number of shots."""
-    mates = [r for r in runs if (r.task, r.method) == (run.task, run.method)]
-    return min(mates, key=lambda r: (r.shots, runs.index(r)))
+    plan's first seed, ``lr_shots`` training examples (it need not be in this plan: a 256-shot
+    grid reuses the 64-shot searches on disk)."""
+    return Run(run.task, lr_shots, run.method, runs[0].seed)
 
 
 def read_results(run: Run, out: Path) -> dict | None:
@@ -105,10 +107,10 @@ def status(run: Run, out: Path) -> str:
     return "done" if r and r.get("finished") else "partial"
 
 
-def lr_flags(run: Run, runs: list[Run], out: Path) -> list[str] | None:
+def lr_flags(run: Run, runs: list[Run], out: Path, lr_shots: int = LR_SHOTS) -> list[str] | None:
     """``--lr-grid ...`` for a search run, ``--lr <chosen>`` for the others; None while the
     search has not finished."""
-    source = lr_source(run, runs)
+    source = lr_source(run, runs, lr_shots)
     if source == run:
         return ["--lr-grid", *(f"{METHODS[run.method].lr * f:g}" for f in LR_FACTORS)]
     r = read_results(source, out)
@@ -143,8 +145,8 @@ def run_seconds(r: dict) -> float:
 
 
 def estimate(todo: list[Run], out: Path, all_runs: list[Run]) -> float | None:
-    """Estimated seconds for ``todo`` from the finished runs (module docstring); None if no
-    finished run of some method to estimate from."""
+    """Estimated seconds for ``todo`` from the finished runs (module docstring; a search costs
+    ``len(LR_FACTORS)`` runs); None if no finished run of some method to estimate from."""
     times: dict[tuple[str, int], list[float]] = {}
     for run in all_runs:
         r = read_results(run, out)
@@ -152,15 +154,16 @@ def estimate(todo: list[Run], out: Path, all_runs: list[Run]) -> float | None:
             times.setdefault((run.method, run.shots), []).append(run_seconds(r))
     total = 0.0
     for run in todo:
+        searches = len(LR_FACTORS) if lr_source(run, all_runs) == run else 1
         same = times.get((run.method, run.shots))
         if same:
-            total += statistics.fmean(same)
+            total += searches * statistics.fmean(same)
             continue
         other = [(n, statistics.fmean(v)) for (m, n), v in times.items() if m == run.method]
         if not other:
             return None
         n, t = other[0]
-        total += t * run.shots / n
+        total += searches * t * run.shots / n
     return total
 
 
@@ -204,7 +207,8 @@ def execute(runs, out: Path, make_cmd, jobs: int = 1, threads: int = 1, budget=N
             if stopping:
                 queue.clear()
             if not running and queue:
-                log(f"error: {len(queue)} runs wait for learning-rate searches that failed")
+                log(f"error: {len(queue)} runs wait for learning-rate searches that failed or "
+                    f"are not in this plan (run the {LR_SHOTS}-shot grid first)")  # fmt: skip
                 break
             time.sleep(0.05)
             for p in [p for p in running if p.poll() is not None]:
@@ -259,6 +263,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="per run; 0 = cores // jobs")
     p.add_argument("--budget", type=float, default=None, help="start no run after this many s")
     p.add_argument("--extra", default="", help="more trainer flags, e.g. '--epochs 10'")
+    p.add_argument("--lr-shots", type=int, default=LR_SHOTS, help="shots of the lr searches")
     p.add_argument("--dry-run", action="store_true", help="print the plan, its cost, and exit")
     a = p.parse_args(argv)
     out = Path(a.out)
@@ -267,7 +272,7 @@ def main(argv=None) -> int:
     threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
 
     def make(run):
-        lr = lr_flags(run, runs, out)
+        lr = lr_flags(run, runs, out, a.lr_shots)
         return None if lr is None else command(run, out, Path(a.data), lr, extra)
 
     if a.dry_run:

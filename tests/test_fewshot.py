@@ -46,6 +46,9 @@ def test_learning_rate_is_searched_once_per_task_and_method(tmp_path):
     assert fewshot.lr_flags(later, runs, tmp_path) is None  # waits for the search
     write(tmp_path, search, lr=0.01)
     assert fewshot.lr_flags(later, runs, tmp_path) == ["--lr", "0.01"]
+    only_256 = fewshot.plan(["sst2"], [256], ["warp"], [13, 21])  # part (b): searches on disk
+    assert fewshot.lr_source(only_256[1], only_256) == search
+    assert fewshot.lr_flags(only_256[0], only_256, tmp_path) == ["--lr", "0.01"]
 
 
 def test_command_names_the_method_and_always_resumes(tmp_path):
@@ -101,13 +104,14 @@ def test_runs_wait_for_their_search_and_a_failed_search_stops_them(tmp_path):
     assert "1 runs wait for learning-rate searches that failed" in lines[-1]
 
 
-def test_estimate_scales_by_shots_when_a_cell_has_no_finished_run(tmp_path):
+def test_estimate_scales_by_shots_and_counts_a_search_as_its_runs(tmp_path):
     runs = fewshot.plan(["sst2"], [64, 256], ["warp"], [1, 2])
     assert fewshot.estimate(runs, tmp_path, runs) is None
     write(tmp_path, runs[0], seconds=10.0)
     write(tmp_path, runs[1], seconds=30.0)
     todo = runs[2:]  # two 256-shot runs: 20 s × 4 each
     assert fewshot.estimate(todo, tmp_path, runs) == pytest.approx(160.0)
+    assert fewshot.estimate(runs[:1], tmp_path, runs) == pytest.approx(3 * 20.0)  # a search
 
 
 def test_budget_stops_new_starts(tmp_path):
