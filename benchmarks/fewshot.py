@@ -93,8 +93,12 @@ def lr_source(run: Run, runs: list[Run], lr_shots: int = LR_SHOTS) -> Run:
 
 
 def read_results(run: Run, out: Path) -> dict | None:
+    return read_results_file(run.run_dir(out) / "results.json")
+
+
+def read_results_file(path: Path) -> dict | None:
     try:
-        return json.loads((run.run_dir(out) / "results.json").read_text())
+        return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
 
@@ -148,10 +152,11 @@ def estimate(todo: list[Run], out: Path, all_runs: list[Run]) -> float | None:
     """Estimated seconds for ``todo`` from the finished runs (module docstring; a search costs
     ``len(LR_FACTORS)`` runs); None if no finished run of some method to estimate from."""
     times: dict[tuple[str, int], list[float]] = {}
-    for run in all_runs:
-        r = read_results(run, out)
+    for path in Path(out).glob("*-*/*/seed*/results.json"):  # every finished run, in plan or not
+        r = read_results_file(path)
         if r and r.get("finished"):
-            times.setdefault((run.method, run.shots), []).append(run_seconds(r))
+            shots = int(path.parts[-4].rsplit("-", 1)[1])
+            times.setdefault((path.parts[-3], shots), []).append(run_seconds(r))
     total = 0.0
     for run in todo:
         searches = len(LR_FACTORS) if lr_source(run, all_runs) == run else 1
