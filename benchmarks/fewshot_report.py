@@ -628,10 +628,19 @@ def time_section(out: Path, runs: dict[Run, dict]) -> list[str]:
     ]
 
 
+def _shown(field: str, value) -> str:
+    """A config value as the summary prints it: a model folder by its last two parts (no
+    machine path), None for a field the method does not read."""
+    if field == "model" and isinstance(value, str) and value.count("/") >= 2:
+        return "/".join(Path(value).parts[-2:])
+    return str(value)
+
+
 def setting_lines(runs: dict[Run, dict]) -> list[str]:
     """The configuration values of the runs (each distinct value) and their versions lines."""
     fields = ("model", "epochs", "n_prompts", "batch_size", "n_negatives", "val_shots")
-    values = {f: sorted({str(r["config"].get(f)) for r in runs.values()}) for f in fields}
+    values = {f: sorted({_shown(f, r["config"].get(f)) for r in runs.values()}) for f in fields}
+    values = {f: [x for x in v if x != "None"] or ["None"] for f, v in values.items()}
     keys = ("python", "torch", "transformers", "peft", "accelerate", "machine", "gpu", "cpus")
     versions = Counter(tuple(r.get("versions", {}).get(k) for k in keys) for r in runs.values())
     return [
