@@ -35,15 +35,15 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from benchmarks.fewshot import DATA_DIRS, SEEDS, Run, plan
+from benchmarks.fewshot import DATA_DIRS, SEEDS, Run, plan, run_seconds
 from infoprompt.data import TASKS
 from infoprompt.methods import METHODS
 from infoprompt.metrics import compute
+from infoprompt.report import TASK_NAMES
 
 MARK_BEGIN, MARK_END = "<!-- fewshot:begin -->", "<!-- fewshot:end -->"
 GLUE = ("cola", "rte", "mrpc", "sst2")  # Table 3's column order
 TASK_ORDER = (*GLUE, "semeval")
-TASK_NAMES = {"cola": "CoLA", "rte": "RTE", "mrpc": "MRPC", "sst2": "SST-2", "semeval": "SemEval"}
 OURS = "infoprompt"
 BASELINES = (
     "warp", "idpg", "beta0gamma0", "gamma0", "beta0", "infoprompt-pneg",
@@ -582,10 +582,6 @@ def lr_section(runs: dict[Run, dict]) -> list[str]:
         "",
         *_md(["task", "method", "lr used (runs)", "search: lr: validation score"], rows),
     ]
-
-
-def run_seconds(r: dict) -> float:
-    return r.get("wall_time_s", 0.0) + r.get("setup_s", 0.0)
 
 
 def search_extra_seconds(out: Path, runs: dict[Run, dict]) -> float:
