@@ -11,15 +11,18 @@ the package looks at how A is stored::
     A.weighted_gram(v)      Aᵀ diag(v) A = Σ_k A_kᵀ diag(v_k) A_k     (d, d), v (n,) of any sign
     A.array()               all of A as one ndarray (only where ``in_memory``; the SRTT needs it)
 
+and three conveniences with defaults in terms of those: ``zero_image()`` (A 0, no pass),
+``image_norm(U)`` = ||A U||_F and ``frobenius()`` = ||A||_F (one pass each).
+
 :func:`as_rows` is the one place that looks at the type of A: an ndarray (a ``numpy.memmap``
 included) becomes :class:`DenseRows`; a sequence of (m_k, d) row blocks or a ``dask.array``
 (anything with ``chunks``) becomes :class:`BlockRows`; a :class:`RowMatrix` is kept. ``A @ x`` and
 ``A.T @ r`` work on every RowMatrix, as on an ndarray.
 
 Every operation is a pure function of A and its arguments (no state changes), so one RowMatrix may
-be shared between threads. An engine that runs the per-block work elsewhere (a thread pool, a GPU,
-a Dask cluster) is another RowMatrix: it implements the per-block sums of ``rmatvec`` and
-``weighted_gram`` where the blocks live and moves O(d) or O(d²) numbers per block.
+be shared between threads. An engine that runs the per-block work where the blocks live (a thread pool, a GPU, a Dask
+cluster) is another RowMatrix, :class:`theory.distributed.EngineRows`: its ``A x`` stays on the
+blocks, and ``rmatvec`` and ``weighted_gram`` move O(d) or O(d²) numbers per block.
 """
 
 from __future__ import annotations
@@ -73,6 +76,18 @@ class RowMatrix(ABC):
         for start, blk in self.blocks():
             H += weighted_gram(blk, v[start : start + blk.shape[0]])
         return H
+
+    def zero_image(self) -> np.ndarray:
+        """``A 0 = 0`` (n,), without a pass over A."""
+        return np.zeros(self.shape[0])
+
+    def image_norm(self, U: np.ndarray) -> float:
+        """``||A U||_F`` for U (d, k): one pass."""
+        return float(np.linalg.norm(self.matvec(U)))
+
+    def frobenius(self) -> float:
+        """``||A||_F``: one pass."""
+        return float(np.sqrt(sum(np.linalg.norm(blk) ** 2 for _, blk in self.blocks())))
 
     def array(self) -> np.ndarray:
         """All of A (n, d) in memory."""
@@ -217,6 +232,17 @@ class CountedRows(RowMatrix):
     def weighted_gram(self, v):
         self.passes += 1
         return self.inner.weighted_gram(v)
+
+    def zero_image(self):
+        return self.inner.zero_image()
+
+    def image_norm(self, U):
+        self.passes += 1
+        return self.inner.image_norm(U)
+
+    def frobenius(self):
+        self.passes += 1
+        return self.inner.frobenius()
 
     def array(self):
         return self.inner.array()

@@ -293,8 +293,11 @@ class Solver(ABC):
         if x.any():
             z = self.rows.matvec(x, out)
         else:
-            z = np.zeros(self.prob.n) if out is None else out
-            z[...] = 0.0
+            if out is None:
+                z = self.rows.zero_image()
+            else:
+                z = out
+                z[...] = 0.0
         sm = self.loss.softmax(z, f_out)
         return z, sm, self.loss.value(z, sm)
 
@@ -388,10 +391,9 @@ class Solver(ABC):
     def _null_of_A(self, U: np.ndarray) -> bool:
         """Whether ``||A U||_F ≤ 1e-8 ||A||_F ||U||_F`` (one pass, and one for ||A||_F per solve)."""
         if self._norm_A is None:  # ||A||_F, once per solve (one pass)
-            self._norm_A = math.sqrt(sum(np.linalg.norm(blk) ** 2 for _, blk in self.rows.blocks()))
-        AU = self.rows.matvec(U)
+            self._norm_A = self.rows.frobenius()
         scale = self._norm_A
-        return float(np.linalg.norm(AU)) <= 1e-8 * scale * max(1.0, float(np.linalg.norm(U)))
+        return self.rows.image_norm(U) <= 1e-8 * scale * max(1.0, float(np.linalg.norm(U)))
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

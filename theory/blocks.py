@@ -1,0 +1,236 @@
+r"""One row block where it lives: its rows of A, b, w, and the solver's O(n) vectors for those rows.
+
+A :class:`Block` holds ``A_k`` (m_k, d), ``b_k``, ``w_k`` (m_k,) and a dict of named (m_k,)
+vectors (z, f, r, q, v, images A u) that the driver refers to by key
+(:class:`theory.engine.BlockVector`). Its methods are the **kernels** of the engines: each reads
+and writes only this block's arrays and returns O(1), O(d) or O(d²) numbers, never a vector of
+length m_k. They follow :mod:`theory.loss` term by term, split into per-block sums that the driver
+merges (arXiv 2306.04933, appendix C; ``f = softmax(z)``, ``s = <b, 1>``)::
+
+    softmax_stats   m_k = max z_k,  e_k = exp(z_k − m_k),  S_k = Σ e_k
+                    driver: m = max_k m_k,  S = Σ_k S_k e^{m_k − m},  lse = m + log S,
+                            c_k = e^{m_k − m} / S            (so f_k = c_k e_k)
+    softmax_finish  f_k = c_k e_k, and the sums Σ (f − b)²,  Σ b (z − lse),  Σ w² z²  (ℓ's terms),
+                    Σ f (f − b) = <1, t>,  Σ f²,  Σ b f
+    derivatives     t = f ∘ (f − b),  t_u = t + (s − <1, t>) f:  r = t_u − b + w² ∘ z,
+                    q = t + f²,  v = t_u + f² + w²                          (Lemmas C.10, C.11, C.14)
+    rmatvec         A_kᵀ [r₁, …]   (d,) or (d, k);     weighted_gram   A_kᵀ diag(v_k) A_k  (d, d)
+
+and the driver's merges are sums in block order, so a solve is deterministic for a given blocking.
+The same code runs on numpy arrays (``xp = numpy``: in process, in a thread pool, on a Dask
+worker) and on torch tensors (``xp = torch``, any device): only functions both modules spell
+alike are used, and :meth:`Block.host` turns results into float64 numpy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from theory.linalg import weighted_gram
+
+
+class Block:
+    """Rows ``start : start + m`` of A, b, w (see the module docstring). ``xp`` is numpy or torch;
+    ``A``, ``b``, ``w`` are already arrays of that module (float64, on the block's device)."""
+
+    def __init__(self, A, b, w, start: int = 0, xp=np):
+        self.A, self.b, self.xp, self.start = A, b, xp, start
+        self.w2 = w * w
+        self.vec: dict[str, object] = {}
+        self.m = int(A.shape[0])
+
+    # -- moving numbers between driver and block ------------------------------------------------
+
+    def dev(self, x):
+        """A driver array (numpy, O(d) or O(d²)) as this block's array type."""
+        if self.xp is np:
+            return np.asarray(x, dtype=np.float64)
+        return self.xp.as_tensor(np.asarray(x, dtype=np.float64), device=self.A.device)
+
+    def host(self, x):
+        """A small result as float64 numpy (a float for a scalar)."""
+        if self.xp is not np:
+            x = x.detach().cpu().numpy()
+        x = np.asarray(x, dtype=np.float64)
+        return float(x) if x.ndim == 0 else x
+
+    def free(self, keys) -> None:
+        for k in keys:
+            self.vec.pop(k, None)
+
+    def run(self, kernel: str, args: tuple, freed) -> object:
+        """Free the vectors ``freed``, then ``self.kernel(*args)``: one round's call (an engine's
+        only entry point, so a Dask actor gets one message per round)."""
+        if freed:
+            self.free(freed)
+        return getattr(self, kernel)(*args)
+
+    # -- generation and set-up -------------------------------------------------------------------
+
+    def info(self):
+        """``(m_k, d, Σ b_k, min w_k², all finite)``: checked once by the engine."""
+        xp = self.xp
+        finite = bool(xp.isfinite(self.A).all()) and bool(xp.isfinite(self.b).all())
+        finite = finite and bool(xp.isfinite(self.w2).all())
+        return (
+            self.m,
+            int(self.A.shape[1]),
+            self.host(self.b.sum()),
+            self.host(self.w2.min()),
+            finite,
+        )
+
+    def scale_b(self, c: float) -> None:
+        """``b_k ← c b_k`` (normalising b generated on the workers)."""
+        self.b = self.b * c
+
+    # -- the z-space loss ------------------------------------------------------------------------
+
+    def matvec(self, key: str, x) -> None:
+        """``vec[key] = A_k x`` (m_k,) or (m_k, j)."""
+        self.vec[key] = self.A @ self.dev(x)
+
+    def zeros(self, key: str) -> None:
+        self.vec[key] = self.xp.zeros(self.m, dtype=self.A.dtype, **self._device())
+
+    def softmax_stats(self, z: str, e: str):
+        """``(m_k, S_k)`` with ``vec[e] = exp(z_k − m_k)``."""
+        zk = self.vec[z]
+        mk = self.xp.max(zk)
+        ek = self.xp.exp(zk - mk)
+        self.vec[e] = ek
+        return self.host(mk), self.host(ek.sum())
+
+    def softmax_finish(self, z: str, e: str, f: str, c: float, lse: float):
+        """``vec[f] = c e_k`` (``vec[e]`` dropped), and the six sums of the module docstring:
+        ``[Σ(f−b)², Σ b(z − lse), Σ w² z², Σ f(f−b), Σ f², Σ b f]``."""
+        zk, fk, b = self.vec[z], self.vec.pop(e) * c, self.b
+        self.vec[f] = fk
+        t = fk - b
+        out = [t @ t, b @ (zk - lse), (self.w2 * zk) @ zk, fk @ t, fk @ fk, b @ fk]
+        return [self.host(o) for o in out]
+
+    def derivatives(self, z: str, f: str, keys, s: float, tsum: float) -> None:
+        """``vec[keys[0]] = r``, and with three keys ``q``, ``v`` too (module docstring)."""
+        zk, fk, b = self.vec[z], self.vec[f], self.b
+        t = fk * (fk - b)
+        tu = t + (s - tsum) * fk
+        self.vec[keys[0]] = tu - b + self.w2 * zk
+        if len(keys) == 3:
+            f2 = fk * fk
+            self.vec[keys[1]] = t + f2
+            self.vec[keys[2]] = tu + f2 + self.w2
+
+    # -- products with A -------------------------------------------------------------------------
+
+    def rmatvec(self, keys):
+        """``A_kᵀ r_k`` (d,) for one key, ``A_kᵀ [r₁ … r_j]`` (d, j) for a list."""
+        if isinstance(keys, str):
+            return self.host(self.A.T @ self.vec[keys])
+        R = self.xp.stack([self.vec[k] for k in keys], 1)
+        return self.host(self.A.T @ R)
+
+    def weighted_gram(self, v: str):
+        """``A_kᵀ diag(v_k) A_k`` (d, d)."""
+        if self.xp is np:
+            return weighted_gram(self.A, self.vec[v])
+        return self.host(self.A.T @ (self.vec[v][:, None] * self.A))
+
+    def dots(self, pairs):
+        """``[Σ a ∘ c for (a, c) in pairs]`` (keys)."""
+        return [self.host(self.vec[a] @ self.vec[c]) for a, c in pairs]
+
+    def combine(self, out: str, terms) -> None:
+        """``vec[out] = Σ_j α_j vec[key_j] ∘ (vec[mul_j] or 1)`` for terms ``(α, key, mul | None)``."""
+        acc = None
+        for alpha, key, mul in terms:
+            term = self.vec[key] if mul is None else self.vec[key] * self.vec[mul]
+            term = term * alpha if alpha != 1.0 else term
+            acc = term if acc is None else acc + term
+        self.vec[out] = acc
+
+    def image_sumsq(self, U):
+        """``||A_k U||_F²``."""
+        P = self.A @ self.dev(U)
+        return self.host((P * P).sum())
+
+    def sumsq(self):
+        """``||A_k||_F²``."""
+        return self.host((self.A * self.A).sum())
+
+    def _device(self) -> dict:
+        return {} if self.xp is np else {"device": self.A.device}
+
+
+class GeneratedBlock(Block):
+    """A block whose rows are drawn where it lives (:func:`block_rows`), never sent from the driver."""
+
+    def __init__(self, family: str, n: int, d: int, seed: int, start: int, stop: int, xp=np):
+        A, b, w = block_rows(family, n, d, seed, start, stop)
+        super().__init__(A, b, w, start, xp)
+
+
+# -- instance families drawn block by block -------------------------------------------------------
+
+BLOCK_FAMILIES = ("quadratic", "sparse", "coherent")
+SPARSE_SUPPORT = 4
+
+
+TILE_ROWS = 1024  # rows drawn from one seed: a block draws the tiles it overlaps
+
+
+def block_rows(family: str, n: int, d: int, seed: int, start: int, stop: int):
+    """Rows ``start:stop`` of a family of :mod:`theory.instances`, drawn where the block lives.
+
+    Rows come in tiles of :data:`TILE_ROWS`, tile t drawn from ``(seed, t)`` alone, so every
+    blocking of the same n rows gives the same A, b, w. b comes unnormalised (the engine divides
+    by its global sum). Families: ``quadratic`` (A Gaussian, b ∝ Gamma(10) draws, i.e.
+    Dirichlet(10), w = 1), ``sparse`` (b = 1 on 4 rows chosen from the seed, w² = 0.1/n),
+    ``coherent`` (rows scaled by 1 + Pareto(1.5), b ∝ Gamma(1), w² = 1/n). Returns numpy arrays.
+    """
+    if family not in BLOCK_FAMILIES:
+        raise ValueError(
+            f"family {family!r} cannot be drawn block by block; valid: {', '.join(BLOCK_FAMILIES)}."
+        )
+    first, last = start // TILE_ROWS, (stop - 1) // TILE_ROWS
+    tiles = [_tile(family, n, d, seed, t) for t in range(first, last + 1)]
+    A, b = (np.concatenate([tl[k] for tl in tiles]) for k in range(2))
+    lo = start - first * TILE_ROWS
+    A, b = A[lo : lo + stop - start], b[lo : lo + stop - start]
+    w2 = {"quadratic": 1.0, "coherent": 1.0 / n, "sparse": 0.1 / n}[family]
+    return np.ascontiguousarray(A), b.copy(), np.full(stop - start, math.sqrt(w2))
+
+
+def _tile(family: str, n: int, d: int, seed: int, t: int):
+    """Tile t's rows of A and of the unnormalised b."""
+    lo, hi = t * TILE_ROWS, min(n, (t + 1) * TILE_ROWS)
+    rng = np.random.default_rng([seed, t])
+    A = rng.standard_normal((hi - lo, d))
+    if family == "quadratic":
+        return A, rng.gamma(10.0, size=hi - lo)
+    if family == "coherent":
+        A *= (1.0 + rng.pareto(1.5, hi - lo))[:, None]
+        return A, rng.gamma(1.0, size=hi - lo)
+    support = np.random.default_rng([seed, n]).choice(n, SPARSE_SUPPORT, replace=False)
+    b = np.zeros(hi - lo)
+    b[support[(support >= lo) & (support < hi)] - lo] = 1.0
+    return A, b
+
+
+def block_bounds(
+    n: int, blocks: int | None = None, block_rows: int | None = None
+) -> list[tuple[int, int]]:
+    """``[(start, stop), …]``: ``blocks`` near-equal blocks, or blocks of ``block_rows`` rows."""
+    if (blocks is None) == (block_rows is None):
+        raise ValueError("give exactly one of blocks and block_rows.")
+    if blocks is not None:
+        if not 1 <= blocks <= n:
+            raise ValueError(f"blocks must lie in [1, n = {n}]; got {blocks}.")
+        edges = [n * k // blocks for k in range(blocks + 1)]
+    else:
+        if block_rows < 1:
+            raise ValueError(f"block_rows must be ≥ 1; got {block_rows}.")
+        edges = [*range(0, n, block_rows), n]
+    return list(zip(edges[:-1], edges[1:]))

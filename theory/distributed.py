@@ -1,0 +1,184 @@
+r"""The problem on an engine: ``EngineRegression(engine)`` is a :class:`~theory.objective.SoftmaxRegression`
+whose A, b, w and every O(n) vector stay with the engine's blocks (:mod:`theory.engine`).
+
+It reuses the problem's and the solvers' code unchanged by giving them, in place of the in-memory
+parts, objects with the same methods:
+
+* :class:`EngineRows` — the row-matrix protocol (:mod:`theory.rows`): ``matvec`` returns a
+  :class:`~theory.engine.BlockVector` (z stays on the blocks), ``rmatvec`` and ``weighted_gram``
+  are per-block sums (d,) and (d, d); ``blocks()`` and ``array()`` refuse (they would bring A to
+  the driver).
+* :class:`EngineLoss` — ℓ in z-space (:mod:`theory.loss`) as two rounds for the softmax and the
+  loss (:meth:`~theory.blocks.Block.softmax_stats`, :meth:`~theory.blocks.Block.softmax_finish`)
+  and one for r and B's parts, which stay on the blocks.
+* :class:`EngineParts` — B's parts (diagonal + rank ≤ 2) with the vectors on the blocks:
+  ``range`` = ``Aᵀ [f, q]`` one round, ``apply`` = ``B t`` two rounds.
+
+Rounds of one Newton iteration: z = A x with the softmax statistics (2), the loss (1), r, q, v (1),
+g = Aᵀ r (1), the Hessian's Gram and range (2): each moves O(d²) numbers per block. The methods
+that run on an engine are those whose every O(n) step goes through these objects:
+``newton``, ``gradient-descent`` and the four scipy anchors. The sketched methods still do O(n)
+work on the driver (sampling probabilities, the subspace solver's z + Z y) and are refused.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from theory.engine import BlockVector, Engine
+from theory.loss import HessianParts, Softmax
+from theory.objective import SoftmaxRegression
+from theory.rows import RowMatrix
+
+ENGINE_METHODS = frozenset(
+    {
+        "newton",
+        "gradient-descent",
+        "scipy-trust-exact",
+        "scipy-trust-krylov",
+        "scipy-newton-cg",
+        "scipy-l-bfgs-b",
+    }
+)
+
+
+class Stack:
+    """Several BlockVectors side by side, (n, j): what ``rmatvec`` takes to return (d, j)."""
+
+    def __init__(self, *vectors: BlockVector):
+        self.vectors = vectors
+
+
+class EngineRows(RowMatrix):
+    """A (n, d) on an engine: the six operations of :mod:`theory.rows`, each one round."""
+
+    in_engine = True
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.shape = engine.shape
+
+    def blocks(self):
+        raise ValueError(
+            "A lives on the engine's blocks; bringing its rows to the driver is what the engine "
+            "avoids. Use matvec, rmatvec and weighted_gram."
+        )
+
+    def take_rows(self, idx):
+        raise ValueError("row sampling on an engine is not implemented (the sketched methods).")
+
+    def matvec(self, x, out=None):
+        """``z = A x`` as a BlockVector (``out`` must be None: z stays on the blocks)."""
+        if out is not None:
+            raise ValueError("an engine's A x stays on its blocks; out= is not supported.")
+        z = self.engine.new()
+        self.engine.map("matvec", z.key, np.asarray(x, dtype=np.float64))
+        return z
+
+    def zero_image(self):
+        z = self.engine.new()
+        self.engine.map("zeros", z.key)
+        return z
+
+    def rmatvec(self, r):
+        """``Aᵀ r`` (d,) for a BlockVector, (d, j) for a :class:`Stack`."""
+        keys = r.key if isinstance(r, BlockVector) else [v.key for v in r.vectors]
+        return self.engine.sum("rmatvec", keys)
+
+    def weighted_gram(self, v):
+        return self.engine.sum("weighted_gram", v.key)
+
+    def image_norm(self, U):
+        return math.sqrt(self.engine.sum("image_sumsq", np.asarray(U, dtype=np.float64)))
+
+    def frobenius(self):
+        return math.sqrt(self.engine.sum("sumsq"))
+
+
+class EngineParts(HessianParts):
+    """:class:`~theory.loss.HessianParts` whose ``diag``, ``f``, ``q`` are BlockVectors."""
+
+    def range(self, A):
+        return A.rmatvec(Stack(self.f, self.q))
+
+    def apply(self, t):
+        """``B t = diag ∘ t + (κ fᵀt − qᵀt) f − (fᵀt) q`` as a BlockVector (two rounds)."""
+        eng = t.engine
+        ft, qt = np.sum(eng.map("dots", [(self.f.key, t.key), (self.q.key, t.key)]), axis=0)
+        out = eng.new()
+        eng.map(
+            "combine",
+            out.key,
+            [
+                (1.0, self.diag.key, t.key),
+                (self.kappa * ft - qt, self.f.key, None),
+                (-ft, self.q.key, None),
+            ],
+        )
+        return out
+
+    def dense(self):
+        raise ValueError("B is n×n; an engine never builds it.")
+
+
+class EngineLoss:
+    """ℓ(z) of :mod:`theory.loss` for z on an engine: the methods of
+    :class:`~theory.loss.SoftmaxLoss` the solvers call, with BlockVectors for (n,) arrays."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.s = engine.s
+
+    def softmax(self, z: BlockVector, out=None) -> Softmax:
+        """``f = softmax(z)`` on the blocks and ``lse``; f carries the loss's sums (two rounds)."""
+        eng = self.engine
+        e, f = eng.new(), eng.new()
+        stats = eng.map("softmax_stats", z.key, e.key)
+        m = max(mk for mk, _ in stats)
+        S = sum(Sk * math.exp(mk - m) for mk, Sk in stats)
+        lse = m + math.log(S)
+        per_block = [(math.exp(mk - m) / S, lse) for mk, _ in stats]
+        sums = np.sum(eng.map("softmax_finish", z.key, e.key, f.key, per_block=per_block), axis=0)
+        f.sums = dict(zip(("exp2", "bzl", "wz2", "tsum", "ff", "bf"), sums.tolist()))
+        return Softmax(f, lse)
+
+    def parts(self, z, sm, tmp=None) -> dict[str, float]:
+        s = sm.f.sums
+        return {"exp": 0.5 * s["exp2"], "cent": -s["bzl"], "reg": 0.5 * s["wz2"]}
+
+    def value(self, z, sm, tmp=None) -> float:
+        p = self.parts(z, sm)
+        return p["exp"] + p["cent"] + p["reg"]
+
+    def residual(self, z, f, out=None, tmp=None) -> BlockVector:
+        r = self.engine.new()
+        self.engine.map("derivatives", z.key, f.key, [r.key], self.s, f.sums["tsum"])
+        return r
+
+    def derivatives(self, z, f, out=None, tmp=None):
+        eng = self.engine
+        r, q, v = eng.new(), eng.new(), eng.new()
+        eng.map("derivatives", z.key, f.key, [r.key, q.key, v.key], self.s, f.sums["tsum"])
+        kappa = 3.0 * f.sums["ff"] - 2.0 * f.sums["bf"] - self.s
+        return r, EngineParts(diag=v, f=f, q=q, kappa=kappa)
+
+
+class EngineRegression(SoftmaxRegression):
+    """``min_x ℓ(A x)`` with A, b, w on ``engine`` (module docstring). Built from the engine, whose
+    blocks were validated when it was made; ``b`` and ``w`` are not on the driver."""
+
+    def __init__(self, engine: Engine):
+        if not isinstance(engine, Engine):
+            raise TypeError(f"EngineRegression takes an engine, not {type(engine).__name__}.")
+        self.A = self.engine = engine
+        self.rows = EngineRows(engine)
+        self.loss_z = EngineLoss(engine)
+        self.s = engine.s
+
+    def __repr__(self) -> str:
+        return f"EngineRegression(n={self.n}, d={self.d}, engine={self.engine!r})"
+
+    def B(self, x):
+        raise ValueError("B(x) is n×n; an engine never builds it. Use hessian(x) or hessp(x, v).")

@@ -1,0 +1,272 @@
+r"""Engines: A in row blocks where it lives, the solver's O(n) vectors beside it, only sums moving.
+
+An engine holds a list of :class:`~theory.blocks.Block` and runs one kernel on every block per
+*round* (:meth:`Engine.map`); the driver (the solver) holds O(d²) state and merges the per-block
+results. A vector of length n exists only as its blocks' pieces, named by a
+:class:`BlockVector` handle on the driver. So one round moves O(d) or O(d²) numbers per block,
+never O(n): the pattern of dask-glm and of Spark MLlib's tree aggregation. Three places to run:
+
+* :class:`LocalEngine` — numpy blocks in this process, a thread pool of ``workers`` threads
+  (numpy releases the GIL in BLAS and ufuncs); the blocks may be views of a ``numpy.memmap`` or
+  any sequence of (m_k, d) arrays, read where the kernel runs.
+* :class:`TorchEngine` — torch tensors on any device (float64 by default; CUDA when present).
+* :class:`theory.dask_engine.DaskEngine` — one Dask actor per block on a ``dask.distributed``
+  cluster: the block's rows and vectors stay in that worker's memory.
+
+:class:`theory.distributed.EngineRegression` puts an engine behind the problem interface that
+:func:`theory.solve.solve` takes. ``bytes_in`` / ``bytes_out`` count what every round moved
+(results and arguments, measured by ``dask.sizeof`` where dask is installed, else ``nbytes``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import weakref
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from theory.blocks import Block, GeneratedBlock, block_bounds
+from theory.validation import as_float64, check_size
+
+
+class BlockVector:
+    """A vector of length n (or an (n, j) matrix) held by an engine as per-block pieces under
+    ``key``. Freed on the blocks when the handle is garbage collected (sent with the next round).
+    ``sums`` carries scalars computed with it (the softmax's Σ f², …)."""
+
+    __slots__ = ("engine", "key", "sums", "__weakref__")
+
+    def __init__(self, engine: Engine, key: str, sums: dict | None = None):
+        self.engine, self.key, self.sums = engine, key, sums or {}
+        weakref.finalize(self, engine._release, key)
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.engine.shape[0],)
+
+    def __repr__(self) -> str:
+        return f"BlockVector({self.key!r}, n={self.engine.shape[0]})"
+
+
+class Engine(ABC):
+    """Row blocks and rounds over them (module docstring). Subclasses store the blocks and
+    implement :meth:`_run`; everything else is here."""
+
+    shape: tuple[int, int]
+    bounds: list[tuple[int, int]]
+
+    def __init__(self):
+        self._keys = itertools.count()
+        self._freed: list[str] = []
+        self.rounds = 0
+        self.bytes_in = 0  # results received by the driver
+        self.bytes_out = 0  # arguments sent by the driver
+
+    # -- rounds -------------------------------------------------------------------------------
+
+    def map(self, kernel: str, *args, per_block=None) -> list:
+        """``[block.kernel(*args, *per_block[k]) for each block k]``, in block order, where the
+        blocks live. Pending frees travel with the round."""
+        freed, self._freed = self._freed, []
+        self.rounds += 1
+        self.bytes_out += _size(args) * len(self.bounds) + _size(per_block)
+        out = self._run(kernel, args, per_block, freed)
+        self.bytes_in += _size(out)
+        return out
+
+    def sum(self, kernel: str, *args, per_block=None):
+        """The sum over blocks of a kernel's results (numbers or arrays), in block order."""
+        parts = self.map(kernel, *args, per_block=per_block)
+        total = parts[0]
+        for p in parts[1:]:
+            total = total + p
+        return total
+
+    @abstractmethod
+    def _run(self, kernel: str, args: tuple, per_block, freed: list[str]) -> list:
+        """Free ``freed`` on every block, then run the kernel on every block and return the
+        results in block order."""
+
+    def new(self, sums: dict | None = None) -> BlockVector:
+        """A fresh handle (its pieces are written by the kernel the caller runs next)."""
+        return BlockVector(self, f"v{next(self._keys)}", sums)
+
+    def _release(self, key: str) -> None:
+        self._freed.append(key)
+
+    def close(self) -> None:
+        """Release the blocks (in-process engines hold nothing to release)."""
+        return None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- set-up checks --------------------------------------------------------------------------
+
+    def _check(self, normalise: bool = False) -> None:
+        """Validate every block once (dimensions, finiteness, w² ≥ 0 holds by construction); with
+        ``normalise``, divide b by its global sum (b drawn on the workers)."""
+        info = self.map("info")
+        d = info[0][1]
+        for (start, stop), (m, dk, _, _, finite) in zip(self.bounds, info):
+            if dk != d or m != stop - start:
+                raise ValueError(f"block at row {start} is {m}×{dk}; expected {stop - start}×{d}.")
+            if not finite:
+                raise ValueError(f"block at row {start} holds a NaN or an infinity (A, b or w).")
+        self.shape = (self.bounds[-1][1], d)
+        check_size(*self.shape)
+        total = sum(i[2] for i in info)
+        if normalise:
+            if not total > 0:
+                raise ValueError("b sums to zero; nothing to normalise.")
+            self.map("scale_b", 1.0 / total)
+            total = 1.0
+        self.s = float(total)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(shape={self.shape}, blocks={len(self.bounds)})"
+
+
+class LocalEngine(Engine):
+    """Blocks in this process; a round runs them on a pool of ``workers`` threads (1: in order, on
+    the calling thread)."""
+
+    def __init__(self, blocks: list[Block], workers: int = 1):
+        super().__init__()
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an integer ≥ 1; got {workers!r}.")
+        self.blocks = blocks
+        self.bounds = [(b.start, b.start + b.m) for b in blocks]
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers) if workers > 1 and len(blocks) > 1 else None
+
+    @classmethod
+    def from_arrays(cls, A, b, w, blocks: int | None = None, block_rows: int | None = None, **kw):
+        """A (n, d) (an ndarray or a ``numpy.memmap``, not copied), b (n,), w (n,) or a scalar,
+        split into ``blocks`` blocks (default: one per worker) or blocks of ``block_rows`` rows."""
+        A = as_float64("A", A, ndim=2)  # a float64 memmap is kept, not copied
+        n = A.shape[0]
+        b = as_float64("b", b, ndim=1, shape=(n,))
+        w = np.full(n, float(w)) if np.ndim(w) == 0 else as_float64("w", w, ndim=1, shape=(n,))
+        if (w < 0).any():
+            raise ValueError("w must be non-negative (it weights the regulariser).")
+        if blocks is None and block_rows is None:
+            blocks = kw.get("workers", 1)
+        bounds = block_bounds(n, blocks, block_rows)
+        made = [cls._block(A[i:j], b[i:j], w[i:j], i, kw) for i, j in bounds]
+        return cls._built(made, kw)
+
+    @classmethod
+    def from_blocks(cls, parts, **kw):
+        """A sequence of ``(A_k, b_k, w_k)`` triples (A_k may be a memmap slice), in row order."""
+        made, start = [], 0
+        for A_k, b_k, w_k in parts:
+            m = A_k.shape[0]
+            w_k = np.full(m, float(w_k)) if np.ndim(w_k) == 0 else w_k
+            made.append(cls._block(A_k, np.asarray(b_k, float), np.asarray(w_k, float), start, kw))
+            start += m
+        if not made:
+            raise ValueError("from_blocks needs at least one block.")
+        return cls._built(made, kw)
+
+    @classmethod
+    def generate(cls, family: str, n: int, d: int, seed: int = 0, blocks: int = 1, **kw):
+        """A family of :func:`theory.blocks.block_rows`, each block drawn by its own kernel."""
+        check_size(n, d)
+        made = [cls._generated(family, n, d, seed, i, j, kw) for i, j in block_bounds(n, blocks)]
+        eng = cls(made, **_engine_kw(kw))
+        eng._check(normalise=True)
+        return eng
+
+    @classmethod
+    def _block(cls, A, b, w, start, kw) -> Block:
+        return Block(A, b, w, start)
+
+    @classmethod
+    def _generated(cls, family, n, d, seed, i, j, kw) -> Block:
+        return GeneratedBlock(family, n, d, seed, i, j)
+
+    @classmethod
+    def _built(cls, made, kw):
+        eng = cls(made, **_engine_kw(kw))
+        eng._check()
+        return eng
+
+    def _run(self, kernel, args, per_block, freed):
+        def one(k):
+            extra = () if per_block is None else per_block[k]
+            return self.blocks[k].run(kernel, (*args, *extra), freed)
+
+        idx = range(len(self.blocks))
+        if self._pool is None:
+            return [one(k) for k in idx]
+        return list(self._pool.map(one, idx))
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+class TorchEngine(LocalEngine):
+    """Blocks as torch tensors on ``device`` (default: CUDA when present, else CPU), float64.
+    Rounds run in order on the calling thread (a GPU queues the kernels itself) unless
+    ``workers`` > 1."""
+
+    def __init__(self, blocks, workers: int = 1, device=None):
+        super().__init__(blocks, workers)
+        self.device = device
+
+    @staticmethod
+    def default_device() -> str:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @classmethod
+    def _block(cls, A, b, w, start, kw):
+        import torch
+
+        dev = kw.get("device") or cls.default_device()
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device=dev)
+        return Block(t(A), t(b), t(w), start, xp=torch)
+
+    @classmethod
+    def _generated(cls, family, n, d, seed, i, j, kw):
+        from theory.blocks import block_rows
+
+        return cls._block(*block_rows(family, n, d, seed, i, j), i, kw)
+
+
+def _engine_kw(kw: dict) -> dict:
+    return {k: v for k, v in kw.items() if k in ("workers", "device")}
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _size(obj) -> int:
+    """Bytes of a round's arguments or results (``dask.sizeof`` when available)."""
+    if obj is None:
+        return 0
+    try:
+        from dask.sizeof import sizeof
+    except ImportError:  # pragma: no cover - dask is a declared extra
+        return _nbytes(obj)
+    return int(sizeof(obj))
+
+
+def _nbytes(obj) -> int:
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, list | tuple):
+        return sum(_nbytes(o) for o in obj)
+    return 8
