@@ -109,7 +109,8 @@ class Block:
         zk, fk, b = self.vec[z], self.vec.pop(e) * c, self.b
         self.vec[f] = fk
         t = fk - b
-        out = [t @ t, b @ (zk - lse), (self.w2 * zk) @ zk, fk @ t, fk @ fk, b @ fk]
+        # Σ f(f − b) and Σ f² as sums of products, not dot products: the in-memory loss's bits
+        out = [t @ t, b @ (zk - lse), (self.w2 * zk) @ zk, (t * fk).sum(), (fk * fk).sum(), b @ fk]
         return [self.host(o) for o in out]
 
     def derivatives(self, z: str, f: str, keys, s: float, tsum: float) -> None:

@@ -2,9 +2,10 @@
 
 ``ChunkedSoftmaxRegression(A, b, w, block_rows)`` is :class:`~theory.objective.SoftmaxRegression`
 over a :class:`~theory.rows.BlockRows` view of A — a ``numpy.memmap`` (or any 2-D ndarray) in
-slices of ``block_rows`` rows, a sequence of (m_k, d) row blocks, or a ``dask.array`` (its row
-chunks, computed one at a time with whatever scheduler is active) — so :func:`theory.solve.solve`
-runs on it unchanged. ``ChunkedMatrix`` is that view (the name of issue 3).
+slices of ``block_rows`` rows or a sequence of (m_k, d) row blocks, read in this process one block
+at a time — so :func:`theory.solve.solve` runs on it unchanged. For A on a cluster, a GPU or a
+thread pool, use an engine (:mod:`theory.engine`, :class:`theory.distributed.EngineRegression`),
+which keeps the blocks and the O(n) vectors where they live. ``ChunkedMatrix`` is that view (the name of issue 3).
 
 Extra memory, beyond the O(n) vectors z, f, q, v of the loss: O(block·d) for one block in flight,
 O(s·d) for sampled rows, O(d²) for Hessians. Per-block work (Lemma C.10, appendix C)::

@@ -15,8 +15,8 @@ and three conveniences with defaults in terms of those: ``zero_image()`` (A 0, n
 ``image_norm(U)`` = ||A U||_F and ``frobenius()`` = ||A||_F (one pass each).
 
 :func:`as_rows` is the one place that looks at the type of A: an ndarray (a ``numpy.memmap``
-included) becomes :class:`DenseRows`; a sequence of (m_k, d) row blocks or a ``dask.array``
-(anything with ``chunks``) becomes :class:`BlockRows`; a :class:`RowMatrix` is kept. ``A @ x`` and
+included) becomes :class:`DenseRows`; a sequence of (m_k, d) row blocks becomes
+:class:`BlockRows` (a ``dask.array`` goes to :class:`theory.dask_engine.DaskEngine` instead); a :class:`RowMatrix` is kept. ``A @ x`` and
 ``A.T @ r`` work on every RowMatrix, as on an ndarray.
 
 Every operation is a pure function of A and its arguments (no state changes), so one RowMatrix may
@@ -35,7 +35,9 @@ import numpy as np
 from theory.linalg import weighted_gram
 from theory.validation import as_float64
 
-DEFAULT_BLOCK_ROWS = 65536  # rows per block of a memmap or array given as BlockRows: 32 MiB at d = 64.
+DEFAULT_BLOCK_ROWS = (
+    65536  # rows per block of a memmap or array given as BlockRows: 32 MiB at d = 64.
+)
 
 
 class RowMatrix(ABC):
@@ -144,28 +146,30 @@ class DenseRows(RowMatrix):
 
 class BlockRows(RowMatrix):
     """A (n, d) as row blocks: a sequence of (m_k, d) arrays, or row slices of ``block_rows`` rows
-    of an array, a ``numpy.memmap`` or a ``dask.array`` (its own row chunks, computed one at a time
-    with the active scheduler). Every block is checked once, at construction (dtype, width,
+    of an array or a ``numpy.memmap``, read in this process one at a time. Every block is checked once, at construction (dtype, width,
     finiteness). Extra memory: one block in flight."""
 
     def __init__(self, source, block_rows: int = DEFAULT_BLOCK_ROWS):
         if block_rows < 1:
             raise ValueError(f"block_rows must be ≥ 1; got {block_rows}.")
         self.source = source
-        self._sliced = isinstance(source, np.ndarray) or hasattr(source, "chunks")
+        if hasattr(source, "chunks") and hasattr(source, "compute"):
+            raise TypeError(
+                "A is a dask array: pulling its chunks into this process is what a cluster is "
+                "for avoiding. Use theory.dask_engine.DaskEngine.from_dask_array(client, A, b, w) "
+                "and theory.distributed.EngineRegression (docs/solver.md, 'On a cluster')."
+            )
+        self._sliced = isinstance(source, np.ndarray)
         if self._sliced:
             n, d = source.shape
-            if hasattr(source, "chunks") and not isinstance(source, np.ndarray):  # dask
-                ends = np.cumsum(source.chunks[0]).tolist()
-            else:
-                ends = list(range(block_rows, n, block_rows)) + [n]
+            ends = list(range(block_rows, n, block_rows)) + [n]
         elif isinstance(source, Sequence) and len(source) > 0:
             ends = np.cumsum([blk.shape[0] for blk in source]).tolist()
             n, d = ends[-1], source[0].shape[1]
         else:
             raise ValueError(
-                "A must be a 2-D array, a numpy.memmap, a dask array or a non-empty "
-                "sequence of (m_k, d) row blocks."
+                "A must be a 2-D array, a numpy.memmap or a non-empty sequence of (m_k, d) "
+                "row blocks."
             )
         self._bounds = list(zip([0, *ends[:-1]], ends, strict=True))
         self.shape = (n, d)

@@ -1,4 +1,4 @@
-"""The row-chunked path: a memmap, a list of blocks or a dask array gives the in-memory answers."""
+"""The row-chunked path: a memmap, or a list of blocks gives the in-memory answers."""
 
 import numpy as np
 import pytest
@@ -63,15 +63,11 @@ def test_non_finite_block_is_rejected_with_its_rows(dense):
         ChunkedMatrix(bad, block_rows=BLOCK)
 
 
-def test_dask_array_with_the_local_scheduler(dense):
+def test_a_dask_array_is_sent_to_the_dask_engine(dense):
     da = pytest.importorskip("dask.array")
-    import dask
-
     A = da.from_array(dense.A, chunks=(BLOCK, D))
-    with dask.config.set(scheduler="synchronous"):
-        prob = ChunkedSoftmaxRegression(A, dense.b, dense.w)
-        res = solve(prob, seed=0, tol=1e-9)
-    np.testing.assert_allclose(res.x, solve(dense, seed=0, tol=1e-9).x, rtol=1e-7, atol=1e-10)
+    with pytest.raises(TypeError, match="DaskEngine.from_dask_array"):
+        ChunkedSoftmaxRegression(A, dense.b, dense.w)
 
 
 def test_every_row_matrix_gives_the_same_products_and_counts_its_passes(dense):

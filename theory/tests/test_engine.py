@@ -1,0 +1,229 @@
+"""Engines (theory.engine, theory.dask_engine): every backend reaches the in-memory minimiser, and
+no round brings an O(n) vector to the driver."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from theory import SoftmaxRegression, solve
+from theory.blocks import block_rows
+from theory.distributed import EngineRegression
+from theory.engine import LocalEngine, TorchEngine
+
+N, D, SEED = 12000, 12, 5
+FAMILIES = ("quadratic", "sparse", "coherent")
+DETERMINISTIC = ("newton", "scipy-trust-exact")
+TOL = {"quadratic": 1e-9, "sparse": 1e-9, "coherent": 1e-7}  # coherent's heavy rows: floor ≈ 1e-8
+
+
+def in_memory(family, n=N, d=D, seed=SEED) -> SoftmaxRegression:
+    """The family's instance with A on the driver (the reference)."""
+    A, b, w = block_rows(family, n, d, seed, 0, n)
+    return SoftmaxRegression(A, b / b.sum(), w)
+
+
+def assert_same_minimiser(res, ref):
+    assert res.success, res.message
+    assert res.nit == ref.nit
+    assert np.linalg.norm(res.x - ref.x) <= 1e-10 * np.linalg.norm(ref.x)
+
+
+@pytest.fixture(scope="module")
+def refs():
+    return {
+        (fam, m): solve(in_memory(fam), method=m, tol=TOL[fam])
+        for fam in FAMILIES
+        for m in DETERMINISTIC
+    }
+
+
+def test_a_family_drawn_in_blocks_does_not_depend_on_the_blocking():
+    whole = block_rows("sparse", 5000, 4, 1, 0, 5000)
+    parts = [
+        block_rows("sparse", 5000, 4, 1, i, j) for i, j in [(0, 1000), (1000, 3333), (3333, 5000)]
+    ]
+    for k in range(3):
+        np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), whole[k])
+    assert whole[1].sum() == 4  # the four support rows, wherever the block edges fall
+
+
+def test_one_block_is_the_in_memory_solver_bit_for_bit():
+    ref = in_memory("sparse")
+    eng = LocalEngine.from_arrays(ref.A, ref.b, ref.w, blocks=1)
+    for method in ("newton", "gradient-descent"):
+        a, b = (
+            solve(ref, method=method, tol=1e-9),
+            solve(EngineRegression(eng), method=method, tol=1e-9),
+        )
+        assert a.nit == b.nit
+        np.testing.assert_array_equal(a.x, b.x)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_thread_pool_with_two_workers_reaches_the_same_minimiser(family, refs):
+    with LocalEngine.generate(family, N, D, SEED, blocks=4, workers=2) as eng:
+        prob = EngineRegression(eng)
+        for method in DETERMINISTIC:
+            assert_same_minimiser(solve(prob, method=method, tol=TOL[family]), refs[family, method])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_torch_on_cpu_reaches_the_same_minimiser(family, refs):
+    pytest.importorskip("torch")
+    eng = TorchEngine.generate(family, N, D, SEED, blocks=3, device="cpu")
+    prob = EngineRegression(eng)
+    for method in DETERMINISTIC:
+        assert_same_minimiser(solve(prob, method=method, tol=TOL[family]), refs[family, method])
+
+
+def test_engine_derivatives_match_the_in_memory_ones():
+    ref = in_memory("coherent")
+    prob = EngineRegression(LocalEngine.from_arrays(ref.A, ref.b, ref.w, blocks=5, workers=2))
+    rng = np.random.default_rng(0)
+    x, v = 0.05 * rng.standard_normal(D), rng.standard_normal(D)
+    assert prob.loss(x) == pytest.approx(ref.loss(x), rel=1e-13)
+    assert prob.loss_parts(x) == pytest.approx(ref.loss_parts(x), rel=1e-12)
+    np.testing.assert_allclose(prob.gradient(x), ref.gradient(x), rtol=1e-11, atol=1e-13)
+    H = ref.hessian(x)
+    np.testing.assert_allclose(prob.hessian(x), H, rtol=0, atol=1e-11 * np.abs(H).max())
+    np.testing.assert_allclose(prob.hessp(x, v), ref.hessp(x, v), rtol=1e-11, atol=1e-12)
+
+
+def test_gradient_descent_and_lbfgs_converge_on_an_engine():
+    # Not bit-identical to the in-memory solve (the block sums round differently, and these two
+    # methods reach the loss's rounding floor where such bits decide the path): same minimiser.
+    ref = solve(in_memory("sparse"), method="newton", tol=1e-9)
+    prob = EngineRegression(LocalEngine.generate("sparse", N, D, SEED, blocks=4, workers=2))
+    for method in ("gradient-descent", "scipy-l-bfgs-b"):
+        res = solve(prob, method=method, tol=1e-8, max_iter=2000)
+        assert res.success, (method, res.message)
+        assert np.linalg.norm(res.x - ref.x) <= 1e-6 * np.linalg.norm(ref.x)
+
+
+def test_vectors_are_freed_on_the_blocks_after_a_solve():
+    eng = LocalEngine.generate("sparse", N, D, SEED, blocks=2)
+    solve(EngineRegression(eng), method="newton", tol=1e-9)
+    gc.collect()
+    eng.map("info")  # the frees travel with the next round
+    assert all(len(blk.vec) == 0 for blk in eng.blocks)
+
+
+def test_bytes_moved_per_iteration_do_not_grow_with_n():
+    per_iteration = []
+    for n in (8192, 32768):
+        eng = LocalEngine.generate("sparse", n, D, SEED, blocks=4)
+        start = eng.bytes_in + eng.bytes_out
+        res = solve(EngineRegression(eng), method="newton", tol=1e-9)
+        per_iteration.append((eng.bytes_in + eng.bytes_out - start) / (res.nit + 1))
+    assert per_iteration[1] <= 1.05 * per_iteration[0]
+    assert per_iteration[0] <= 4 * 4 * (D * D + D) * 8  # blocks × (d² + d) floats, a few times
+
+
+def test_bad_input_is_refused_naming_the_problem():
+    with pytest.raises(ValueError, match="workers must be"):
+        LocalEngine.generate("sparse", 100, 2, blocks=2, workers=0)
+    with pytest.raises(ValueError, match="blocks must lie"):
+        LocalEngine.generate("sparse", 100, 2, blocks=101)
+    with pytest.raises(ValueError, match="cannot be drawn block by block"):
+        LocalEngine.generate("theorem", 100, 2)
+    A = np.ones((10, 2))
+    bad = [(A, np.ones(10), 1.0), (np.full((5, 3), 1.0), np.ones(5), 1.0)]
+    with pytest.raises(ValueError, match="block at row 10 is 5×3"):
+        LocalEngine.from_blocks(bad)
+    A[3, 1] = np.inf
+    with pytest.raises(ValueError, match="non-finite"):
+        LocalEngine.from_arrays(A, np.ones(10), 1.0)
+    with pytest.raises(TypeError, match="takes an engine"):
+        EngineRegression(np.ones((3, 2)))
+    prob = EngineRegression(LocalEngine.generate("sparse", 100, 2))
+    with pytest.raises(ValueError, match="n×n"):
+        prob.B(np.zeros(2))
+
+
+def test_a_memmap_streams_from_disk_through_the_thread_pool(tmp_path: Path):
+    ref = in_memory("quadratic", n=6000)
+    path = tmp_path / "A.f64"
+    mm = np.memmap(path, dtype=np.float64, mode="w+", shape=ref.A.shape)
+    mm[:] = ref.A
+    mm.flush()
+    A = np.memmap(path, dtype=np.float64, mode="r", shape=ref.A.shape)
+    eng = LocalEngine.from_arrays(A, ref.b, ref.w, block_rows=1000, workers=2)
+    assert np.shares_memory(eng.blocks[1].A, A)  # views of the file, not copies
+    assert_same_minimiser(
+        solve(EngineRegression(eng), method="newton"), solve(ref, method="newton")
+    )
+
+
+# -- Dask ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _loopback_bytes() -> int | None:
+    """Bytes received on the loopback interface so far (Linux), or None."""
+    try:
+        lines = Path("/proc/net/dev").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, rest = line.partition(":")
+        if name.strip() == "lo":
+            return int(rest.split()[0])
+    return None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_local_cluster_with_a_drawn_on_the_workers(client, family, refs):
+    from theory.dask_engine import DaskEngine
+
+    eng = DaskEngine.generate(client, family, N, D, SEED, blocks=4)
+    assert eng.bytes_out < 4096  # what built A: the family's name, sizes and seed, per block
+    prob = EngineRegression(eng)
+    for method in DETERMINISTIC:
+        assert_same_minimiser(solve(prob, method=method, tol=TOL[family]), refs[family, method])
+    eng.close()
+
+
+def test_a_cluster_round_never_sends_an_o_n_vector_to_the_driver(client):
+    """Counted twice, independently: by the engine (dask.sizeof of every result and argument) and
+    by the kernel (the bytes through the loopback interface that the worker processes use)."""
+    from theory.dask_engine import DaskEngine
+
+    n, blocks = 1 << 17, 4
+    eng = DaskEngine.generate(client, "sparse", n, D, SEED, blocks=blocks)
+    lo0, b0 = _loopback_bytes(), eng.bytes_in + eng.bytes_out
+    res = solve(EngineRegression(eng), method="newton", tol=1e-9)
+    lo1, counted = _loopback_bytes(), eng.bytes_in + eng.bytes_out - b0
+    iters = res.nit + 1
+    assert counted / iters <= 4 * blocks * (D * D + D) * 8
+    if lo0 is not None:
+        # one z (8n bytes) per iteration would be 1 MiB; all of a Newton iteration's messages,
+        # with their headers, are a few tens of KiB.
+        assert (lo1 - lo0) / iters < 8 * n / 4
+    eng.close()
+
+
+def test_dask_array_a_on_the_cluster(client):
+    da = pytest.importorskip("dask.array")
+    from theory.dask_engine import DaskEngine
+
+    ref = in_memory("quadratic")
+    A = da.from_array(ref.A, chunks=(3000, D))
+    eng = DaskEngine.from_dask_array(client, A, ref.b, ref.w)
+    assert len(eng.bounds) == 4
+    assert_same_minimiser(
+        solve(EngineRegression(eng), method="newton"), solve(ref, method="newton")
+    )
+    eng.close()
