@@ -17,17 +17,20 @@ be written, an instance larger than the free memory). ``--threads`` sets the BLA
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
 
 import numpy as np
 
-from theory.instances import FAMILIES, make_instance
+from theory.blocks import BLOCK_FAMILIES
+from theory.instances import FAMILIES, Instance, make_instance
 from theory.sketch import SKETCHES
 from theory.solve import DEFAULT_METHOD, DEFAULT_SKETCH, METHODS, SOLVERS, solve
 
 ANCHORS = ("newton", "scipy-trust-krylov")
+BACKENDS = ("numpy", "torch", "dask")
 
 
 def parse_args(argv):
@@ -64,12 +67,36 @@ def parse_args(argv):
         "--threads", type=positive_int, default=None, help="BLAS threads; None = the physical cores"
     )
     p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="numpy",
+        help="where A lives: numpy (in process; with --workers > 1 a thread pool over row "
+        "blocks), torch (tensors on --device) or dask (a cluster: --scheduler, else a local one "
+        "of --workers processes); other than numpy with one worker, A is drawn block by block "
+        "where it lives (--regime quadratic, sparse or coherent)",
+    )
+    p.add_argument(
+        "--workers", type=positive_int, default=1, help="threads (numpy) or worker processes (dask)"
+    )
+    p.add_argument("--blocks", type=positive_int, default=None, help="row blocks; default: workers")
+    p.add_argument("--device", default=None, help="torch device (default: cuda when present)")
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    p.add_argument(
         "--plot",
         metavar="FILE",
         default="convergence.png",
         help="write the convergence plot here ('' for none)",
     )
     args = parser.parse_args(argv)
+    if on_engine(args) and args.regime not in BLOCK_FAMILIES:
+        parser.error(
+            f"--backend {args.backend} draws A block by block where it lives; --regime must be "
+            f"one of {', '.join(BLOCK_FAMILIES)}, not {args.regime}"
+        )
+    if args.scheduler and args.backend != "dask":
+        parser.error("--scheduler applies to --backend dask only")
+    if args.device and args.backend != "torch":
+        parser.error("--device applies to --backend torch only")
     if args.eps is not None and not method_options(args.method, args.sketch, args.eps):
         parser.error(f"--eps applies to the sketched methods only, not to {args.method}")
     return args
@@ -205,17 +232,63 @@ def plot(results, path: str, title: str, tol: float) -> None:
     os.replace(tmp, path)
 
 
+def on_engine(args) -> bool:
+    """Whether the instance lives on an engine (anything but numpy with one worker)."""
+    return args.backend != "numpy" or args.workers > 1
+
+
+def engine_instance(args, stack: contextlib.ExitStack) -> Instance:
+    """The instance drawn block by block on the chosen engine (closed by ``stack``)."""
+    from theory.distributed import EngineRegression
+    from theory.engine import LocalEngine, TorchEngine
+
+    blocks, where = args.blocks or args.workers, ""
+    size = (args.regime, args.n, args.d, args.seed)
+    if args.backend == "numpy":
+        eng = LocalEngine.generate(*size, blocks=blocks, workers=args.workers)
+    elif args.backend == "torch":
+        eng = TorchEngine.generate(*size, blocks=blocks, workers=args.workers, device=args.device)
+        where = f", device {eng.blocks[0].A.device}"
+    else:
+        from dask.distributed import Client, LocalCluster
+
+        from theory.dask_engine import DaskEngine
+
+        if args.scheduler:
+            client = stack.enter_context(Client(args.scheduler))
+        else:
+            cluster = LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, dashboard_address=None
+            )
+            client = stack.enter_context(Client(stack.enter_context(cluster)))
+        eng = DaskEngine.generate(client, *size, blocks=args.blocks)
+        where = f", scheduler {client.scheduler.address}"
+    stack.enter_context(eng)
+    print(f"engine: {eng!r}{where}", flush=True)
+    return Instance(args.regime, args.seed, EngineRegression(eng), np.zeros(args.d))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        if args.plot:
-            check_plot_path(args.plot)
-        check_memory(args.n, args.d)
-        set_threads(args.threads)
-        inst = make_instance(args.regime, args.n, args.d, seed=args.seed)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    with contextlib.ExitStack() as stack:
+        try:
+            if args.plot:
+                check_plot_path(args.plot)
+            if not (args.backend == "dask" and args.scheduler):
+                check_memory(args.n, args.d)
+            set_threads(args.threads)
+            if on_engine(args):
+                inst = engine_instance(args, stack)
+            else:
+                inst = make_instance(args.regime, args.n, args.d, seed=args.seed)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return run(args, inst)
+
+
+def run(args, inst: Instance) -> int:
+    """Solve with the chosen method and the anchors, print the table, plot; the exit status."""
     print(
         f"{inst.name}: computing the reference x* (exact Newton to its rounding floor) ...",
         flush=True,

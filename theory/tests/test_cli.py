@@ -96,3 +96,22 @@ def test_solve_refuses_uniform_sampling_with_eps_and_says_why(capsys):
     argv = ["solve", "--n", "512", "--d", "8", "--sketch", "uniform", "--eps", "0.5", "--plot", ""]
     assert main(argv) == 2
     assert "coherence" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "dask"])
+def test_solve_on_each_backend(backend, capsys):
+    if backend != "numpy":
+        pytest.importorskip("dask.distributed" if backend == "dask" else "torch")
+    args = ["solve", "--backend", backend, "--workers", "2", "--method", "newton", "--n", "4096"]
+    assert main([*args, "--d", "8", "--regime", "quadratic", "--plot", ""]) == 0
+    out = capsys.readouterr().out
+    assert "engine: " in out and "| newton |" in out
+
+
+def test_backend_options_are_checked_before_any_work(capsys):
+    with pytest.raises(SystemExit):
+        main(["solve", "--backend", "dask", "--regime", "peaked", "--plot", ""])
+    assert "--regime must be one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["solve", "--device", "cuda", "--plot", ""])
+    assert "--device applies to --backend torch only" in capsys.readouterr().err
