@@ -1,0 +1,210 @@
+"""Engines timed against each other, in one run: seconds per iteration and bytes moved per iteration.
+
+    python -m benchmarks.engines                  # the sizes of docs/solver.md, "On a cluster"
+    python -m benchmarks.engines --quick          # small sizes, a minute
+    python -m benchmarks.engines --methods newton,sketched-subspace-newton
+
+Tables (markdown), each comparison within one run so that the machine's speed cancels:
+
+1. **Thread pool**: ``LocalEngine`` with 2 workers against 1 (each with 1 BLAS thread), on
+   sparse 1048576×64 and 131072×256; and scipy's fastest anchor on the in-memory problem with
+   2 BLAS threads, to ``max|g| ≤ tol``.
+2. **Dask**: a ``LocalCluster`` of 2 worker processes (1 thread each) holding sparse 4194304×64
+   (2 GiB, drawn on the workers), against the in-process engine with 2 workers; with the bytes
+   every iteration moved (results and arguments, ``dask.sizeof``).
+3. **torch on CPU** against numpy at the same thread count (1 and 2).
+
+Times are the best of ``--repeats`` solves from x0 = 0; per iteration = time / nit. The engines
+run the same iterations (same nit: the block sums only round differently).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+
+from threadpoolctl import threadpool_limits
+
+from benchmarks._common import machine, markdown_table
+from theory import SoftmaxRegression, solve
+from theory.blocks import block_rows
+from theory.distributed import ENGINE_METHODS, EngineRegression
+from theory.engine import LocalEngine, TorchEngine
+
+FAMILY, SEED, TOL = "sparse", 0, 1e-8
+SCIPY = ("scipy-trust-exact", "scipy-trust-krylov", "scipy-newton-cg", "scipy-l-bfgs-b")
+
+
+def timed(prob, method: str, repeats: int) -> tuple[float, int, object]:
+    """Best wall time of ``repeats`` solves, its iterations, the last result."""
+    best, res = float("inf"), None
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        res = solve(prob, method=method, tol=TOL, max_iter=200)
+        best = min(best, time.perf_counter() - t0)
+    return best, res.nit, res
+
+
+def per_iteration(t: float, nit: int) -> str:
+    return f"{1e3 * t / max(nit, 1):.1f}"
+
+
+def thread_pool(sizes, methods, repeats) -> str:
+    rows = []
+    for n, d in sizes:
+        A, b, w = block_rows(FAMILY, n, d, SEED, 0, n)
+        b /= b.sum()
+        mem = SoftmaxRegression(A, b, w)
+        with threadpool_limits(2):
+            scipy_best = min(
+                (
+                    timed(mem, m, repeats)[:2] + (m,)
+                    for m in SCIPY
+                    if solve(mem, method=m, tol=TOL, max_iter=200).success
+                ),
+                default=(float("nan"), 0, "none converged"),
+            )
+        for method in methods:
+            with threadpool_limits(1):
+                t = {}
+                for workers in (1, 2):
+                    with LocalEngine.from_arrays(
+                        A, b, w, blocks=2 * workers, workers=workers
+                    ) as eng:
+                        t[workers] = timed(EngineRegression(eng), method, repeats)[:2]
+            rows.append(
+                [
+                    f"{n}×{d}",
+                    method,
+                    f"{t[1][1]} / {t[2][1]}",
+                    per_iteration(*t[1]),
+                    per_iteration(*t[2]),
+                    f"{t[1][0] / t[2][0]:.2f}×",
+                    f"{scipy_best[2]} {scipy_best[0]:.2f} s ({scipy_best[1]} it)",
+                    f"{scipy_best[0] / t[2][0]:.2f}×",
+                ]
+            )
+        del A, mem
+    return markdown_table(
+        ["A", "method", "nit (1 / 2 workers)", "ms/it, 1 worker", "ms/it, 2 workers",
+         "speed-up", "scipy's best, 2 BLAS threads", "2 workers vs scipy"],
+        rows,
+    )  # fmt: skip
+
+
+def dask_cluster(n, d, methods, repeats) -> str:
+    from dask.distributed import Client, LocalCluster
+
+    from theory.dask_engine import DaskEngine
+
+    rows = []
+    with threadpool_limits(1):
+        local = {}
+        with LocalEngine.generate(FAMILY, n, d, SEED, blocks=4, workers=2) as eng:
+            for method in methods:
+                local[method] = timed(EngineRegression(eng), method, repeats)[:2]
+        del eng
+        gc.collect()
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None, memory_limit=None
+        )
+        with cluster, Client(cluster) as client:
+            t0 = time.perf_counter()
+            eng = DaskEngine.generate(client, FAMILY, n, d, SEED, blocks=4)
+            drawn = time.perf_counter() - t0
+            for method in methods:
+                before = (eng.bytes_in, eng.bytes_out, eng.rounds)
+                t, nit, _ = timed(EngineRegression(eng), method, repeats)
+                moved = (eng.bytes_in - before[0] + eng.bytes_out - before[1]) / repeats
+                rounds = (eng.rounds - before[2]) / repeats
+                lt, lnit = local[method]
+                rows.append(
+                    [
+                        f"{n}×{d}",
+                        method,
+                        f"{lnit} / {nit}",
+                        per_iteration(lt, lnit),
+                        per_iteration(t, nit),
+                        f"{(t / nit) / (lt / lnit):.2f}×",
+                        f"{moved / (nit + 1) / 1024:.1f} KiB",
+                        f"{rounds / (nit + 1):.1f}",
+                    ]
+                )
+            eng.close()
+    table = markdown_table(
+        ["A", "method", "nit (threads / dask)", "ms/it, 2 threads", "ms/it, 2 Dask workers",
+         "dask / threads", "bytes per iteration", "rounds per iteration"],
+        rows,
+    )  # fmt: skip
+    return table + f"\n\nDrawing A on the workers took {drawn:.1f} s."
+
+
+def torch_cpu(n, d, methods, repeats) -> str:
+    import torch
+
+    rows = []
+    A, b, w = block_rows(FAMILY, n, d, SEED, 0, n)
+    b /= b.sum()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for method in methods:
+            with threadpool_limits(1):
+                with LocalEngine.from_arrays(A, b, w, blocks=threads, workers=threads) as eng:
+                    tn, nn, _ = timed(EngineRegression(eng), method, repeats)
+            with TorchEngine.from_arrays(A, b, w, blocks=1, device="cpu") as eng:
+                tt, nt, _ = timed(EngineRegression(eng), method, repeats)
+            rows.append(
+                [f"{n}×{d}", method, str(threads), f"{nn} / {nt}", per_iteration(tn, nn),
+                 per_iteration(tt, nt), f"{(tt / nt) / (tn / nn):.2f}×"]
+            )  # fmt: skip
+    return markdown_table(
+        [
+            "A",
+            "method",
+            "threads",
+            "nit (numpy / torch)",
+            "ms/it numpy",
+            "ms/it torch",
+            "torch / numpy",
+        ],
+        rows,
+    )
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes")
+    p.add_argument("--methods", default="newton", help="comma-separated engine methods")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--parts", default="threads,dask,torch", help="which tables")
+    args = p.parse_args(argv)
+    methods = args.methods.split(",")
+    bad = [m for m in methods if m not in ENGINE_METHODS]
+    if bad:
+        p.error(
+            f"{', '.join(bad)} do not run on engines; valid: {', '.join(sorted(ENGINE_METHODS))}"
+        )
+    sizes = [(65536, 32), (16384, 128)] if args.quick else [(1 << 20, 64), (1 << 17, 256)]
+    big = (1 << 18, 64) if args.quick else (1 << 22, 64)
+    print(machine(), flush=True)
+    parts = args.parts.split(",")
+    if "threads" in parts:
+        print(
+            "\n### Thread pool: 2 workers against 1\n\n"
+            + thread_pool(sizes, methods, args.repeats),
+            flush=True,
+        )
+    if "dask" in parts:
+        print("\n### LocalCluster of 2 workers against the in-process engine with 2 threads\n\n"
+              + dask_cluster(*big, methods, args.repeats), flush=True)  # fmt: skip
+    if "torch" in parts:
+        print(
+            "\n### torch (CPU) against numpy\n\n" + torch_cpu(*sizes[0], methods, args.repeats),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
