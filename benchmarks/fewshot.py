@@ -15,7 +15,10 @@ Learning rates: chosen once per (task, method) by the trainer's validation searc
 (``--lr-grid``, the method's default × ``LR_FACTORS``, the same budget for every method) on the
 first seed at 64 shots (``lr_source``, ``--lr-shots``); that run *is* the grid's run for that
 seed, and every other run of the (task, method), at any number of shots, trains with the chosen
-rate (``--lr``). A run waits for its search; with ``--jobs 1`` the order below already puts
+rate (``--lr``). A search whose choice is an edge of its grid, strictly better on validation than
+its neighbour, is widened by a factor ``WIDEN`` beyond that edge (at most ``MAX_WIDEN`` times; the
+trainer reuses the rates already trained), and a run trained at a rate its widened search no
+longer chooses is trained again. A run waits for its search; with ``--jobs 1`` the order below already puts
 searches first, and a 256-shot grid run after the 64-shot one finds its searches on disk.
 
 Resume: a run whose ``results.json`` says ``finished`` is skipped without starting a process; an
@@ -32,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -53,6 +58,8 @@ DATA_DIRS = {
 }
 SEEDS = "13,21,42,87,100"  # LM-BFF's seeds (Gao et al. 2021)
 LR_FACTORS = (0.1, 1.0, 10.0)  # the search grid, relative to the method's default rate
+WIDEN = 10.0  # an edge choice strictly better than its neighbour adds the rate a factor beyond
+MAX_WIDEN = 2  # at most this many rates added per search
 LR_SHOTS = 64  # the searches run at this number of shots, once per (task, method)
 
 
@@ -103,24 +110,55 @@ def read_results_file(path: Path) -> dict | None:
         return None
 
 
-def status(run: Run, out: Path) -> str:
-    """'done' (finished results.json), 'partial' (interrupted; will resume) or 'todo'."""
+def status(run: Run, out: Path, runs: list[Run] | None = None, lr_shots: int = LR_SHOTS) -> str:
+    """'done' (finished and current: a search needs no widening, a run trained at its search's
+    chosen rate), 'pending' (finished, its search to be widened first), 'stale' (finished at a
+    rate its widened search no longer chooses), 'partial' (interrupted, or a search to widen: it
+    resumes) or 'todo'. Without ``runs``, finished = done."""
     if not (run.run_dir(out) / "results.json").exists() and not run.run_dir(out).exists():
         return "todo"
     r = read_results(run, out)
-    return "done" if r and r.get("finished") else "partial"
+    if not (r and r.get("finished")):
+        return "partial"
+    if runs is None:
+        return "done"
+    source = lr_source(run, runs, lr_shots)
+    if source == run:
+        grid = (r.get("lr_search") or {}).get("grid")
+        return "done" if grid is None or search_grid(run, out) == grid else "partial"
+    if status(source, out, runs, lr_shots) != "done":
+        return "pending"  # finished; judged when its search is current
+    lr, chosen = (r.get("config") or {}).get("lr"), read_results(source, out).get("lr")
+    return "stale" if lr and chosen and not math.isclose(lr, chosen) else "done"
+
+
+def search_grid(run: Run, out: Path) -> list[float]:
+    """The search's rates: the method's default × ``LR_FACTORS``, widened by ``WIDEN`` beyond an
+    edge whose validation score is strictly better than its neighbour's, at most ``MAX_WIDEN``
+    times (a tie keeps the grid: the trainer then chooses the smaller rate)."""
+    base = sorted(float(f"{METHODS[run.method].lr * f:g}") for f in LR_FACTORS)
+    r = read_results(run, out)
+    if not (r and r.get("finished") and r.get("lr_search")):
+        return base
+    grid, val = r["lr_search"]["grid"], r["lr_search"]["val"]
+    if len(grid) >= len(base) + MAX_WIDEN or None in val:
+        return grid
+    if val[-1] > val[-2]:
+        return [*grid, float(f"{grid[-1] * WIDEN:g}")]
+    if val[0] > val[1]:
+        return [float(f"{grid[0] / WIDEN:g}"), *grid]
+    return grid
 
 
 def lr_flags(run: Run, runs: list[Run], out: Path, lr_shots: int = LR_SHOTS) -> list[str] | None:
     """``--lr-grid ...`` for a search run, ``--lr <chosen>`` for the others; None while the
-    search has not finished."""
+    search has not finished or is to be widened."""
     source = lr_source(run, runs, lr_shots)
     if source == run:
-        return ["--lr-grid", *(f"{METHODS[run.method].lr * f:g}" for f in LR_FACTORS)]
-    r = read_results(source, out)
-    if not r or not r.get("finished"):
+        return ["--lr-grid", *(f"{lr:g}" for lr in search_grid(run, out))]
+    if status(source, out, runs, lr_shots) != "done":
         return None
-    return ["--lr", f"{r['lr']:g}"]
+    return ["--lr", f"{read_results(source, out)['lr']:g}"]
 
 
 def command(run: Run, out: Path, data: Path, lr: list[str], extra: list[str]) -> list[str]:
@@ -172,12 +210,17 @@ def estimate(todo: list[Run], out: Path, all_runs: list[Run]) -> float | None:
     return total
 
 
-def execute(runs, out: Path, make_cmd, jobs: int = 1, threads: int = 1, budget=None, log=print):
+def execute(
+    runs, out: Path, make_cmd, jobs: int = 1, threads: int = 1, budget=None, log=print,
+    lr_shots: int = LR_SHOTS,
+):  # fmt: skip
     """Run the pending ``runs`` (``make_cmd(run) -> argv``, or None while it must wait), ``jobs``
-    at a time; skip finished ones. Returns {run: returncode} of the runs started. ``budget`` (s):
-    start nothing after it."""
+    at a time; skip finished ones. A search that finishes with an edge choice runs again, widened
+    (``search_grid``); a run trained at a rate its widened search no longer chooses is deleted and
+    trained again. Returns {run: returncode} of the runs started. ``budget`` (s): start nothing
+    after it."""
     out = Path(out)
-    todo = [r for r in runs if status(r, out) != "done"]
+    todo = [r for r in runs if status(r, out, runs, lr_shots) != "done"]
     log(f"grid: {len(runs)} runs, {len(runs) - len(todo)} finished, {len(todo)} to run, "
         f"{jobs} at a time × {threads} threads")  # fmt: skip
     env, t0 = thread_env(threads), time.monotonic()
@@ -203,6 +246,14 @@ def execute(runs, out: Path, make_cmd, jobs: int = 1, threads: int = 1, budget=N
                 if run is None:
                     break  # every queued run waits for a search that is running
                 queue.remove(run)
+                state = status(run, out, runs, lr_shots)
+                if state == "done":  # its search kept its choice: nothing to train
+                    codes[run] = 0
+                    continue
+                if state == "stale":
+                    log(f"superseded: {run.name()} (trained at another rate than its widened "
+                        f"search chose); training it again")  # fmt: skip
+                    shutil.rmtree(run.run_dir(out))
                 run.folder(out).mkdir(parents=True, exist_ok=True)
                 logf = open(run.folder(out) / f"seed{run.seed}.log", "a")
                 how = "resume" if status(run, out) == "partial" else "start"
@@ -221,6 +272,10 @@ def execute(runs, out: Path, make_cmd, jobs: int = 1, threads: int = 1, budget=N
                 logf.close()
                 codes[run] = p.returncode
                 log(_done_line(run, out, p.returncode, time.monotonic() - started))
+                if p.returncode == 0 and status(run, out, runs, lr_shots) == "partial":
+                    log(f"widening {run.name()}: its choice is an edge of the grid")
+                    queue.insert(0, run)
+                    del codes[run]
                 left = [r for r in todo if r not in codes]
                 eta = estimate(left, out, runs)
                 eta_text = f"about {eta / 3600:.1f} h" if eta is not None else "not yet known"
@@ -284,9 +339,10 @@ def main(argv=None) -> int:
         for r in runs:
             cmd = make(r)
             print(
-                status(r, out), shlex.join(cmd) if cmd else f"{r.name()} (waits for its lr search)"
+                status(r, out, runs, a.lr_shots),
+                shlex.join(cmd) if cmd else f"{r.name()} (waits for its lr search)",
             )
-        todo = [r for r in runs if status(r, out) != "done"]
+        todo = [r for r in runs if status(r, out, runs, a.lr_shots) != "done"]
         eta = estimate(todo, out, runs)
         print(f"{len(todo)} of {len(runs)} runs to go; estimated "
               + (f"{eta / 3600:.1f} h with one job" if eta is not None else "cost unknown "
@@ -297,7 +353,7 @@ def main(argv=None) -> int:
         f.write(
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}\t{shlex.join([sys.argv[0], *sys.argv[1:]])}\n"
         )
-    codes = execute(runs, out, make, a.jobs, threads, a.budget)
+    codes = execute(runs, out, make, a.jobs, threads, a.budget, lr_shots=a.lr_shots)
     return 1 if any(codes.values()) else 0
 
 

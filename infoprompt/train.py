@@ -199,7 +199,9 @@ def _same(field: str, saved, asked) -> bool:
 def check_run_dir(config: RunConfig, resume: bool) -> dict | None:
     """The finished results to return instead of training, or None (train or continue). Refuses
     to overwrite a run, and to resume one whose configuration differs from ``config`` in any
-    field (``_same``): every field changes what the run computes, so none may change on resume."""
+    field (``_same``): every field changes what the run computes, so none may change on resume.
+    One exception: an lr search resumed with a grid that contains its saved grid is *widened*
+    (None: its finished rates are reused, the new ones trained, the choice made again)."""
     run_dir = Path(config.out)
     saved = _saved_config(run_dir)
     if saved is None:
@@ -211,6 +213,8 @@ def check_run_dir(config: RunConfig, resume: bool) -> dict | None:
         )
     asked = config.to_dict()
     differ = sorted(k for k in set(saved) | set(asked) if not _same(k, saved.get(k), asked.get(k)))
+    if differ == ["lr_grid"] and saved["lr_grid"] and set(saved["lr_grid"]) < set(asked["lr_grid"]):
+        return None
     if differ:
         what = ", ".join(f"{k}: saved {saved.get(k)!r}, asked {asked.get(k)!r}" for k in differ)
         raise ConfigError(

@@ -120,3 +120,84 @@ def test_budget_stops_new_starts(tmp_path):
         runs, tmp_path, lambda r: [sys.executable, "-c", ""], jobs=1, budget=-1, log=lambda s: None
     )
     assert codes == {}
+
+
+def write_search(out, run, grid, val, chosen):
+    d = run.run_dir(out)
+    d.mkdir(parents=True, exist_ok=True)
+    r = {"finished": True, "lr": chosen, "config": {"lr": None, "lr_grid": grid},
+         "lr_search": {"grid": grid, "val": val, "chosen": chosen}}  # fmt: skip
+    (d / "results.json").write_text(json.dumps(r))
+
+
+def test_a_search_whose_choice_is_an_edge_is_widened_and_its_runs_redone(tmp_path):
+    runs = fewshot.plan(["sst2"], [64], ["warp"], [13, 21])
+    search, other = runs
+    write_search(tmp_path, search, [1e-4, 1e-3, 1e-2], [0.6, 0.7, 0.8], 1e-2)
+    assert fewshot.search_grid(search, tmp_path) == [1e-4, 1e-3, 1e-2, 0.1]
+    assert fewshot.status(search, tmp_path, runs) == "partial"
+    assert fewshot.lr_flags(search, runs, tmp_path) == [
+        "--lr-grid",
+        "0.0001",
+        "0.001",
+        "0.01",
+        "0.1",
+    ]
+    write(tmp_path, other)
+    json_other = json.loads((other.run_dir(tmp_path) / "results.json").read_text())
+    json_other["config"] = {"lr": 1e-2}
+    (other.run_dir(tmp_path) / "results.json").write_text(json.dumps(json_other))
+    assert fewshot.lr_flags(other, runs, tmp_path) is None  # waits for the widened search
+    # widened: 0.1 is worse, the choice stays 1e-2 and the other seed's run is current
+    write_search(tmp_path, search, [1e-4, 1e-3, 1e-2, 0.1], [0.6, 0.7, 0.8, 0.5], 1e-2)
+    assert fewshot.status(search, tmp_path, runs) == "done"
+    assert fewshot.status(other, tmp_path, runs) == "done"
+    # had 0.1 won, the run trained at 1e-2 would be stale
+    write_search(tmp_path, search, [1e-4, 1e-3, 1e-2, 0.1], [0.6, 0.7, 0.8, 0.9], 0.1)
+    assert fewshot.search_grid(search, tmp_path) == [1e-4, 1e-3, 1e-2, 0.1, 1.0]
+    write_search(tmp_path, search, [1e-4, 1e-3, 1e-2, 0.1, 1.0], [0.6, 0.7, 0.8, 0.9, 0.95], 1.0)
+    assert fewshot.status(search, tmp_path, runs) == "done"  # at most MAX_WIDEN rates added
+    assert fewshot.status(other, tmp_path, runs) == "stale"
+    # a tie at the edge keeps the grid (the trainer chose the smaller rate)
+    write_search(tmp_path, search, [1e-4, 1e-3, 1e-2], [0.8, 0.8, 0.7], 1e-4)
+    assert fewshot.search_grid(search, tmp_path) == [1e-4, 1e-3, 1e-2]
+
+
+def test_execute_widens_a_search_and_retrains_a_stale_run(tmp_path):
+    runs = fewshot.plan(["sst2"], [64], ["warp"], [13, 21])
+    search, other = runs
+    write_search(tmp_path, search, [1e-4, 1e-3, 1e-2], [0.6, 0.7, 0.8], 1e-2)
+    other.run_dir(tmp_path).mkdir(parents=True)
+    old = {"finished": True, "config": {"lr": 1e-2}}
+    (other.run_dir(tmp_path) / "results.json").write_text(json.dumps(old))
+    # the widened search: 0.1 wins, and 1.0 (the second widening) does not
+    answers = {
+        4: {"grid": [1e-4, 1e-3, 1e-2, 0.1], "val": [0.6, 0.7, 0.8, 0.9], "chosen": 0.1},
+        5: {"grid": [1e-4, 1e-3, 1e-2, 0.1, 1.0], "val": [0.6, 0.7, 0.8, 0.9, 0.5], "chosen": 0.1},
+    }
+    script = (
+        "import sys,pathlib;p=pathlib.Path(sys.argv[1]);p.mkdir(parents=True,exist_ok=True);"
+        "(p/'results.json').write_text(sys.argv[2])"
+    )
+
+    def make(run):
+        lr = fewshot.lr_flags(run, runs, tmp_path)
+        if lr is None:
+            return None
+        if run == search:
+            search_ = answers[len(lr) - 1]
+            body = {"finished": True, "lr": search_["chosen"], "config": {"lr": None}}
+            body["lr_search"] = search_
+        else:
+            body = {"finished": True, "config": {"lr": float(lr[1])}}
+        return [sys.executable, "-c", script, str(run.run_dir(tmp_path)), json.dumps(body)]
+
+    lines = []
+    fewshot.execute(runs, tmp_path, make, jobs=1, log=lines.append)
+    # started partial (to widen), widened once more after its first answer, then done
+    assert sum("widening sst2-64 warp seed13" in ln for ln in lines) == 1
+    assert fewshot.read_results(search, tmp_path)["lr_search"]["grid"][-1] == 1.0
+    assert any("superseded: sst2-64 warp seed21" in ln for ln in lines)
+    assert fewshot.status(search, tmp_path, runs) == "done"
+    assert fewshot.status(other, tmp_path, runs) == "done"
+    assert json.loads((other.run_dir(tmp_path) / "results.json").read_text())["config"]["lr"] == 0.1

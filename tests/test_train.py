@@ -128,6 +128,22 @@ def test_lr_grid_chooses_on_validation(tmp_path, tiny_bert, sst2_dir):
     assert train(config, resume=True, progress=False) == results
 
 
+def test_a_finished_lr_search_can_be_widened_without_retraining(tmp_path, tiny_bert, sst2_dir):
+    import dataclasses
+
+    config = run_config(tmp_path, tiny_bert, sst2_dir, lr_grid=[1e-4, 1e-2], epochs=1)
+    first = train(config, progress=False)
+    old = {lr: (Path(config.out) / f"lr-{lr}" / RESULTS).read_text() for lr in ("0.0001", "0.01")}
+    wider = dataclasses.replace(config, lr_grid=[1e-4, 1e-2, 1e-1])
+    results = train(wider, resume=True, progress=False)
+    assert results["lr_search"]["grid"] == [1e-4, 1e-2, 1e-1]
+    assert results["lr_search"]["val"][:2] == first["lr_search"]["val"]  # reused, not retrained
+    for lr, text in old.items():
+        assert (Path(config.out) / f"lr-{lr}" / RESULTS).read_text() == text
+    with pytest.raises(ConfigError, match="another configuration"):  # narrowing is refused
+        train(config, resume=True, progress=False)
+
+
 def test_resume_refuses_other_settings(tmp_path, tiny_bert, sst2_dir):
     config = run_config(tmp_path, tiny_bert, sst2_dir, epochs=1)
     train(config, progress=False)
