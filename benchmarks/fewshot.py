@@ -12,7 +12,7 @@ trainer's: training and validation draws from the training file, the reported se
 the last epoch (``test.final``) and for the best-on-validation checkpoint (``test.selected``).
 
 Learning rates: chosen once per (task, method) by the trainer's validation search
-(``--lr-grid``, the method's default × ``LR_FACTORS``, the same budget for every method) on the
+(``--lr-grid``, the method's default × ``LR_FACTORS``, one rule for every method) on the
 first seed at 64 shots (``lr_source``, ``--lr-shots``); that run *is* the grid's run for that
 seed, and every other run of the (task, method), at any number of shots, trains with the chosen
 rate (``--lr``). A search whose choice is an edge of its grid, strictly better on validation than
