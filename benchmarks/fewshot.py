@@ -256,7 +256,7 @@ def execute(
                     shutil.rmtree(run.run_dir(out))
                 run.folder(out).mkdir(parents=True, exist_ok=True)
                 logf = open(run.folder(out) / f"seed{run.seed}.log", "a")
-                how = "resume" if status(run, out) == "partial" else "start"
+                how = "resume" if state == "partial" else "start"
                 p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
                 running[p] = (run, time.monotonic(), logf)
                 log(f"[{len(codes) + len(running)}/{len(todo)}] {how} {run.name()}")
