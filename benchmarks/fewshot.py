@@ -140,12 +140,12 @@ def search_grid(run: Run, out: Path) -> list[float]:
     r = read_results(run, out)
     if not (r and r.get("finished") and r.get("lr_search")):
         return base
-    grid, val = r["lr_search"]["grid"], r["lr_search"]["val"]
+    grid, val, chosen = r["lr_search"]["grid"], r["lr_search"]["val"], r["lr_search"]["chosen"]
     if len(grid) >= len(base) + MAX_WIDEN or None in val:
         return grid
-    if val[-1] > val[-2]:
+    if math.isclose(chosen, grid[-1]) and val[-1] > val[-2]:
         return [*grid, float(f"{grid[-1] * WIDEN:g}")]
-    if val[0] > val[1]:
+    if math.isclose(chosen, grid[0]) and val[0] > val[1]:
         return [float(f"{grid[0] / WIDEN:g}"), *grid]
     return grid
 

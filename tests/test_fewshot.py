@@ -158,6 +158,9 @@ def test_a_search_whose_choice_is_an_edge_is_widened_and_its_runs_redone(tmp_pat
     write_search(tmp_path, search, [1e-4, 1e-3, 1e-2, 0.1, 1.0], [0.6, 0.7, 0.8, 0.9, 0.95], 1.0)
     assert fewshot.status(search, tmp_path, runs) == "done"  # at most MAX_WIDEN rates added
     assert fewshot.status(other, tmp_path, runs) == "stale"
+    # an interior choice keeps the grid, whatever the edges' order
+    write_search(tmp_path, search, [1e-4, 1e-3, 1e-2, 0.1], [0.62, 0.61, 0.72, 0.64], 1e-2)
+    assert fewshot.search_grid(search, tmp_path) == [1e-4, 1e-3, 1e-2, 0.1]
     # a tie at the edge keeps the grid (the trainer chose the smaller rate)
     write_search(tmp_path, search, [1e-4, 1e-3, 1e-2], [0.8, 0.8, 0.7], 1e-4)
     assert fewshot.search_grid(search, tmp_path) == [1e-4, 1e-3, 1e-2]
