@@ -34,6 +34,9 @@ from theory.rows import RowMatrix
 
 ENGINE_METHODS = frozenset(
     {
+        "sketched-subspace-newton",
+        "sketched-newton-cg",
+        "sketched-newton",
         "newton",
         "gradient-descent",
         "scipy-trust-exact",
@@ -49,6 +52,13 @@ class Stack:
 
     def __init__(self, *vectors: BlockVector):
         self.vectors = vectors
+
+
+class Column:
+    """Column j of an (n, k) BlockVector: where ``EngineRows.matvec(x, out=...)`` writes ``A x``."""
+
+    def __init__(self, matrix: BlockVector, j: int):
+        self.matrix, self.j = matrix, j
 
 
 class EngineRows(RowMatrix):
@@ -67,15 +77,22 @@ class EngineRows(RowMatrix):
         )
 
     def take_rows(self, idx):
-        raise ValueError("row sampling on an engine is not implemented (the sketched methods).")
+        raise ValueError(
+            "an engine samples rows where they live (theory.sketch's engine paths return the "
+            "sampled rows' Gram); it never brings rows to the driver."
+        )
 
     def matvec(self, x, out=None):
-        """``z = A x`` as a BlockVector (``out`` must be None: z stays on the blocks)."""
-        if out is not None:
-            raise ValueError("an engine's A x stays on its blocks; out= is not supported.")
-        z = self.engine.new()
-        self.engine.map("matvec", z.key, np.asarray(x, dtype=np.float64))
-        return z
+        """``z = A x`` as a new BlockVector, or written into ``out``, a :class:`Column`."""
+        x = np.asarray(x, dtype=np.float64)
+        if out is None:
+            z = self.engine.new()
+            self.engine.map("matvec", z.key, x)
+            return z
+        if not isinstance(out, Column):
+            raise ValueError("an engine's A x stays on its blocks; out= takes a Column.")
+        self.engine.map("matvec_into", out.matrix.key, out.j, x)
+        return out
 
     def zero_image(self):
         z = self.engine.new()
@@ -182,3 +199,105 @@ class EngineRegression(SoftmaxRegression):
 
     def B(self, x):
         raise ValueError("B(x) is n×n; an engine never builds it. Use hessian(x) or hessp(x, v).")
+
+
+# -- vectors on the blocks, for the sketched solvers ------------------------------------------------
+
+
+def amax_abs(z) -> float:
+    """``max_i |z_i|`` for z (n,) in memory, or on an engine (one round)."""
+    if isinstance(z, BlockVector):
+        return max(z.engine.map("amax", z.key, True))
+    return float(np.max(np.abs(z)))
+
+
+def scaled_rows(v, Y):
+    """``v[:, None] ∘ Y`` (n, j) for v (n,): in memory, or on an engine (one round)."""
+    if isinstance(v, BlockVector):
+        out = v.engine.new()
+        v.engine.map("scale_rows", out.key, v.key, Y.key)
+        return out
+    return v[:, None] * Y
+
+
+def positive_part(v: BlockVector):
+    """``(v₊, N)`` for v on an engine, one round: v₊ = max(v, 0) a BlockVector, and
+    ``N = Σ_{v_i < 0} v_i a_i a_iᵀ`` (d, d), the per-block Grams of the negative rows summed in
+    block order (None when v ≥ 0)."""
+    eng = v.engine
+    out = eng.new()
+    grams = [g for count, g in eng.map("positive_part", out.key, v.key) if count]
+    return out, (_block_sum(grams) if grams else None)
+
+
+def _block_sum(parts):
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
+
+
+class ZPoint:
+    """A point of the subspace solver on an engine: z (a BlockVector), its softmax and, once
+    computed, (r, B's parts)."""
+
+    __slots__ = ("z", "sm", "derivs")
+
+    def __init__(self, z=None):
+        self.z, self.sm, self.derivs = z, None, None
+
+
+class EngineZSpace:
+    """The z-space workspace of :mod:`theory.subspace` on an engine: Z = A V (n, k) lives on the
+    blocks as one (m_k, k) matrix each, and every operation is one round returning O(k²) numbers
+    per block at most:
+
+    ``column(j)``   the target of ``rows.matvec(u, out=…)``: A u into column j (the pass itself)
+    ``model``       ``Zᵀ [r, f, q]`` (k, 3) and ``Zᵀ diag(v) Z`` (k, k) per block, summed: the
+                    subspace gradient gy = Zᵀ r and Hessian Zᵀ diag(v) Z + low rank([Zᵀf, Zᵀq])
+    ``trial``       z + Z y, a new BlockVector (its softmax and loss: :class:`EngineLoss`)
+    ``push``        Z ← [Z₀, Z y, Z₁ …]: the step's image as the newest memory column
+
+    The solver's points are :class:`ZPoint`; the buffers the in-memory workspace passes to the
+    loss (``value_kw`` …) are empty here (the blocks allocate their own vectors).
+    """
+
+    def __init__(self, engine: Engine, cols: int):
+        self.engine = engine
+        self.Z = engine.new()
+        engine.map("zeros", self.Z.key, cols)
+
+    def point(self) -> ZPoint:
+        return ZPoint()
+
+    def value_kw(self, pt) -> dict:
+        return {}
+
+    def softmax_kw(self, pt) -> dict:
+        return {}
+
+    def derivs_kw(self, pt) -> dict:
+        return {}
+
+    def column(self, j: int) -> Column:
+        return Column(self.Z, j)
+
+    def model(self, r, parts, k: int):
+        """``(gy, Hy)``: ``Zᵀ r`` (k,) and ``Zᵀ B Z`` (k, k) on the first k columns of Z."""
+        res = self.engine.map(
+            "subspace_model", self.Z.key, k, r.key, parts.diag.key, parts.f.key, parts.q.key
+        )
+        ZR = _block_sum([zr for zr, _ in res])
+        return ZR[:, 0], _block_sum([h for _, h in res]) + parts.low_rank(None, ZR[:, 1:])
+
+    def trial(self, z, y, busy=()) -> ZPoint:
+        """A new point at ``z + Z y`` (its softmax not yet computed)."""
+        pt = ZPoint(self.engine.new())
+        self.engine.map("affine", pt.z.key, z.key, self.Z.key, y)
+        return pt
+
+    def push(self, y) -> None:
+        self.engine.map("push_image", self.Z.key, y)
+
+    def close(self) -> None:
+        return None
