@@ -86,12 +86,11 @@ class PreconditionerPolicy:
     def build(self, rows, parts, sketch, rng, exact_hessian) -> tuple[SPDSolver, float, float]:
         """P (an SPD :class:`~theory.linalg.SPDSolver`, the eigenvalue fallback when need be):
         ``exact_hessian()`` (the caller's, counted by it) or the sketch of ``parts`` drawn from
-        ``rng``. Returns ``(P, rows sampled (n for the exact P), leverage seconds)``."""
+        ``rng``. Returns ``(P, SketchedGram)``, None for the exact P."""
         if self.exact:
-            return SPDSolver(exact_hessian()), float(rows.shape[0]), 0.0
+            return SPDSolver(exact_hessian()), None
         make = range_corrected if self.corrected else _plain
-        P, sk = make(rows, parts, sketch, self.s, rng)
-        return P, float(sk.size), sk.leverage_time
+        return make(rows, parts, sketch, self.s, rng)
 
 
 def _plain(A, parts, sketch, s, rng):

@@ -42,7 +42,7 @@ import scipy.sparse
 
 from theory.engine import BlockVector
 from theory.linalg import gram, weighted_gram
-from theory.rows import CountedRows, as_rows
+from theory.rows import as_rows
 
 APPROX_LEVERAGE_BETA = 12.0  # worst τ_i / (d p_i) measured on the test matrices: 11.2 (k = 16).
 JL_COLUMNS = 16  # columns of the Gaussian G in τ̃_i = ||a_iᵀ R⁻¹ G||² (Johnson–Lindenstrauss).
@@ -76,7 +76,8 @@ class SketchedGram:
 
     ``size`` is s (rows drawn or rows of S); ``rows`` the distinct rows of A read (row sampling) or
     s (projections); ``leverage_time`` the seconds spent on sampling probabilities; ``recomputed``
-    whether those were computed afresh at this call.
+    whether those were computed afresh at this call; ``passes`` the sweeps over A made by engine
+    kernels rather than the row protocol (which counts its own; the solver adds these).
     """
 
     H: np.ndarray
@@ -84,6 +85,7 @@ class SketchedGram:
     rows: int
     leverage_time: float = 0.0
     recomputed: bool = False
+    passes: int = 0
 
 
 class Sketch(ABC):
@@ -312,10 +314,10 @@ class ApproximateLeverage(Sketch):
         t0 = time.perf_counter()
         recompute = self._ell is None or _engine_drifted(v, self._v_ref, self.drift)
         if recompute:  # v is the solver's v₊, a fresh BlockVector never written again: kept as is
-            self._ell, self._v_ref = _engine_leverage_scores(A, v, rng), v
+            self._ell, self._v_ref = _engine_leverage_scores(v, rng), v
         t_lev = time.perf_counter() - t0
         H, rows = _engine_sample(v, self._ell, s, rng)
-        return SketchedGram(H, s, rows, t_lev, recompute)
+        return SketchedGram(H, s, rows, t_lev, recompute, passes=2 * recompute)
 
 
 # -- projections ----------------------------------------------------------------------------------
@@ -338,7 +340,7 @@ class CountSketch(Sketch):
         return SketchedGram(gram(countsketch_blocks(A, v, s, rng)), s, s)
 
     def _engine_gram(self, A, v, s, rng):
-        return SketchedGram(gram(_engine_project(A, "countsketch", v, s, rng)), s, s)
+        return SketchedGram(gram(_engine_project("countsketch", v, s, rng)), s, s, passes=1)
 
 
 class SRTT(Sketch):
@@ -395,16 +397,10 @@ class GaussianSketch(Sketch):
         return SketchedGram(gram(SM), s, s)
 
     def _engine_gram(self, A, v, s, rng):
-        return SketchedGram(gram(_engine_project(A, "gaussian_sketch", v, s, rng)), s, s)
+        return SketchedGram(gram(_engine_project("gaussian_sketch", v, s, rng)), s, s, passes=1)
 
 
 # -- on an engine (v a BlockVector: every O(n) vector stays on the blocks) ------------------------
-
-
-def _count_pass(A) -> None:
-    """A sweep over A's blocks made by a kernel rather than the row protocol, counted as one."""
-    if isinstance(A, CountedRows):
-        A.passes += 1
 
 
 def _block_seed(rng: np.random.Generator) -> int:
@@ -416,10 +412,9 @@ def _per_block(v, *extra) -> list[tuple]:
     return [(k, *(e[k] for e in extra)) for k in range(len(v.engine.bounds))]
 
 
-def _engine_project(A, kernel: str, v, s: int, rng) -> np.ndarray:
+def _engine_project(kernel: str, v, s: int, rng) -> np.ndarray:
     """``S diag(√v) A`` (s, d) = Σ_k S_k diag(√v_k) A_k: each block draws its own columns of S
     from ``(seed, k)`` (one pass, one round, (s, d) per block)."""
-    _count_pass(A)
     return v.engine.sum(kernel, v.key, s, _block_seed(rng), per_block=_per_block(v))
 
 
@@ -451,15 +446,14 @@ def _engine_sample(v, ell, s: int, rng) -> tuple[np.ndarray, int]:
     return H, sum(c for _, c in res)
 
 
-def _engine_leverage_scores(A, v, rng):
-    """:func:`approximate_leverage_scores` on an engine, as a BlockVector ℓ: the CountSketch
+def _engine_leverage_scores(v, rng):
+    """:func:`approximate_leverage_scores` on an engine, as a BlockVector ℓ (two passes): the CountSketch
     ``S₁ diag(√v) A`` summed over blocks (one round, (2d, d) per block), R and Ω on the driver
     (:func:`jl_map`), then ``ℓ_i = ||a_iᵀ Ω/scale||²`` on the blocks (one round, nothing
     returned). ℓ is the in-memory one divided by ``scale²``: p ∝ v ∘ ℓ is unchanged."""
-    SM = _engine_project(A, "countsketch", v, PRECOND_ROWS_PER_D * A.shape[1], rng)
+    SM = _engine_project("countsketch", v, PRECOND_ROWS_PER_D * v.engine.shape[1], rng)
     Omega, scale = jl_map(SM, rng)
     ell = v.engine.new()
-    _count_pass(A)
     v.engine.map("row_norms2", ell.key, Omega / scale, JL_BLOCK_ROWS)
     return ell
 
