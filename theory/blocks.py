@@ -16,7 +16,13 @@ merges (arXiv 2306.04933, appendix C; ``f = softmax(z)``, ``s = <b, 1>``)::
                     q = t + f²,  v = t_u + f² + w²                          (Lemmas C.10, C.11, C.14)
     rmatvec         A_kᵀ [r₁, …]   (d,) or (d, k);     weighted_gram   A_kᵀ diag(v_k) A_k  (d, d)
 
-and the driver's merges are sums in block order, so a solve is deterministic for a given blocking.
+and, for the sketched solvers, the subspace workspace (``matvec_into`` A u into a column of Z,
+``subspace_model`` Z_kᵀ[r, f, q] (k, 3) and Z_kᵀ diag(v_k) Z_k (k, k), ``affine`` z + Z y,
+``push_image``) and the sketches (``positive_part`` v₊ and the Gram of the rows v < 0,
+``countsketch`` / ``gaussian_sketch`` S_k diag(√v_k) A_k (s, d), ``row_norms2`` ℓ = ||A_k Ω||²
+kept on the block, ``drift``, ``sample_gram`` Σ_sampled c_i v_i a_i a_iᵀ / (s p_i) (d, d)); a
+kernel that draws random numbers seeds them with ``(seed, k)``, the driver's seed and the block's
+index. The driver's merges are sums in block order, so a solve is deterministic for a given blocking.
 The same code runs on numpy arrays (``xp = numpy``: in process, in a thread pool, on a Dask
 worker) and on torch tensors (``xp = torch``, any device): only functions both modules spell
 alike are used, and :meth:`Block.host` turns results into float64 numpy.

@@ -14,11 +14,30 @@ parts, objects with the same methods:
 * :class:`EngineParts` — B's parts (diagonal + rank ≤ 2) with the vectors on the blocks:
   ``range`` = ``Aᵀ [f, q]`` one round, ``apply`` = ``B t`` two rounds.
 
+* :class:`EngineZSpace` — the subspace solver's z-space workspace (:mod:`theory.subspace`):
+  Z = A V (n, k) as (m_k, k) pieces; the subspace model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z`` one
+  round ((k, 3) and (k, k) per block), a trial point ``z + Z y`` one round, ``Z y`` pushed as
+  the next memory column one round.
+* :func:`positive_part`, :func:`scaled_rows`, :func:`amax_abs` — the few vector operations the
+  sketched solvers do outside the loss: ``v₊ = max(v, 0)`` with the negative rows' Gram (d, d)
+  per block (Algorithm 1 adds them exactly), ``v ∘ (A U)`` for the range correction, ``||A u||_∞``
+  for Newton-CG's first radius. Each takes an ndarray (the in-memory arithmetic, unchanged) or a
+  BlockVector (one round).
+
+The sketches' engine paths are in :mod:`theory.sketch` ("On an engine"): per-block sampling and
+per-block sketch sums, seeded by a driver-drawn seed and the block index.
+
 Rounds of one Newton iteration: z = A x with the softmax statistics (2), the loss (1), r, q, v (1),
-g = Aᵀ r (1), the Hessian's Gram and range (2): each moves O(d²) numbers per block. The methods
-that run on an engine are those whose every O(n) step goes through these objects:
-``newton``, ``gradient-descent`` and the four scipy anchors. The sketched methods still do O(n)
-work on the driver (sampling probabilities, the subspace solver's z + Z y) and are refused.
+g = Aᵀ r (1), the Hessian's Gram and range (2): each moves O(d²) numbers per block. Of one
+subspace iteration: A u into Z (1); per inner Newton step r, q, v at the point (1, none at the
+first) and the subspace model (1); per trial point z + Z y (1) and its softmax and loss (2); Z y
+pushed (1); r, q, v and g = Aᵀ r at the new point (2, or 1 when the inner solve already has r):
+O(k²) numbers per block. A leverage-score sketch adds the CountSketch (1, (2d, d) per block), the
+scores ℓ (1), the drift test (3), Σ v ℓ per block (1) and the sampled rows' Gram (1, (d, d));
+v₊ with the negative rows (1); the range ``Aᵀ[f, q]`` (1) and its correction A U, v ∘ A U,
+Aᵀ(…) (3). The methods in
+:data:`ENGINE_METHODS` are those whose every O(n) step goes through these objects: all but the
+sketches ``srtt`` and ``leverage-exact``, which need all of A in one place and are refused.
 """
 
 from __future__ import annotations

@@ -24,6 +24,27 @@ i.i.d. terms ``X_k = (H^{-½} m_i m_iᵀ H^{-½}/p_i − I)/s`` (``||X_k|| ≤ �
 β = 1 for exact scores; β = the coherence ``(n/d) max τ_i`` for uniform sampling; β = 12 for the
 approximate scores of :class:`ApproximateLeverage` (the worst row measured; typical rows are within 2).
 
+On an engine (v a :class:`~theory.engine.BlockVector`: v, the scores ℓ and every other (n,)
+vector stay on the blocks; :meth:`Sketch.gram` dispatches on v). Randomness comes from one
+driver-drawn seed and the block index k (``default_rng([seed, k])``), so H̃ is deterministic for
+a given seed and blocking (not equal to the in-memory draw: another random stream).
+
+* row sampling (``uniform``, ``leverage``): **per-block multinomial**. The driver draws the block
+  counts ``(s_k) ~ Multinomial(s, P_k / P)``, ``P_k = Σ_{i∈k} p_i`` (for leverage one round
+  returns ``Σ_{i∈k} v_i ℓ_i``), and block k draws its s_k rows i.i.d. from ``p_i / P_k``,
+  returning ``Σ c_i v_i a_i a_iᵀ / (s p_i)`` (d, d). s i.i.d. draws from p grouped by block are
+  exactly this, so the estimator is the in-memory one in distribution (same expectation
+  ``Aᵀ diag(v) A``, same Bernstein rule); Poisson sampling would also be unbiased but would make
+  s random and change the variance the rule assumes.
+* leverage scores: the JL construction of :func:`approximate_leverage_scores` split at its sums:
+  the CountSketch ``S₁ diag(√v) A`` (2d, d) is a sum of per-block sketches (one round), R and
+  ``Ω = R⁻¹ G`` are formed on the driver (:func:`jl_map`), and ``ℓ_i = ||a_iᵀ Ω||²`` is computed
+  and kept on the blocks (one round); the drift test compares v with the v of the last
+  computation block by block (three rounds: the two maxima, then the ratios).
+* projections (``countsketch``, ``gaussian``): ``S M = Σ_k S_k M_k``, each block drawing its own
+  columns of S (one round, (s, d) per block). ``srtt`` and ``leverage-exact`` mix or factor all
+  rows at once and are refused (ValueError).
+
 Conventions: A (n, d) is anything :func:`theory.rows.as_rows` takes (an ndarray, a ``numpy.memmap``,
 row blocks, a :class:`~theory.rows.RowMatrix`); every sketch reaches it through that protocol;
 v (n,) ≥ 0; float64.

@@ -39,9 +39,15 @@ Counters (:class:`~theory.solver.SolveResult`): ``nfev`` counts evaluations of �
 point of the inner solve), ``njev`` gradients (one per iteration), ``nhev`` builds of P, and
 ``npass`` the passes over A: two per iteration (``A u``, ``Aᵀ r``), two at x₀ (one at x₀ = 0), and
 each build's.
-``history["inner_iter"]`` holds the Newton steps taken in the subspace. The O(n) work of the inner
-solve runs in a workspace this solver owns (three points' z, f, r, q, v, two scratch vectors, Z),
-reused between the solves of one thread, so an inner step allocates nothing of size n.
+``history["inner_iter"]`` holds the Newton steps taken in the subspace.
+
+**The z-space workspace.** Every O(n) operation of an iteration (the image ``A u`` into Z, the
+subspace model ``Zᵀ r``, ``Zᵀ diag(v) Z`` and ``[Zᵀ f, Zᵀ q]``, the trial point ``z + Z y``, pushing
+``Z y`` as the next memory column) goes through a workspace (:class:`ZSpace`), so the solver's
+logic exists once. In memory it holds three points' z, f, r, q, v, two scratch vectors and Z,
+reused between the solves of one thread, so an inner step allocates nothing of size n; on an
+engine (:class:`theory.distributed.EngineZSpace`) the same operations are kernels on the blocks,
+each returning O(k²) numbers per block.
 """
 
 from __future__ import annotations

@@ -116,13 +116,16 @@ def test_the_same_seed_and_blocking_give_the_same_iterates(engines):
     assert np.array_equal(runs[0].x, runs[1].x) and runs[0].nit == runs[1].nit
 
 
-def test_torch_engine_runs_the_sketched_methods():
+def test_torch_engine_runs_the_sketched_methods_and_sketches():
     pytest.importorskip("torch")
     with TorchEngine.generate("coherent", N, D, 0, blocks=3, device="cpu") as eng:
+        prob = EngineRegression(eng)
         for method in SKETCHED:
-            assert close_to_reference(
-                solve(EngineRegression(eng), method=method, tol=TOL), "coherent"
-            )
+            assert close_to_reference(solve(prob, method=method, tol=TOL), "coherent"), method
+    with TorchEngine.generate("quadratic", N, D, 0, blocks=3, device="cpu") as eng:
+        for sketch in ("uniform", "countsketch", "gaussian"):  # uniform misses coherent rows
+            res = solve(EngineRegression(eng), method="sketched-newton", sketch=sketch, tol=TOL)
+            assert close_to_reference(res, "quadratic"), sketch
 
 
 def _recorded(eng):
