@@ -211,13 +211,13 @@ class Block:
     # -- sketches of A_kᵀ diag(v_k) A_k (theory.sketch); randomness from (seed, block index) -----
 
     def positive_part(self, out: str, v: str):
-        """``vec[out] = max(v_k, 0)``; returns ``(#{v_i < 0}, Σ_{v_i < 0} v_i a_i a_iᵀ)`` (the
-        Gram None when no row is negative): the rows that sampling never sees, added exactly."""
+        """``vec[out] = max(v_k, 0)``; returns ``(max v_k, #{v_i < 0}, Σ_{v_i < 0} v_i a_i a_iᵀ)``
+        (the Gram None when no row is negative): the rows that sampling never sees, added exactly."""
         vk = self.vec[v]
         self.vec[out] = vk.clip(0)
         neg = vk < 0
         count = int(neg.sum())
-        return count, (self._gram(self.A[neg], vk[neg]) if count else None)
+        return self.host(vk.max()), count, (self._gram(self.A[neg], vk[neg]) if count else None)
 
     def drift(self, v: str, ref: str, floor: float):
         """``(max, min)`` over the block of ``max(v, floor) / max(ref, floor)``."""

@@ -33,7 +33,7 @@ subspace iteration: A u into Z (1); per inner Newton step r, q, v at the point (
 first) and the subspace model (1); per trial point z + Z y (1) and its softmax and loss (2); Z y
 pushed (1); r, q, v and g = Aᵀ r at the new point (2, or 1 when the inner solve already has r):
 O(k²) numbers per block. A leverage-score sketch adds the CountSketch (1, (2d, d) per block), the
-scores ℓ (1), the drift test (3), Σ v ℓ per block (1) and the sampled rows' Gram (1, (d, d));
+scores ℓ (1), the drift test (1), Σ v ℓ per block (1) and the sampled rows' Gram (1, (d, d));
 v₊ with the negative rows (1); the range ``Aᵀ[f, q]`` (1) and its correction A U, v ∘ A U,
 Aᵀ(…) (3). The methods in
 :data:`ENGINE_METHODS` are those whose every O(n) step goes through these objects: all but the
@@ -240,12 +240,13 @@ def scaled_rows(v, Y):
 
 
 def positive_part(v: BlockVector):
-    """``(v₊, N)`` for v on an engine, one round: v₊ = max(v, 0) a BlockVector, and
-    ``N = Σ_{v_i < 0} v_i a_i a_iᵀ`` (d, d), the per-block Grams of the negative rows summed in
-    block order (None when v ≥ 0)."""
+    """``(v₊, N)`` for v on an engine, one round: v₊ = max(v, 0) a BlockVector (``sums["max"]``:
+    its largest entry), and ``N = Σ_{v_i < 0} v_i a_i a_iᵀ`` (d, d), the per-block Grams of the
+    negative rows summed in block order (None when v ≥ 0)."""
     eng = v.engine
-    out = eng.new()
-    grams = [g for count, g in eng.map("positive_part", out.key, v.key) if count]
+    res = eng.map("positive_part", (out := eng.new()).key, v.key)
+    out.sums["max"] = max(0.0, *(top for top, _, _ in res))
+    grams = [g for _, count, g in res if count]
     return out, (_block_sum(grams) if grams else None)
 
 

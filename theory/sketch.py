@@ -40,7 +40,7 @@ a given seed and blocking (not equal to the in-memory draw: another random strea
   the CountSketch ``S₁ diag(√v) A`` (2d, d) is a sum of per-block sketches (one round), R and
   ``Ω = R⁻¹ G`` are formed on the driver (:func:`jl_map`), and ``ℓ_i = ||a_iᵀ Ω||²`` is computed
   and kept on the blocks (one round); the drift test compares v with the v of the last
-  computation block by block (three rounds: the two maxima, then the ratios).
+  computation block by block (one round).
 * projections (``countsketch``, ``gaussian``): ``S M = Σ_k S_k M_k``, each block drawing its own
   columns of S (one round, (s, d) per block). ``srtt`` and ``leverage-exact`` mix or factor all
   rows at once and are refused (ValueError).
@@ -480,14 +480,20 @@ def _engine_leverage_scores(v, rng):
 
 
 def _engine_drifted(v, v_ref, gamma: float | None) -> bool:
-    """:func:`drifted` on an engine: the maxima of v and v_ref (two rounds), then the extreme
-    ratios per block (one round)."""
+    """:func:`drifted` on an engine: the extreme ratios per block (one round; the maxima of v and
+    v_ref come with them from :func:`theory.distributed.positive_part`)."""
     if gamma is None:
         return True
-    eng = v.engine
-    floor = 1e-8 * max(max(eng.map("amax", v.key)), max(eng.map("amax", v_ref.key)))
-    ratios = eng.map("drift", v.key, v_ref.key, floor)
+    floor = 1e-8 * max(_largest(v), _largest(v_ref))
+    ratios = v.engine.map("drift", v.key, v_ref.key, floor)
     return max(hi for hi, _ in ratios) > gamma or min(lo for _, lo in ratios) < 1 / gamma
+
+
+def _largest(v) -> float:
+    """``max v`` for v on an engine: ``v.sums["max"]``, computed (one round) if not yet known."""
+    if "max" not in v.sums:
+        v.sums["max"] = max(v.engine.map("amax", v.key))
+    return v.sums["max"]
 
 
 SKETCHES: dict[str, type[Sketch]] = {

@@ -43,7 +43,7 @@ each build's.
 
 **The z-space workspace.** Every O(n) operation of an iteration (the image ``A u`` into Z, the
 subspace model ``Zᵀ r``, ``Zᵀ diag(v) Z`` and ``[Zᵀ f, Zᵀ q]``, the trial point ``z + Z y``, pushing
-``Z y`` as the next memory column) goes through a workspace (:class:`ZSpace`), so the solver's
+``Z y`` as the next memory column) goes through a workspace (:class:`MemoryZSpace`), so the solver's
 logic exists once. In memory it holds three points' z, f, r, q, v, two scratch vectors and Z,
 reused between the solves of one thread, so an inner step allocates nothing of size n; on an
 engine (:class:`theory.distributed.EngineZSpace`) the same operations are kernels on the blocks,
@@ -81,7 +81,7 @@ WINDOW = 2  # the contraction is measured over the last two iterations under the
 FRESH_CONTRACTION = 0.3  # assumed ||g||_{P⁻¹} contraction just after a build, before any is seen
 
 
-class ZSpace:
+class MemoryZSpace:
     """The z-space workspace of one solve: the O(n) arrays and every O(n) operation of the solver
     (module docstring), so that :class:`SubspaceNewtonSolver` is written once. In memory: scratch,
     Z and v ∘ Z (n, 1 + MEMORY), and up to three :class:`_Point`; on an engine the same operations
@@ -158,16 +158,16 @@ class ZSpace:
 class _Pool(threading.local):
     """The workspace last returned in this thread (one: bounded memory; threads never share)."""
 
-    last: ZSpace | None = None
+    last: MemoryZSpace | None = None
 
 
 _POOL = _Pool()
 
 
-def _take(n: int) -> ZSpace:
+def _take(n: int) -> MemoryZSpace:
     ws, _POOL.last = _POOL.last, None
     if ws is None or ws.n != n:
-        return ZSpace(n)
+        return MemoryZSpace(n)
     for p in ws.points:
         p.sm, p.derivs = None, None
     return ws
