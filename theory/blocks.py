@@ -195,10 +195,12 @@ class Block:
         R = self.xp.stack([self.vec[r], self.vec[f], self.vec[q]], 1)
         return self.host(Zk.T @ R), self.host(Zk.T @ (self.vec[v][:, None] * Zk))
 
-    def affine(self, out: str, z: str, Z: str, y) -> None:
-        """``vec[out] = Z_k y + z_k`` for y (j,): a trial point ``z + Z y`` of the subspace."""
+    def affine(self, out: str, z: str, Z: str, y, e: str):
+        """``vec[out] = Z_k y + z_k`` for y (j,), a trial point ``z + Z y`` of the subspace, and its
+        :meth:`softmax_stats` (into ``vec[e]``) in the same round."""
         y = self.dev(y)
         self.vec[out] = self.vec[Z][:, : y.shape[0]] @ y + self.vec[z]
+        return self.softmax_stats(out, e)
 
     def push_image(self, Z: str, y) -> None:
         """``vec[Z] ← [Z_k[:, 0], Z_k y, Z_k[:, 1:-1]]``: the step's image ``Z y`` becomes the newest

@@ -16,8 +16,8 @@ parts, objects with the same methods:
 
 * :class:`EngineZSpace` — the subspace solver's z-space workspace (:mod:`theory.subspace`):
   Z = A V (n, k) as (m_k, k) pieces; the subspace model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z`` one
-  round ((k, 3) and (k, k) per block), a trial point ``z + Z y`` one round, ``Z y`` pushed as
-  the next memory column one round.
+  round ((k, 3) and (k, k) per block), a trial point ``z + Z y`` with its softmax statistics one
+  round, ``Z y`` pushed as the next memory column one round.
 * :func:`positive_part`, :func:`scaled_rows`, :func:`amax_abs` — the few vector operations the
   sketched solvers do outside the loss: ``v₊ = max(v, 0)`` with the negative rows' Gram (d, d)
   per block (Algorithm 1 adds them exactly), ``v ∘ (A U)`` for the range correction, ``||A u||_∞``
@@ -30,14 +30,14 @@ per-block sketch sums, seeded by a driver-drawn seed and the block index.
 Rounds of one Newton iteration: z = A x with the softmax statistics (2), the loss (1), r, q, v (1),
 g = Aᵀ r (1), the Hessian's Gram and range (2): each moves O(d²) numbers per block. Of one
 subspace iteration: A u into Z (1); per inner Newton step r, q, v at the point (1, none at the
-first) and the subspace model (1); per trial point z + Z y (1) and its softmax and loss (2); Z y
-pushed (1); r, q, v and g = Aᵀ r at the new point (2, or 1 when the inner solve already has r):
-O(k²) numbers per block. A leverage-score sketch adds the CountSketch (1, (2d, d) per block), the
-scores ℓ (1), the drift test (1), Σ v ℓ per block (1) and the sampled rows' Gram (1, (d, d));
-v₊ with the negative rows (1); the range ``Aᵀ[f, q]`` (1) and its correction A U, v ∘ A U,
-Aᵀ(…) (3). The methods in
-:data:`ENGINE_METHODS` are those whose every O(n) step goes through these objects: all but the
-sketches ``srtt`` and ``leverage-exact``, which need all of A in one place and are refused.
+first) and the subspace model (1); per trial point z + Z y with its softmax statistics (1) and
+the loss (1); Z y pushed (1); r, q, v and g = Aᵀ r at the new point (2, or 1 when the inner
+solve already has r): O(k²) numbers per block. A leverage-score sketch adds the CountSketch (1,
+(2d, d) per block), the scores ℓ (1), the drift test (1), Σ v ℓ per block (1) and the sampled
+rows' Gram (1, (d, d)); v₊ with the negative rows (1); the range ``Aᵀ[f, q]`` (1) and its
+correction A U, v ∘ A U, Aᵀ(…) (3). The methods in :data:`ENGINE_METHODS` are those whose every
+O(n) step goes through these objects: all of them; only the sketches ``srtt`` and
+``leverage-exact``, which need all of A in one place, are refused.
 """
 
 from __future__ import annotations
@@ -168,10 +168,15 @@ class EngineLoss:
         self.s = engine.s
 
     def softmax(self, z: BlockVector, out=None) -> Softmax:
-        """``f = softmax(z)`` on the blocks and ``lse``; f carries the loss's sums (two rounds)."""
+        """``f = softmax(z)`` on the blocks and ``lse``; f carries the loss's sums (two rounds, one
+        when z came with its statistics, ``z.sums["stats"]``: :meth:`EngineZSpace.trial`)."""
         eng = self.engine
-        e, f = eng.new(), eng.new()
-        stats = eng.map("softmax_stats", z.key, e.key)
+        if "stats" in z.sums:
+            e, stats = z.sums.pop("stats")
+        else:
+            e = eng.new()
+            stats = eng.map("softmax_stats", z.key, e.key)
+        f = eng.new()
         m = max(mk for mk, _ in stats)
         S = sum(Sk * math.exp(mk - m) for mk, Sk in stats)
         lse = m + math.log(S)
@@ -311,9 +316,11 @@ class EngineZSpace:
         return ZR[:, 0], _block_sum([h for _, h in res]) + parts.low_rank(None, ZR[:, 1:])
 
     def trial(self, z, y, busy=()) -> ZPoint:
-        """A new point at ``z + Z y`` (its softmax not yet computed)."""
-        pt = ZPoint(self.engine.new())
-        self.engine.map("affine", pt.z.key, z.key, self.Z.key, y)
+        """A new point at ``z + Z y``, with the first round of its softmax (``z.sums["stats"]``,
+        taken by :meth:`EngineLoss.softmax`)."""
+        eng = self.engine
+        pt, e = ZPoint(eng.new()), eng.new()
+        pt.z.sums["stats"] = (e, eng.map("affine", pt.z.key, z.key, self.Z.key, y, e.key))
         return pt
 
     def push(self, y) -> None:
