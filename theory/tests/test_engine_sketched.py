@@ -178,3 +178,32 @@ def test_subspace_solver_with_a_sketched_preconditioner_on_an_engine():
 def test_sketches_that_need_all_of_A_are_refused_on_an_engine(engines, sketch):
     with pytest.raises(ValueError, match=sketch):
         solve(EngineRegression(engines["sparse"]), method="sketched-newton", sketch=sketch)
+
+
+def _scaled(v, c):
+    """c v for v on an engine (a fresh BlockVector)."""
+    out = v.engine.new()
+    v.engine.map("combine", out.key, [(c, v.key, None)])
+    return out
+
+
+def test_engine_leverage_scores_bound_the_exact_ones_and_are_reused_while_v_drifts_little(engines):
+    """The scores kept on the blocks give ``p ∝ v ∘ ℓ`` with ``τ_i ≤ β d p_i`` (β of the in-memory
+    scores), and the drift rule reuses them as in memory."""
+    from theory.sketch import APPROX_LEVERAGE_BETA, ApproximateLeverage, exact_leverage_scores
+
+    eng, rng = engines["coherent"], np.random.default_rng(0)
+    rows = EngineRegression(eng).rows
+    v = positive_part(rows.matvec(np.ones(D)))[0]  # max(A 1, 0): weights of both sizes, zeros
+    sketch = ApproximateLeverage(drift=2.0)
+    assert sketch.gram(rows, v, 200, rng).recomputed
+    ell = np.concatenate([blk.vec[sketch._ell.key] for blk in eng.blocks])
+    v_mem = np.concatenate([blk.vec[v.key] for blk in eng.blocks])
+    A = block_rows("coherent", N_ROWS, D, 0, 0, N_ROWS)[0]
+    p = v_mem * ell / np.sum(v_mem * ell)
+    tau = exact_leverage_scores(A, v_mem)
+    assert np.max(tau[v_mem > 0] / (D * p[v_mem > 0])) <= APPROX_LEVERAGE_BETA
+    assert not sketch.gram(rows, _scaled(v, 1.5), 200, rng).recomputed
+    assert sketch.gram(rows, _scaled(v, 3.0), 200, rng).recomputed
+    every = ApproximateLeverage(drift=None)
+    assert every.gram(rows, v, 200, rng).recomputed and every.gram(rows, v, 200, rng).recomputed
