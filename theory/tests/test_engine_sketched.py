@@ -207,3 +207,14 @@ def test_engine_leverage_scores_bound_the_exact_ones_and_are_reused_while_v_drif
     assert sketch.gram(rows, _scaled(v, 3.0), 200, rng).recomputed
     every = ApproximateLeverage(drift=None)
     assert every.gram(rows, v, 200, rng).recomputed and every.gram(rows, v, 200, rng).recomputed
+
+
+def test_a_solve_leaves_no_vectors_on_the_blocks():
+    import gc
+
+    with LocalEngine.generate("coherent", 8192, 96, 0, blocks=3) as eng:
+        for method in SKETCHED:
+            assert solve(EngineRegression(eng), method=method, tol=1e-10).success
+            gc.collect()
+            eng.map("info")  # the frees travel with the next round
+            assert all(not blk.vec for blk in eng.blocks), method
