@@ -468,10 +468,10 @@ def _engine_sample(v, ell, s: int, rng) -> tuple[np.ndarray, int]:
 
 
 def _engine_leverage_scores(v, rng):
-    """:func:`approximate_leverage_scores` on an engine, as a BlockVector ℓ (two passes): the CountSketch
-    ``S₁ diag(√v) A`` summed over blocks (one round, (2d, d) per block), R and Ω on the driver
-    (:func:`jl_map`), then ``ℓ_i = ||a_iᵀ Ω/scale||²`` on the blocks (one round, nothing
-    returned). ℓ is the in-memory one divided by ``scale²``: p ∝ v ∘ ℓ is unchanged."""
+    """:func:`approximate_leverage_scores` on an engine, as a BlockVector ℓ (two passes): the
+    CountSketch ``S₁ diag(√v) A`` summed over blocks (one round, (2d, d) per block), R and Ω on
+    the driver (:func:`jl_map`), then ``ℓ_i = ||a_iᵀ Ω/scale||²`` on the blocks (one round,
+    nothing returned). ℓ is the in-memory one divided by ``scale²``: p ∝ v ∘ ℓ is unchanged."""
     SM = _engine_project("countsketch", v, PRECOND_ROWS_PER_D * v.engine.shape[1], rng)
     Omega, scale = jl_map(SM, rng)
     ell = v.engine.new()
