@@ -22,8 +22,8 @@ and, for the sketched solvers, the subspace workspace (``matvec_into`` A u into 
 ``countsketch`` / ``gaussian_sketch`` S_k diag(√v_k) A_k (s, d), ``row_norms2`` ℓ = ||A_k Ω||²
 kept on the block, ``drift``, ``sample_gram`` Σ_sampled c_i v_i a_i a_iᵀ / (s p_i) (d, d)); a
 kernel that draws random numbers seeds them with ``(seed, k)``, the driver's seed and the block's
-index. The driver's merges are sums in block order, so a solve is deterministic for a given blocking.
-The same code runs on numpy arrays (``xp = numpy``: in process, in a thread pool, on a Dask
+index. The driver's merges are sums in block order, so a solve is deterministic for a given
+blocking. The same code runs on numpy arrays (``xp = numpy``: in process, in a thread pool, on a Dask
 worker) and on torch tensors (``xp = torch``, any device): only functions both modules spell
 alike are used, and :meth:`Block.host` turns results into float64 numpy.
 """
@@ -203,8 +203,8 @@ class Block:
         return self.softmax_stats(out, e)
 
     def push_image(self, Z: str, y) -> None:
-        """``vec[Z] ← [Z_k[:, 0], Z_k y, Z_k[:, 1:-1]]``: the step's image ``Z y`` becomes the newest
-        memory column (the oldest drops out; column 0 is overwritten by the next ``A u``)."""
+        """``vec[Z] ← [Z_k[:, 0], Z_k y, Z_k[:, 1:-1]]``: the step's image ``Z y`` becomes the
+        newest memory column (the oldest drops out; column 0 is overwritten by the next ``A u``)."""
         y = self.dev(y)
         Zk = self.vec[Z]
         Zy = Zk[:, : y.shape[0]] @ y
@@ -214,7 +214,7 @@ class Block:
 
     def positive_part(self, out: str, v: str):
         """``vec[out] = max(v_k, 0)``; returns ``(max v_k, #{v_i < 0}, Σ_{v_i < 0} v_i a_i a_iᵀ)``
-        (the Gram None when no row is negative): the rows that sampling never sees, added exactly."""
+        (the Gram None when no row is negative): the rows sampling never sees, added exactly."""
         vk = self.vec[v]
         self.vec[out] = vk.clip(0)
         neg = vk < 0

@@ -225,7 +225,7 @@ class EngineRegression(SoftmaxRegression):
         raise ValueError("B(x) is n×n; an engine never builds it. Use hessian(x) or hessp(x, v).")
 
 
-# -- vectors on the blocks, for the sketched solvers ------------------------------------------------
+# -- vectors on the blocks, for the sketched solvers --------------------------------------------
 
 
 def amax_abs(z) -> float:

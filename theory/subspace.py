@@ -282,7 +282,8 @@ class SubspaceNewtonSolver(Solver):
         )
 
     def _minimise(self, state, k: int):
-        """Damped Newton for ``φ(y) = ℓ(z + Z y)`` over Z's first k columns from y = 0 (O(n k²) a step; no pass over A).
+        """Damped Newton for ``φ(y) = ℓ(z + Z y)`` over Z's first k columns, from y = 0 (O(n k²)
+        a step; no pass over A).
 
         Stops after a full step whose decrease matched the quadratic model's ``−½ gᵀdy`` to 1%
         (φ is then close to quadratic along the step, and the next step would gain little next to

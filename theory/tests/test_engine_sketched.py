@@ -73,7 +73,7 @@ def _v_at(eng, family, x):
 @pytest.mark.parametrize("sketch", ("leverage", "uniform", "countsketch", "gaussian"))
 def test_engine_sketches_approximate_the_weighted_gram_and_repeat_for_a_seed(engines, sketch):
     """H̃ from the blocks is within 30% of Aᵀ diag(v₊) A (spectrally) at s = 2000 (in memory: 11-18%
-    over five seeds, as on the engine), and the same seed and blocking give the same H̃ bit for bit."""
+    over five seeds, as on the engine), and the same seed and blocking give the same H̃ bitwise."""
     v, v_mem = _v_at(engines["quadratic"], "quadratic", reference("quadratic"))
     v_plus, _ = positive_part(v)
     rows = EngineRegression(engines["quadratic"]).rows
