@@ -23,9 +23,10 @@ and, for the sketched solvers, the subspace workspace (``matvec_into`` A u into 
 kept on the block, ``drift``, ``sample_gram`` Σ_sampled c_i v_i a_i a_iᵀ / (s p_i) (d, d)); a
 kernel that draws random numbers seeds them with ``(seed, k)``, the driver's seed and the block's
 index. The driver's merges are sums in block order, so a solve is deterministic for a given
-blocking. The same code runs on numpy arrays (``xp = numpy``: in process, in a thread pool, on a Dask
-worker) and on torch tensors (``xp = torch``, any device): only functions both modules spell
-alike are used, and :meth:`Block.host` turns results into float64 numpy.
+blocking. The same code runs on numpy arrays (``xp = numpy``: in process, in a thread pool, on a
+Dask worker) and on torch tensors (``xp = torch``, any device): only functions both modules spell
+alike are used (a CountSketch's bucket sums and the Gram kernel branch once on xp), and
+:meth:`Block.host` turns results into float64 numpy.
 """
 
 from __future__ import annotations
