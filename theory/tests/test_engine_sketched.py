@@ -152,9 +152,10 @@ def _arrays(obj):
 @pytest.mark.parametrize("method", SKETCHED)
 def test_no_round_returns_an_O_n_array(method):
     """At d = 96 the subspace solver builds the range-corrected sketch (leverage scores, sampling,
-    the negative rows); every result the driver receives has at most 2 d² numbers, and the largest
-    round does not grow when n grows 4× at fixed blocks."""
-    d, largest = 96, []
+    the negative rows); every result the driver receives has at most 2 d² numbers, the largest
+    round does not grow when n grows 4× at fixed blocks, and the bytes received per iteration
+    stay within 2× (they vary with the builds per iteration; an O(n) result would make them 4×)."""
+    d, largest, per_iteration = 96, [], []
     for n in (8192, 32768):
         with LocalEngine.generate("sparse", n, d, 0, blocks=3) as eng:
             seen = _recorded(eng)
@@ -163,7 +164,9 @@ def test_no_round_returns_an_O_n_array(method):
         sizes = [a.size for out in seen for a in _arrays(out)]
         assert max(sizes) <= 2 * d * d
         largest.append(max(_size(out) for out in seen))
+        per_iteration.append(eng.bytes_in / res.nit)
     assert largest[1] == largest[0]
+    assert per_iteration[1] < 2 * per_iteration[0]
 
 
 def test_subspace_solver_with_a_sketched_preconditioner_on_an_engine():
