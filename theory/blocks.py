@@ -196,6 +196,12 @@ class Block:
         R = self.xp.stack([self.vec[r], self.vec[f], self.vec[q]], 1)
         return self.host(Zk.T @ R), self.host(Zk.T @ (self.vec[v][:, None] * Zk))
 
+    def derivatives_model(self, z: str, f: str, keys, s: float, tsum: float, Z: str, k: int):
+        """:meth:`derivatives` into ``keys`` = (r, q, v), then :meth:`subspace_model` there."""
+        self.derivatives(z, f, keys, s, tsum)
+        r, q, v = keys
+        return self.subspace_model(Z, k, r, v, f, q)
+
     def affine(self, out: str, z: str, Z: str, y, e: str):
         """``vec[out] = Z_k y + z_k`` for y (j,), a trial point ``z + Z y`` of the subspace, and its
         :meth:`softmax_stats` (into ``vec[e]``) in the same round."""

@@ -28,16 +28,15 @@ The sketches' engine paths are in :mod:`theory.sketch` ("On an engine"): per-blo
 per-block sketch sums, seeded by a driver-drawn seed and the block index.
 
 Rounds of one Newton iteration: z = A x with the softmax statistics (2), the loss (1), r, q, v (1),
-g = Aᵀ r (1), the Hessian's Gram and range (2): each moves O(d²) numbers per block. Of one
-subspace iteration: A u into Z (1); per inner Newton step r, q, v at the point (1, none at the
-first) and the subspace model (1); per trial point z + Z y with its softmax statistics (1) and
-the loss (1); Z y pushed (1); r, q, v and g = Aᵀ r at the new point (2, or 1 when the inner
-solve already has r): O(k²) numbers per block. A leverage-score sketch adds the CountSketch (1,
-(2d, d) per block), the scores ℓ (1), the drift test (1), Σ v ℓ per block (1) and the sampled
-rows' Gram (1, (d, d)); v₊ with the negative rows (1); the range ``Aᵀ[f, q]`` (1) and its
-correction A U, v ∘ A U, Aᵀ(…) (3). The methods in :data:`ENGINE_METHODS` are those whose every
-O(n) step goes through these objects: all of them; only the sketches ``srtt`` and
-``leverage-exact``, which need all of A in one place, are refused.
+g = Aᵀ r (1), the Hessian's Gram and range (2): each moves O(d²) numbers per block. Of one subspace
+iteration: A u into Z (1); per inner Newton step the subspace model with r, q, v at the point (1);
+per trial point z + Z y with its softmax statistics (1) and the loss (1); Z y pushed (1); r, q, v
+and g = Aᵀ r at the new point (2, or 1 when the inner solve already has r): O(k²) numbers per
+block. A leverage-score sketch adds the CountSketch (1, (2d, d) per block), the scores ℓ (1), the
+drift test (1), Σ v ℓ per block (1) and the sampled rows' Gram (1, (d, d)); v₊ with the negative
+rows (1); the range ``Aᵀ[f, q]`` (1) and its correction A U, v ∘ A U, Aᵀ(…) (3). The methods in
+:data:`ENGINE_METHODS` are those whose every O(n) step goes through these objects: all of them;
+only the sketches ``srtt`` and ``leverage-exact``, which need all of A in one place, are refused.
 """
 
 from __future__ import annotations
@@ -199,11 +198,18 @@ class EngineLoss:
         return r
 
     def derivatives(self, z, f, out=None, tmp=None):
+        r, parts, args = self.derivative_round(z, f)
+        self.engine.map("derivatives", *args)
+        return r, parts
+
+    def derivative_round(self, z, f):
+        """Fresh handles r and B's parts at z, f, and the arguments of the round that fills them
+        (:meth:`~theory.blocks.Block.derivatives`; a fused kernel may run it with more)."""
         eng = self.engine
         r, q, v = eng.new(), eng.new(), eng.new()
-        eng.map("derivatives", z.key, f.key, [r.key, q.key, v.key], self.s, f.sums["tsum"])
         kappa = 3.0 * f.sums["ff"] - 2.0 * f.sums["bf"] - self.s
-        return r, EngineParts(diag=v, f=f, q=q, kappa=kappa)
+        args = (z.key, f.key, [r.key, q.key, v.key], self.s, f.sums["tsum"])
+        return r, EngineParts(diag=v, f=f, q=q, kappa=kappa), args
 
 
 class EngineRegression(SoftmaxRegression):
@@ -262,6 +268,12 @@ def _block_sum(parts):
     return total
 
 
+def _merged_model(res, parts):
+    """``(gy, Hy)`` from the blocks' ``(Zᵀ[r, f, q], Zᵀ diag(v) Z)``, summed in block order."""
+    ZR = _block_sum([zr for zr, _ in res])
+    return ZR[:, 0], _block_sum([h for _, h in res]) + parts.low_rank(None, ZR[:, 1:])
+
+
 class ZPoint:
     """A point of the subspace solver on an engine: z (a BlockVector), its softmax and, once
     computed, (r, B's parts)."""
@@ -280,6 +292,7 @@ class EngineZSpace:
     ``column(j)``   the target of ``rows.matvec(u, out=…)``: A u into column j (the pass itself)
     ``model``       ``Zᵀ [r, f, q]`` (k, 3) and ``Zᵀ diag(v) Z`` (k, k) per block, summed: the
                     subspace gradient gy = Zᵀ r and Hessian Zᵀ diag(v) Z + low rank([Zᵀf, Zᵀq])
+    ``model_at``    the same at a trial point, its r, q, v computed in the same round
     ``trial``       z + Z y, a new BlockVector (its softmax and loss: :class:`EngineLoss`)
     ``push``        Z ← [Z₀, Z y, Z₁ …]: the step's image as the newest memory column
 
@@ -312,8 +325,13 @@ class EngineZSpace:
         res = self.engine.map(
             "subspace_model", self.Z.key, k, r.key, parts.diag.key, parts.f.key, parts.q.key
         )
-        ZR = _block_sum([zr for zr, _ in res])
-        return ZR[:, 0], _block_sum([h for _, h in res]) + parts.low_rank(None, ZR[:, 1:])
+        return _merged_model(res, parts)
+
+    def model_at(self, loss, pt, k: int):
+        """:meth:`model` at a point with its r, q, v computed in the same round (``pt.derivs``)."""
+        r, parts, args = loss.derivative_round(pt.z, pt.sm.f)
+        pt.derivs = r, parts
+        return _merged_model(self.engine.map("derivatives_model", *args, self.Z.key, k), parts)
 
     def trial(self, z, y, busy=()) -> ZPoint:
         """A new point at ``z + Z y``, with the first round of its softmax (``z.sums["stats"]``,

@@ -92,6 +92,7 @@ class MemoryZSpace:
                          :meth:`~theory.solver.Solver.value`, ``value_z`` and the derivatives
     ``column(j)``        where ``rows.matvec(u, out=…)`` writes ``A u``: column j of Z
     ``model(r, parts, k)``  ``(Zᵀ r, Zᵀ B Z)`` on the first k columns (O(n k²))
+    ``model_at(loss, pt, k)``  the same at a point whose (r, B's parts) it computes (``pt.derivs``)
     ``trial(z, y, busy)``   a point (not one of ``busy``) holding ``z + Z y``
     ``push(y)``          ``Z y`` becomes the newest memory column
     ``close()``          the arrays back to this thread's pool
@@ -135,6 +136,11 @@ class MemoryZSpace:
         np.multiply(parts.diag[:, None], Z, out=VZ)
         G = np.column_stack([Z.T @ parts.f, Z.T @ parts.q])  # (k, 2), no (n, 2) copy
         return gy, Z.T @ VZ + parts.low_rank(Z, G)
+
+    def model_at(self, loss, pt, k: int):
+        """:meth:`model` at a point, its (r, B's parts) computed into its buffers (``pt.derivs``)."""
+        pt.derivs = loss.derivatives(pt.z, pt.sm.f, **self.derivs_kw(pt))
+        return self.model(*pt.derivs, k)
 
     def trial(self, z, y, busy=()) -> _Point:
         """A free point holding ``z + Z y``."""
@@ -297,8 +303,10 @@ class SubspaceNewtonSolver(Solver):
         ws, d = self._ws, self.prob.d
         y, cur, phi, steps = np.zeros(k), None, state.loss, 0
         for _ in range(INNER_MAX):
-            r, parts = (state.r, state.parts) if cur is None else self._derivs(cur)
-            gy, Hy = ws.model(r, parts, k)
+            if cur is None:
+                gy, Hy = ws.model(state.r, state.parts, k)
+            else:
+                gy, Hy = ws.model_at(self.loss, cur, k)
             dy = _newton_step(Hy, gy)
             slope = float(gy @ dy)
             if not slope < 0 or -0.5 * slope < RETURNS / d * (state.loss - phi):
@@ -320,12 +328,6 @@ class SubspaceNewtonSolver(Solver):
             if floor or (t == 1.0 and abs(actual - predicted) <= MODEL_FIT * predicted):
                 break
         return y, cur, phi, steps
-
-    def _derivs(self, pt: _Point):
-        """(r, B's parts) at a workspace point, computed once into its buffers."""
-        if pt.derivs is None:
-            pt.derivs = self.loss.derivatives(pt.z, pt.sm.f, **self._ws.derivs_kw(pt))
-        return pt.derivs
 
     def line_search(self, state, step):
         """Move to the subspace minimiser (it never increases L), then one gradient pass. No step
