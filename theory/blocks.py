@@ -16,10 +16,17 @@ merges (arXiv 2306.04933, appendix C; ``f = softmax(z)``, ``s = <b, 1>``)::
                     q = t + f²,  v = t_u + f² + w²                          (Lemmas C.10, C.11, C.14)
     rmatvec         A_kᵀ [r₁, …]   (d,) or (d, k);     weighted_gram   A_kᵀ diag(v_k) A_k  (d, d)
 
-and the driver's merges are sums in block order, so a solve is deterministic for a given blocking.
-The same code runs on numpy arrays (``xp = numpy``: in process, in a thread pool, on a Dask
-worker) and on torch tensors (``xp = torch``, any device): only functions both modules spell
-alike are used, and :meth:`Block.host` turns results into float64 numpy.
+and, for the sketched solvers, the subspace workspace (``matvec_into`` A u into a column of Z,
+``subspace_model`` Z_kᵀ[r, f, q] (k, 3) and Z_kᵀ diag(v_k) Z_k (k, k), ``affine`` z + Z y,
+``push_image``) and the sketches (``positive_part`` v₊ and the Gram of the rows v < 0,
+``countsketch`` / ``gaussian_sketch`` S_k diag(√v_k) A_k (s, d), ``row_norms2`` ℓ = ||A_k Ω||²
+kept on the block, ``drift``, ``sample_gram`` Σ_sampled c_i v_i a_i a_iᵀ / (s p_i) (d, d)); a
+kernel that draws random numbers seeds them with ``(seed, k)``, the driver's seed and the block's
+index. The driver's merges are sums in block order, so a solve is deterministic for a given
+blocking. The same code runs on numpy arrays (``xp = numpy``: in process, in a thread pool, on a
+Dask worker) and on torch tensors (``xp = torch``, any device): only functions both modules spell
+alike are used (a CountSketch's bucket sums and the Gram kernel branch once on xp), and
+:meth:`Block.host` turns results into float64 numpy.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse
 
 from theory.linalg import weighted_gram
 
@@ -92,8 +100,14 @@ class Block:
         """``vec[key] = A_k x`` (m_k,) or (m_k, j)."""
         self.vec[key] = self.A @ self.dev(x)
 
-    def zeros(self, key: str) -> None:
-        self.vec[key] = self.xp.zeros(self.m, dtype=self.A.dtype, **self._device())
+    def zeros(self, key: str, cols: int | None = None) -> None:
+        """``vec[key] = 0``, (m_k,) or (m_k, cols)."""
+        shape = self.m if cols is None else (self.m, cols)
+        self.vec[key] = self.xp.zeros(shape, dtype=self.A.dtype, **self._device())
+
+    def matvec_into(self, key: str, j: int, x) -> None:
+        """``vec[key][:, j] = A_k x``: an image written into column j of an (m_k, k) matrix."""
+        self.vec[key][:, j] = self.A @ self.dev(x)
 
     def softmax_stats(self, z: str, e: str):
         """``(m_k, S_k)`` with ``vec[e] = exp(z_k − m_k)``."""
@@ -135,9 +149,17 @@ class Block:
 
     def weighted_gram(self, v: str):
         """``A_kᵀ diag(v_k) A_k`` (d, d)."""
+        return self._gram(self.A, self.vec[v])
+
+    def _gram(self, M, w):
+        """``Mᵀ diag(w) M`` (d, d) as numpy, for rows M of this block and weights w of any sign."""
         if self.xp is np:
-            return weighted_gram(self.A, self.vec[v])
-        return self.host(self.A.T @ (self.vec[v][:, None] * self.A))
+            return weighted_gram(M, w)
+        return self.host(M.T @ (w[:, None] * M))
+
+    def scale_rows(self, out: str, v: str, Y: str) -> None:
+        """``vec[out] = v_k[:, None] ∘ Y_k`` for an (m_k, j) ``vec[Y]``."""
+        self.vec[out] = self.vec[v][:, None] * self.vec[Y]
 
     def dots(self, pairs):
         """``[Σ a ∘ c for (a, c) in pairs]`` (keys)."""
@@ -160,6 +182,118 @@ class Block:
     def sumsq(self):
         """``||A_k||_F²``."""
         return self.host((self.A * self.A).sum())
+
+    def amax(self, key: str, absolute: bool = False) -> float:
+        """``max_i vec[key]_i`` (of ``|vec[key]|`` with ``absolute``)."""
+        x = self.vec[key]
+        return self.host((self.xp.abs(x) if absolute else x).max())
+
+    # -- the subspace solver's z-space workspace (theory.subspace) --------------------------------
+
+    def subspace_model(self, Z: str, k: int, r: str, v: str, f: str, q: str):
+        """``(Z_kᵀ [r, f, q], Z_kᵀ diag(v_k) Z_k)``, (k, 3) and (k, k), for the first k columns of
+        ``vec[Z]``: the block's share of the subspace gradient, Gram and low-rank range."""
+        Zk = self.vec[Z][:, :k]
+        R = self.xp.stack([self.vec[r], self.vec[f], self.vec[q]], 1)
+        return self.host(Zk.T @ R), self.host(Zk.T @ (self.vec[v][:, None] * Zk))
+
+    def derivatives_model(self, z: str, f: str, keys, s: float, tsum: float, Z: str, k: int):
+        """:meth:`derivatives` into ``keys`` = (r, q, v), then :meth:`subspace_model` there."""
+        self.derivatives(z, f, keys, s, tsum)
+        r, q, v = keys
+        return self.subspace_model(Z, k, r, v, f, q)
+
+    def affine(self, out: str, z: str, Z: str, y, e: str):
+        """``vec[out] = Z_k y + z_k`` for y (j,), a trial point ``z + Z y`` of the subspace, and its
+        :meth:`softmax_stats` (into ``vec[e]``) in the same round."""
+        y = self.dev(y)
+        self.vec[out] = self.vec[Z][:, : y.shape[0]] @ y + self.vec[z]
+        return self.softmax_stats(out, e)
+
+    def push_image(self, Z: str, y) -> None:
+        """``vec[Z] ← [Z_k[:, 0], Z_k y, Z_k[:, 1:-1]]``: the step's image ``Z y`` becomes the
+        newest memory column (the oldest drops out; column 0 is overwritten by the next ``A u``)."""
+        y = self.dev(y)
+        Zk = self.vec[Z]
+        Zy = Zk[:, : y.shape[0]] @ y
+        self.vec[Z] = self.xp.concatenate([Zk[:, :1], Zy[:, None], Zk[:, 1:-1]], 1)
+
+    # -- sketches of A_kᵀ diag(v_k) A_k (theory.sketch); randomness from (seed, block index) -----
+
+    def positive_part(self, out: str, v: str):
+        """``vec[out] = max(v_k, 0)``; returns ``(max v_k, #{v_i < 0}, Σ_{v_i < 0} v_i a_i a_iᵀ)``
+        (the Gram None when no row is negative): the rows sampling never sees, added exactly."""
+        vk = self.vec[v]
+        self.vec[out] = vk.clip(0)
+        neg = vk < 0
+        count = int(neg.sum())
+        return self.host(vk.max()), count, (self._gram(self.A[neg], vk[neg]) if count else None)
+
+    def drift(self, v: str, ref: str, floor: float):
+        """``(max, min)`` over the block of ``max(v, floor) / max(ref, floor)``."""
+        ratio = self.vec[v].clip(floor) / self.vec[ref].clip(floor)
+        return self.host(ratio.max()), self.host(ratio.min())
+
+    def row_norms2(self, out: str, Omega, chunk: int) -> None:
+        """``vec[out]_i = ||a_iᵀ Ω||²`` in float32, ``chunk`` rows at a time (float64 where A
+        overflows float32): the approximate leverage scores of :mod:`theory.sketch`."""
+        xp = self.xp
+        O32 = xp.asarray(self.dev(Omega), dtype=xp.float32)
+        parts = []
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i in range(0, self.m, chunk):
+                Y = xp.asarray(
+                    xp.asarray(self.A[i : i + chunk], dtype=xp.float32) @ O32, dtype=xp.float64
+                )
+                parts.append((Y * Y).sum(1))
+        ell = xp.concatenate(parts)
+        if not (bool(xp.isfinite(ell).all()) and bool((ell > 0).any())):
+            Y = self.A @ self.dev(Omega)
+            ell = (Y * Y).sum(1)
+        self.vec[out] = ell
+
+    def sample_gram(
+        self, v: str, ell: str | None, total: float, s: int, seed: int, k: int, draws: int
+    ):
+        """``Σ_i c_i v_i a_i a_iᵀ / (s p_i)`` (d, d) over ``draws`` i.i.d. rows of this block drawn
+        with probabilities ∝ ``p_i = v_i ℓ_i / total`` (``ℓ = vec[ell]``; ``p_i = 1/total`` for
+        ``ell`` None: uniform), ``c_i`` the times row i was drawn; and the distinct rows drawn."""
+        rng = np.random.default_rng([seed, k])
+        vk = self.vec[v]
+        if ell is None:
+            idx, p = rng.integers(0, self.m, size=draws), None
+        else:
+            p = self.host(vk * self.vec[ell]) / total
+            idx = rng.choice(self.m, size=draws, p=p / p.sum())
+        idx, counts = np.unique(idx, return_counts=True)
+        if not idx.size:
+            return np.zeros((self.A.shape[1],) * 2), 0
+        scale = counts / (s * (1.0 / total if p is None else p[idx]))
+        rows = self._index(idx)
+        return self._gram(self.A[rows], vk[rows] * self.dev(scale)), int(idx.size)
+
+    def countsketch(self, v: str, s: int, seed: int, k: int):
+        """``S_k diag(√v_k) A_k`` (s, d) for this block's columns of a CountSketch S (one ±1 per
+        row of A, in a random one of s buckets)."""
+        rng = np.random.default_rng([seed, k])
+        buckets = rng.integers(0, s, size=self.m)
+        signs = rng.choice(np.array([1.0, -1.0]), size=self.m)
+        M = (self.dev(signs) * self.xp.sqrt(self.vec[v]))[:, None] * self.A
+        if self.xp is np:
+            S = scipy.sparse.csc_array(
+                (np.ones(self.m), (buckets, np.arange(self.m))), shape=(s, self.m)
+            )
+            return S @ M
+        out = self.xp.zeros((s, M.shape[1]), dtype=M.dtype, device=M.device)
+        return self.host(out.index_add_(0, self._index(buckets), M))
+
+    def gaussian_sketch(self, v: str, s: int, seed: int, k: int):
+        """``S_k diag(√v_k) A_k`` (s, d) for this block's columns of a Gaussian S, N(0, 1/s)."""
+        S = np.random.default_rng([seed, k]).standard_normal((s, self.m)) / math.sqrt(s)
+        return self.host(self.dev(S) @ (self.xp.sqrt(self.vec[v])[:, None] * self.A))
+
+    def _index(self, idx: np.ndarray):
+        return idx if self.xp is np else self.xp.as_tensor(idx, device=self.A.device)
 
     def _device(self) -> dict:
         return {} if self.xp is np else {"device": self.A.device}

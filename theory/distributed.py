@@ -14,11 +14,29 @@ parts, objects with the same methods:
 * :class:`EngineParts` — B's parts (diagonal + rank ≤ 2) with the vectors on the blocks:
   ``range`` = ``Aᵀ [f, q]`` one round, ``apply`` = ``B t`` two rounds.
 
+* :class:`EngineZSpace` — the subspace solver's z-space workspace (:mod:`theory.subspace`):
+  Z = A V (n, k) as (m_k, k) pieces; the subspace model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z`` one
+  round ((k, 3) and (k, k) per block), a trial point ``z + Z y`` with its softmax statistics one
+  round, ``Z y`` pushed as the next memory column one round.
+* :func:`positive_part`, :func:`scaled_rows`, :func:`amax_abs` — the few vector operations the
+  sketched solvers do outside the loss: ``v₊ = max(v, 0)`` with the negative rows' Gram (d, d)
+  per block (Algorithm 1 adds them exactly), ``v ∘ (A U)`` for the range correction, ``||A u||_∞``
+  for Newton-CG's first radius. Each takes an ndarray (the in-memory arithmetic, unchanged) or a
+  BlockVector (one round).
+
+The sketches' engine paths are in :mod:`theory.sketch` ("On an engine"): per-block sampling and
+per-block sketch sums, seeded by a driver-drawn seed and the block index.
+
 Rounds of one Newton iteration: z = A x with the softmax statistics (2), the loss (1), r, q, v (1),
-g = Aᵀ r (1), the Hessian's Gram and range (2): each moves O(d²) numbers per block. The methods
-that run on an engine are those whose every O(n) step goes through these objects:
-``newton``, ``gradient-descent`` and the four scipy anchors. The sketched methods still do O(n)
-work on the driver (sampling probabilities, the subspace solver's z + Z y) and are refused.
+g = Aᵀ r (1), the Hessian's Gram and range (2): each moves O(d²) numbers per block. Of one subspace
+iteration: A u into Z (1); per inner Newton step the subspace model with r, q, v at the point (1);
+per trial point z + Z y with its softmax statistics (1) and the loss (1); Z y pushed (1); r, q, v
+and g = Aᵀ r at the new point (2, or 1 when the inner solve already has r): O(k²) numbers per
+block. A leverage-score sketch adds the CountSketch (1, (2d, d) per block), the scores ℓ (1), the
+drift test (1), Σ v ℓ per block (1) and the sampled rows' Gram (1, (d, d)); v₊ with the negative
+rows (1); the range ``Aᵀ[f, q]`` (1) and its correction A U, v ∘ A U, Aᵀ(…) (3). The methods in
+:data:`ENGINE_METHODS` are those whose every O(n) step goes through these objects: all of them;
+only the sketches ``srtt`` and ``leverage-exact``, which need all of A in one place, are refused.
 """
 
 from __future__ import annotations
@@ -34,6 +52,9 @@ from theory.rows import RowMatrix
 
 ENGINE_METHODS = frozenset(
     {
+        "sketched-subspace-newton",
+        "sketched-newton-cg",
+        "sketched-newton",
         "newton",
         "gradient-descent",
         "scipy-trust-exact",
@@ -49,6 +70,13 @@ class Stack:
 
     def __init__(self, *vectors: BlockVector):
         self.vectors = vectors
+
+
+class Column:
+    """Column j of an (n, k) BlockVector: where ``EngineRows.matvec(x, out=...)`` writes ``A x``."""
+
+    def __init__(self, matrix: BlockVector, j: int):
+        self.matrix, self.j = matrix, j
 
 
 class EngineRows(RowMatrix):
@@ -67,15 +95,22 @@ class EngineRows(RowMatrix):
         )
 
     def take_rows(self, idx):
-        raise ValueError("row sampling on an engine is not implemented (the sketched methods).")
+        raise ValueError(
+            "an engine samples rows where they live (theory.sketch's engine paths return the "
+            "sampled rows' Gram); it never brings rows to the driver."
+        )
 
     def matvec(self, x, out=None):
-        """``z = A x`` as a BlockVector (``out`` must be None: z stays on the blocks)."""
-        if out is not None:
-            raise ValueError("an engine's A x stays on its blocks; out= is not supported.")
-        z = self.engine.new()
-        self.engine.map("matvec", z.key, np.asarray(x, dtype=np.float64))
-        return z
+        """``z = A x`` as a new BlockVector, or written into ``out``, a :class:`Column`."""
+        x = np.asarray(x, dtype=np.float64)
+        if out is None:
+            z = self.engine.new()
+            self.engine.map("matvec", z.key, x)
+            return z
+        if not isinstance(out, Column):
+            raise ValueError("an engine's A x stays on its blocks; out= takes a Column.")
+        self.engine.map("matvec_into", out.matrix.key, out.j, x)
+        return out
 
     def zero_image(self):
         z = self.engine.new()
@@ -132,10 +167,15 @@ class EngineLoss:
         self.s = engine.s
 
     def softmax(self, z: BlockVector, out=None) -> Softmax:
-        """``f = softmax(z)`` on the blocks and ``lse``; f carries the loss's sums (two rounds)."""
+        """``f = softmax(z)`` on the blocks and ``lse``; f carries the loss's sums (two rounds, one
+        when z came with its statistics, ``z.sums["stats"]``: :meth:`EngineZSpace.trial`)."""
         eng = self.engine
-        e, f = eng.new(), eng.new()
-        stats = eng.map("softmax_stats", z.key, e.key)
+        if "stats" in z.sums:
+            e, stats = z.sums.pop("stats")
+        else:
+            e = eng.new()
+            stats = eng.map("softmax_stats", z.key, e.key)
+        f = eng.new()
         m = max(mk for mk, _ in stats)
         S = sum(Sk * math.exp(mk - m) for mk, Sk in stats)
         lse = m + math.log(S)
@@ -158,11 +198,18 @@ class EngineLoss:
         return r
 
     def derivatives(self, z, f, out=None, tmp=None):
+        r, parts, args = self.derivative_round(z, f)
+        self.engine.map("derivatives", *args)
+        return r, parts
+
+    def derivative_round(self, z, f):
+        """Fresh handles r and B's parts at z, f, and the arguments of the round that fills them
+        (:meth:`~theory.blocks.Block.derivatives`; a fused kernel may run it with more)."""
         eng = self.engine
         r, q, v = eng.new(), eng.new(), eng.new()
-        eng.map("derivatives", z.key, f.key, [r.key, q.key, v.key], self.s, f.sums["tsum"])
         kappa = 3.0 * f.sums["ff"] - 2.0 * f.sums["bf"] - self.s
-        return r, EngineParts(diag=v, f=f, q=q, kappa=kappa)
+        args = (z.key, f.key, [r.key, q.key, v.key], self.s, f.sums["tsum"])
+        return r, EngineParts(diag=v, f=f, q=q, kappa=kappa), args
 
 
 class EngineRegression(SoftmaxRegression):
@@ -182,3 +229,120 @@ class EngineRegression(SoftmaxRegression):
 
     def B(self, x):
         raise ValueError("B(x) is n×n; an engine never builds it. Use hessian(x) or hessp(x, v).")
+
+
+# -- vectors on the blocks, for the sketched solvers --------------------------------------------
+
+
+def amax_abs(z) -> float:
+    """``max_i |z_i|`` for z (n,) in memory, or on an engine (one round)."""
+    if isinstance(z, BlockVector):
+        return max(z.engine.map("amax", z.key, True))
+    return float(np.max(np.abs(z)))
+
+
+def scaled_rows(v, Y):
+    """``v[:, None] ∘ Y`` (n, j) for v (n,): in memory, or on an engine (one round)."""
+    if isinstance(v, BlockVector):
+        out = v.engine.new()
+        v.engine.map("scale_rows", out.key, v.key, Y.key)
+        return out
+    return v[:, None] * Y
+
+
+def positive_part(v: BlockVector):
+    """``(v₊, N)`` for v on an engine, one round: v₊ = max(v, 0) a BlockVector (``sums["max"]``:
+    its largest entry), and ``N = Σ_{v_i < 0} v_i a_i a_iᵀ`` (d, d), the per-block Grams of the
+    negative rows summed in block order (None when v ≥ 0)."""
+    eng = v.engine
+    res = eng.map("positive_part", (out := eng.new()).key, v.key)
+    out.sums["max"] = max(0.0, *(top for top, _, _ in res))
+    grams = [g for _, count, g in res if count]
+    return out, (_block_sum(grams) if grams else None)
+
+
+def _block_sum(parts):
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
+
+
+def _merged_model(res, parts):
+    """``(gy, Hy)`` from the blocks' ``(Zᵀ[r, f, q], Zᵀ diag(v) Z)``, summed in block order."""
+    ZR = _block_sum([zr for zr, _ in res])
+    return ZR[:, 0], _block_sum([h for _, h in res]) + parts.low_rank(None, ZR[:, 1:])
+
+
+class ZPoint:
+    """A point of the subspace solver on an engine: z (a BlockVector), its softmax and, once
+    computed, (r, B's parts)."""
+
+    __slots__ = ("z", "sm", "derivs")
+
+    def __init__(self, z=None):
+        self.z, self.sm, self.derivs = z, None, None
+
+
+class EngineZSpace:
+    """The z-space workspace of :mod:`theory.subspace` on an engine: Z = A V (n, k) lives on the
+    blocks as one (m_k, k) matrix each, and every operation is one round returning O(k²) numbers
+    per block at most:
+
+    ``column(j)``   the target of ``rows.matvec(u, out=…)``: A u into column j (the pass itself)
+    ``model``       ``Zᵀ [r, f, q]`` (k, 3) and ``Zᵀ diag(v) Z`` (k, k) per block, summed: the
+                    subspace gradient gy = Zᵀ r and Hessian Zᵀ diag(v) Z + low rank([Zᵀf, Zᵀq])
+    ``model_at``    the same at a trial point, its r, q, v computed in the same round
+    ``trial``       z + Z y, a new BlockVector (its softmax and loss: :class:`EngineLoss`)
+    ``push``        Z ← [Z₀, Z y, Z₁ …]: the step's image as the newest memory column
+
+    The solver's points are :class:`ZPoint`; the buffers the in-memory workspace passes to the
+    loss (``value_kw`` …) are empty here (the blocks allocate their own vectors).
+    """
+
+    def __init__(self, engine: Engine, cols: int):
+        self.engine = engine
+        self.Z = engine.new()
+        engine.map("zeros", self.Z.key, cols)
+
+    def point(self) -> ZPoint:
+        return ZPoint()
+
+    def value_kw(self, pt) -> dict:
+        return {}
+
+    def softmax_kw(self, pt) -> dict:
+        return {}
+
+    def derivs_kw(self, pt) -> dict:
+        return {}
+
+    def column(self, j: int) -> Column:
+        return Column(self.Z, j)
+
+    def model(self, r, parts, k: int):
+        """``(gy, Hy)``: ``Zᵀ r`` (k,) and ``Zᵀ B Z`` (k, k) on the first k columns of Z."""
+        res = self.engine.map(
+            "subspace_model", self.Z.key, k, r.key, parts.diag.key, parts.f.key, parts.q.key
+        )
+        return _merged_model(res, parts)
+
+    def model_at(self, loss, pt, k: int):
+        """:meth:`model` at a point with its r, q, v computed in the same round (``pt.derivs``)."""
+        r, parts, args = loss.derivative_round(pt.z, pt.sm.f)
+        pt.derivs = r, parts
+        return _merged_model(self.engine.map("derivatives_model", *args, self.Z.key, k), parts)
+
+    def trial(self, z, y, busy=()) -> ZPoint:
+        """A new point at ``z + Z y``, with the first round of its softmax (``z.sums["stats"]``,
+        taken by :meth:`EngineLoss.softmax`)."""
+        eng = self.engine
+        pt, e = ZPoint(eng.new()), eng.new()
+        pt.z.sums["stats"] = (e, eng.map("affine", pt.z.key, z.key, self.Z.key, y, e.key))
+        return pt
+
+    def push(self, y) -> None:
+        self.engine.map("push_image", self.Z.key, y)
+
+    def close(self) -> None:
+        return None

@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+from theory.distributed import positive_part
+from theory.engine import BlockVector
 from theory.linalg import SPDSolver, weighted_gram
 from theory.rows import as_rows
 from theory.sketch import make_sketch
@@ -65,8 +67,14 @@ def sketched_hessian(A, parts, sketch, s: int, rng: np.random.Generator):
 
 def sampled_diagonal_part(A, parts, sketch, s: int, rng: np.random.Generator):
     """``D̃ = Aᵀ D̃₊ A + Aᵀ diag(v₋) A`` (d, d): v₊ sampled by ``sketch``, the rows v_i < 0 exact.
-    Returns ``(D̃, SketchedGram)``; :func:`sketched_hessian` adds the rank-2 term."""
+    Returns ``(D̃, SketchedGram)``; :func:`sketched_hessian` adds the rank-2 term. On an engine
+    (v a BlockVector) one round splits v and returns the negative rows' per-block Grams
+    (:func:`theory.distributed.positive_part`), and the sketch runs its engine path."""
     A, v = as_rows(A), parts.diag
+    if isinstance(v, BlockVector):
+        v_plus, N = positive_part(v)
+        sk = sketch.gram(A, v_plus, s, rng)
+        return (sk.H if N is None else sk.H + N), sk
     neg = np.flatnonzero(v < 0)
     sk = sketch.gram(A, np.maximum(v, 0.0), s, rng)
     if not neg.size:
@@ -159,6 +167,7 @@ class SketchedNewtonSolver(NewtonSolver):
     def update_hessian(self, state):
         H, sk = sketched_hessian(self.rows, state.parts, self._sketch, self._s, self.rng)
         self.count_hessians()
+        self.count_sketch(sk)
         H = SPDSolver(H)
         self.check_fallback(H, SKETCH_HINT)
         return Model(H, float(sk.size), sk.leverage_time)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from theory.distributed import scaled_rows
 from theory.linalg import SPDSolver
 from theory.newton import sampled_diagonal_part, sketched_hessian
 from theory.rows import as_rows
@@ -61,7 +62,12 @@ class PreconditionerPolicy:
 
     @classmethod
     def for_problem(
-        cls, n: int, d: int, s: int, rebuild_after: int | None, extra: float = 0.0,
+        cls,
+        n: int,
+        d: int,
+        s: int,
+        rebuild_after: int | None,
+        extra: float = 0.0,
         corrected: bool = False,
     ) -> PreconditionerPolicy:
         """The policy for A (n, d), sketch size s and ``extra`` passes of the sketch's build."""
@@ -80,12 +86,11 @@ class PreconditionerPolicy:
     def build(self, rows, parts, sketch, rng, exact_hessian) -> tuple[SPDSolver, float, float]:
         """P (an SPD :class:`~theory.linalg.SPDSolver`, the eigenvalue fallback when need be):
         ``exact_hessian()`` (the caller's, counted by it) or the sketch of ``parts`` drawn from
-        ``rng``. Returns ``(P, rows sampled (n for the exact P), leverage seconds)``."""
+        ``rng``. Returns ``(P, SketchedGram)``, None for the exact P."""
         if self.exact:
-            return SPDSolver(exact_hessian()), float(rows.shape[0]), 0.0
+            return SPDSolver(exact_hessian()), None
         make = range_corrected if self.corrected else _plain
-        P, sk = make(rows, parts, sketch, self.s, rng)
-        return P, float(sk.size), sk.leverage_time
+        return make(rows, parts, sketch, self.s, rng)
 
 
 def _plain(A, parts, sketch, s, rng):
@@ -110,7 +115,7 @@ def range_corrected(A, parts, sketch, s: int, rng: np.random.Generator):
     low = parts.low_rank(A, G)
     D, sk = sampled_diagonal_part(A, parts, sketch, s, rng)
     U, _ = np.linalg.qr(G)
-    E = A.rmatvec(v[:, None] * A.matvec(U)) - D @ U  # (d, 2) = (D_exact − D̃) U
+    E = A.rmatvec(scaled_rows(v, A.matvec(U))) - D @ U  # (d, 2) = (D_exact − D̃) U
     UE = U @ (U.T @ E)
     P = SPDSolver(D + E @ U.T + U @ E.T - 0.5 * (UE @ U.T + U @ UE.T) + low)
     return (P if P.fallback is None else SPDSolver(D + low)), sk

@@ -24,6 +24,27 @@ i.i.d. terms ``X_k = (H^{-½} m_i m_iᵀ H^{-½}/p_i − I)/s`` (``||X_k|| ≤ �
 β = 1 for exact scores; β = the coherence ``(n/d) max τ_i`` for uniform sampling; β = 12 for the
 approximate scores of :class:`ApproximateLeverage` (the worst row measured; typical rows are within 2).
 
+On an engine (v a :class:`~theory.engine.BlockVector`: v, the scores ℓ and every other (n,)
+vector stay on the blocks; :meth:`Sketch.gram` dispatches on v). Randomness comes from one
+driver-drawn seed and the block index k (``default_rng([seed, k])``), so H̃ is deterministic for
+a given seed and blocking (not equal to the in-memory draw: another random stream).
+
+* row sampling (``uniform``, ``leverage``): **per-block multinomial**. The driver draws the block
+  counts ``(s_k) ~ Multinomial(s, P_k / P)``, ``P_k = Σ_{i∈k} p_i`` (for leverage one round
+  returns ``Σ_{i∈k} v_i ℓ_i``), and block k draws its s_k rows i.i.d. from ``p_i / P_k``,
+  returning ``Σ c_i v_i a_i a_iᵀ / (s p_i)`` (d, d). s i.i.d. draws from p grouped by block are
+  exactly this, so the estimator is the in-memory one in distribution (same expectation
+  ``Aᵀ diag(v) A``, same Bernstein rule); Poisson sampling would also be unbiased but would make
+  s random and change the variance the rule assumes.
+* leverage scores: the JL construction of :func:`approximate_leverage_scores` split at its sums:
+  the CountSketch ``S₁ diag(√v) A`` (2d, d) is a sum of per-block sketches (one round), R and
+  ``Ω = R⁻¹ G`` are formed on the driver (:func:`jl_map`), and ``ℓ_i = ||a_iᵀ Ω||²`` is computed
+  and kept on the blocks (one round); the drift test compares v with the v of the last
+  computation block by block (one round).
+* projections (``countsketch``, ``gaussian``): ``S M = Σ_k S_k M_k``, each block drawing its own
+  columns of S (one round, (s, d) per block). ``srtt`` and ``leverage-exact`` mix or factor all
+  rows at once and are refused (ValueError).
+
 Conventions: A (n, d) is anything :func:`theory.rows.as_rows` takes (an ndarray, a ``numpy.memmap``,
 row blocks, a :class:`~theory.rows.RowMatrix`); every sketch reaches it through that protocol;
 v (n,) ≥ 0; float64.
@@ -40,6 +61,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
+from theory.engine import BlockVector
 from theory.linalg import gram, weighted_gram
 from theory.rows import as_rows
 
@@ -75,7 +97,8 @@ class SketchedGram:
 
     ``size`` is s (rows drawn or rows of S); ``rows`` the distinct rows of A read (row sampling) or
     s (projections); ``leverage_time`` the seconds spent on sampling probabilities; ``recomputed``
-    whether those were computed afresh at this call.
+    whether those were computed afresh at this call; ``passes`` the sweeps over A made by engine
+    kernels rather than the row protocol (which counts its own; the solver adds these).
     """
 
     H: np.ndarray
@@ -83,6 +106,7 @@ class SketchedGram:
     rows: int
     leverage_time: float = 0.0
     recomputed: bool = False
+    passes: int = 0
 
 
 class Sketch(ABC):
@@ -94,9 +118,23 @@ class Sketch(ABC):
     def size(self, d: int, eps: float, delta: float, n: int | None = None) -> int:
         """Sample size s(d, ε, δ) at which the spectral bound holds with probability ≥ 1 − δ."""
 
+    def gram(self, A, v, s: int, rng: np.random.Generator) -> SketchedGram:
+        """``H̃`` (d, d) from s samples; A (n, d), v (n,) ≥ 0: an ndarray, or a
+        :class:`~theory.engine.BlockVector` when A is on an engine (the engine path)."""
+        if isinstance(v, BlockVector):
+            return self._engine_gram(A, v, s, rng)
+        return self._gram(A, v, s, rng)
+
     @abstractmethod
-    def gram(self, A, v: np.ndarray, s: int, rng: np.random.Generator) -> SketchedGram:
-        """``H̃`` (d, d) from s samples; A (n, d), v (n,) ≥ 0."""
+    def _gram(self, A, v: np.ndarray, s: int, rng: np.random.Generator) -> SketchedGram:
+        """``H̃`` for v in memory."""
+
+    def _engine_gram(self, A, v, s: int, rng: np.random.Generator) -> SketchedGram:
+        """``H̃`` for v on an engine (module docstring, "On an engine")."""
+        raise ValueError(
+            f"sketch {self.name!r} needs all of A in one place; on an engine use 'leverage', "
+            "'uniform', 'countsketch' or 'gaussian'."
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -145,10 +183,14 @@ class UniformSampling(Sketch):
             )
         return bernstein_size(d, eps, delta, beta=coherence)
 
-    def gram(self, A, v, s, rng):
+    def _gram(self, A, v, s, rng):
         n = v.size
         idx, scale = _sample_rows(np.full(n, 1.0 / n), s, rng)
         return SketchedGram(_gram_of_rows(A, idx, v[idx] * scale), s, idx.size)
+
+    def _engine_gram(self, A, v, s, rng):
+        H, rows = _engine_sample(v, None, s, rng)
+        return SketchedGram(H, s, rows)
 
 
 def exact_leverage_scores(A, v: np.ndarray) -> np.ndarray:
@@ -170,7 +212,7 @@ class ExactLeverage(Sketch):
     def size(self, d, eps, delta, n=None):
         return bernstein_size(d, eps, delta)
 
-    def gram(self, A, v, s, rng):
+    def _gram(self, A, v, s, rng):
         t0 = time.perf_counter()
         p = _probabilities(exact_leverage_scores(A, v))
         t_lev = time.perf_counter() - t0
@@ -210,6 +252,19 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     """
     d = A.shape[1]
     SM = countsketch_blocks(A, v, PRECOND_ROWS_PER_D * d, rng)  # (s₁, d)
+    Omega, scale = jl_map(SM, rng)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        ell = _row_norms2(A, (Omega / scale).astype(np.float32))
+    if not (np.all(np.isfinite(ell)) and np.max(ell) > 0):  # A beyond float32's range: redo in 64
+        ell = _row_norms2(A, Omega / scale)
+    return ell * scale**2
+
+
+def jl_map(SM: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """``(Ω, scale)``: ``Ω = R⁻¹ G`` (d, k) for the Cholesky factor R of ``(S₁M)ᵀ(S₁M)`` given
+    ``SM = S₁ M`` (s₁, d), and ``scale = max |Ω|`` (float32 holds Ω/scale in [-1, 1]); see
+    :func:`approximate_leverage_scores`."""
+    d = SM.shape[1]
     C = gram(SM)
     C[np.diag_indices(d)] += 1e-14 * np.trace(C) / d + 1e-300  # rank-deficient M: a tiny ridge
     R = np.linalg.cholesky(C).T  # (d, d), upper: RᵀR = C
@@ -220,12 +275,7 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
         Omega = np.linalg.solve(R, G)  # (d, k)
     else:  # rank-deficient M (zero or duplicated columns): R⁻¹ would blow up null(M); use C⁺
         Omega = _pseudo_inverse_root(C, k, rng)
-    scale = float(np.max(np.abs(Omega))) or 1.0  # float32 holds Ω/scale in [-1, 1]
-    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-        ell = _row_norms2(A, (Omega / scale).astype(np.float32))
-    if not (np.all(np.isfinite(ell)) and np.max(ell) > 0):  # A beyond float32's range: redo in 64
-        ell = _row_norms2(A, Omega / scale)
-    return ell * scale**2
+    return Omega, float(np.max(np.abs(Omega))) or 1.0
 
 
 def _pseudo_inverse_root(C: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -271,7 +321,7 @@ class ApproximateLeverage(Sketch):
     def size(self, d, eps, delta, n=None):
         return bernstein_size(d, eps, delta, beta=APPROX_LEVERAGE_BETA)
 
-    def gram(self, A, v, s, rng):
+    def _gram(self, A, v, s, rng):
         t0 = time.perf_counter()
         recompute = self._ell is None or drifted(v, self._v_ref, self.drift)
         if recompute:
@@ -280,6 +330,15 @@ class ApproximateLeverage(Sketch):
         t_lev = time.perf_counter() - t0
         idx, scale = _sample_rows(p, s, rng)
         return SketchedGram(_gram_of_rows(A, idx, v[idx] * scale), s, idx.size, t_lev, recompute)
+
+    def _engine_gram(self, A, v, s, rng):
+        t0 = time.perf_counter()
+        recompute = self._ell is None or _engine_drifted(v, self._v_ref, self.drift)
+        if recompute:  # v is the solver's v₊, a fresh BlockVector never written again: kept as is
+            self._ell, self._v_ref = _engine_leverage_scores(v, rng), v
+        t_lev = time.perf_counter() - t0
+        H, rows = _engine_sample(v, self._ell, s, rng)
+        return SketchedGram(H, s, rows, t_lev, recompute, passes=2 * recompute)
 
 
 # -- projections ----------------------------------------------------------------------------------
@@ -298,8 +357,11 @@ class CountSketch(Sketch):
     def size(self, d, eps, delta, n=None):
         return math.ceil((d * d + d) / (eps**2 * delta))
 
-    def gram(self, A, v, s, rng):
+    def _gram(self, A, v, s, rng):
         return SketchedGram(gram(countsketch_blocks(A, v, s, rng)), s, s)
+
+    def _engine_gram(self, A, v, s, rng):
+        return SketchedGram(gram(_engine_project("countsketch", v, s, rng)), s, s, passes=1)
 
 
 class SRTT(Sketch):
@@ -321,7 +383,7 @@ class SRTT(Sketch):
         mix = (math.sqrt(d) + math.sqrt(8 * math.log(2 * n / delta))) ** 2
         return math.ceil(4 * (1 + eps / 3) * mix * math.log(4 * d / delta) / eps**2)
 
-    def gram(self, A, v, s, rng):
+    def _gram(self, A, v, s, rng):
         rows = as_rows(A)
         if not rows.in_memory:
             raise ValueError("the SRTT mixes all rows at once; use 'leverage' for a chunked A.")
@@ -346,7 +408,7 @@ class GaussianSketch(Sketch):
     def size(self, d, eps, delta, n=None):
         return math.ceil(9 * (math.sqrt(d) + math.sqrt(2 * math.log(2 / delta))) ** 2 / eps**2)
 
-    def gram(self, A, v, s, rng):
+    def _gram(self, A, v, s, rng):
         SM = np.zeros((s, A.shape[1]))
         sv = np.sqrt(v)
         for start, blk in as_rows(A).blocks():
@@ -354,6 +416,84 @@ class GaussianSketch(Sketch):
             S = rng.standard_normal((s, m)) / math.sqrt(s)
             SM += S @ (sv[start : start + m, None] * blk)
         return SketchedGram(gram(SM), s, s)
+
+    def _engine_gram(self, A, v, s, rng):
+        return SketchedGram(gram(_engine_project("gaussian_sketch", v, s, rng)), s, s, passes=1)
+
+
+# -- on an engine (v a BlockVector: every O(n) vector stays on the blocks) ------------------------
+
+
+def _block_seed(rng: np.random.Generator) -> int:
+    """The driver's draw that, with a block's index k, seeds that block's randomness."""
+    return int(rng.integers(2**63 - 1))
+
+
+def _per_block(v, *extra) -> list[tuple]:
+    return [(k, *(e[k] for e in extra)) for k in range(len(v.engine.bounds))]
+
+
+def _engine_project(kernel: str, v, s: int, rng) -> np.ndarray:
+    """``S diag(√v) A`` (s, d) = Σ_k S_k diag(√v_k) A_k: each block draws its own columns of S
+    from ``(seed, k)`` (one pass, one round, (s, d) per block)."""
+    return v.engine.sum(kernel, v.key, s, _block_seed(rng), per_block=_per_block(v))
+
+
+def _engine_sample(v, ell, s: int, rng) -> tuple[np.ndarray, int]:
+    """Row sampling on an engine: ``(Σ_sampled c_i v_i a_i a_iᵀ/(s p_i), distinct rows)`` for s
+    i.i.d. draws with ``p_i = v_i ℓ_i / Σ v ℓ`` (``1/n`` for ``ell`` None).
+
+    Per-block multinomial: the driver draws the counts ``(s_k) ~ Multinomial(s, P_k / P)``,
+    ``P_k = Σ_{i ∈ k} p_i`` (one round for the sums; none for uniform), then block k draws its
+    s_k rows i.i.d. from ``p_i / P_k`` (seeded by ``(seed, k)``). That is exactly the in-memory
+    distribution (s i.i.d. draws from p, grouped by block), so H̃ keeps its expectation
+    ``Aᵀ diag(v) A`` and the sampling lemma's bound; only the random stream differs.
+    """
+    eng = v.engine
+    if ell is None:
+        mass = np.array([j - i for i, j in eng.bounds], dtype=np.float64)
+    else:
+        mass = np.array([m for (m,) in eng.map("dots", [(v.key, ell.key)])])
+    total = float(np.sum(mass))
+    if not total > 0:
+        raise ValueError("the weights v are all zero: there is nothing to sample.")
+    draws = rng.multinomial(s, mass / total).tolist()
+    seed = _block_seed(rng)
+    key = None if ell is None else ell.key
+    res = eng.map("sample_gram", v.key, key, total, s, seed, per_block=_per_block(v, draws))
+    H = res[0][0]
+    for h, _ in res[1:]:
+        H = H + h
+    return H, sum(c for _, c in res)
+
+
+def _engine_leverage_scores(v, rng):
+    """:func:`approximate_leverage_scores` on an engine, as a BlockVector ℓ (two passes): the
+    CountSketch ``S₁ diag(√v) A`` summed over blocks (one round, (2d, d) per block), R and Ω on
+    the driver (:func:`jl_map`), then ``ℓ_i = ||a_iᵀ Ω/scale||²`` on the blocks (one round,
+    nothing returned). ℓ is the in-memory one divided by ``scale²``: p ∝ v ∘ ℓ is unchanged."""
+    SM = _engine_project("countsketch", v, PRECOND_ROWS_PER_D * v.engine.shape[1], rng)
+    Omega, scale = jl_map(SM, rng)
+    ell = v.engine.new()
+    v.engine.map("row_norms2", ell.key, Omega / scale, JL_BLOCK_ROWS)
+    return ell
+
+
+def _engine_drifted(v, v_ref, gamma: float | None) -> bool:
+    """:func:`drifted` on an engine: the extreme ratios per block (one round; the maxima of v and
+    v_ref come with them from :func:`theory.distributed.positive_part`)."""
+    if gamma is None:
+        return True
+    floor = 1e-8 * max(_largest(v), _largest(v_ref))
+    ratios = v.engine.map("drift", v.key, v_ref.key, floor)
+    return max(hi for hi, _ in ratios) > gamma or min(lo for _, lo in ratios) < 1 / gamma
+
+
+def _largest(v) -> float:
+    """``max v`` for v on an engine: ``v.sums["max"]``, computed (one round) if not yet known."""
+    if "max" not in v.sums:
+        v.sums["max"] = max(v.engine.map("amax", v.key))
+    return v.sums["max"]
 
 
 SKETCHES: dict[str, type[Sketch]] = {

@@ -181,7 +181,14 @@ def _validate_sketch(prob, opts: SolverOptions) -> None:
     if opts.eps is not None and opts.sketch_size is None and opts.sketch == "uniform":
         SKETCHES["uniform"]().size(d, opts.eps, opts.delta)  # raises: no rule without coherence
     if opts.sketch == "srtt" and not prob.rows.in_memory:
-        raise ValueError("sketch 'srtt' needs A in memory; use 'leverage' for a chunked A.")
+        raise ValueError(
+            "sketch 'srtt' needs A in memory; use 'leverage' for a chunked A or one on an engine."
+        )
+    if opts.sketch == "leverage-exact" and getattr(prob.rows, "in_engine", False):
+        raise ValueError(
+            "sketch 'leverage-exact' needs a QR of all of A, which an engine never gathers; use "
+            "'leverage' (approximate scores computed on the blocks)."
+        )
 
 
 # -- scipy anchors --------------------------------------------------------------------------------

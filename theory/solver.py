@@ -351,14 +351,20 @@ class Solver(ABC):
 
     def build_preconditioner(self, policy, state: State, sketch):
         """``policy.build`` (:mod:`theory.preconditioner`) at ``state``, counted and checked for
-        the rank of A. Returns ``(P, rows sampled, leverage seconds)``."""
+        the rank of A. Returns ``(P, rows sampled (n for the exact P), leverage seconds)``."""
         if not policy.exact:
             self.count_hessians()
-        P, rows, t_lev = policy.build(
-            self.rows, state.parts, sketch, self.rng, lambda: self.hessian(state)
-        )
+        P, sk = policy.build(self.rows, state.parts, sketch, self.rng, lambda: self.hessian(state))
         self.check_fallback(P, None)  # a clipped P is still SPD: only the rank of A is news
-        return P, rows, t_lev
+        if sk is None:
+            return P, float(self.prob.n), 0.0
+        self.count_sketch(sk)
+        return P, float(sk.size), sk.leverage_time
+
+    def count_sketch(self, sk) -> None:
+        """Count the passes over A a sketch made by engine kernels (``sk.passes``; the row
+        protocol counts its own)."""
+        self.rows.passes += sk.passes
 
     def check_fallback(self, solver, hint: str | None) -> None:
         """If ``solver`` (an :class:`~theory.linalg.SPDSolver`) fell back, find the cause: when its

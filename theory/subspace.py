@@ -39,9 +39,15 @@ Counters (:class:`~theory.solver.SolveResult`): ``nfev`` counts evaluations of �
 point of the inner solve), ``njev`` gradients (one per iteration), ``nhev`` builds of P, and
 ``npass`` the passes over A: two per iteration (``A u``, ``Aᵀ r``), two at x₀ (one at x₀ = 0), and
 each build's.
-``history["inner_iter"]`` holds the Newton steps taken in the subspace. The O(n) work of the inner
-solve runs in a workspace this solver owns (three points' z, f, r, q, v, two scratch vectors, Z),
-reused between the solves of one thread, so an inner step allocates nothing of size n.
+``history["inner_iter"]`` holds the Newton steps taken in the subspace.
+
+**The z-space workspace.** Every O(n) operation of an iteration (the image ``A u`` into Z, the
+subspace model ``Zᵀ r``, ``Zᵀ diag(v) Z`` and ``[Zᵀ f, Zᵀ q]``, the trial point ``z + Z y``, pushing
+``Z y`` as the next memory column) goes through a workspace (:class:`MemoryZSpace`), so the solver's
+logic exists once. In memory it holds three points' z, f, r, q, v, two scratch vectors and Z,
+reused between the solves of one thread, so an inner step allocates nothing of size n; on an
+engine (:class:`theory.distributed.EngineZSpace`) the same operations are kernels on the blocks,
+each returning O(k²) numbers per block.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from theory.distributed import EngineZSpace
 from theory.linalg import EIG_FLOOR
 from theory.newton import (
     ARMIJO_C1,
@@ -74,10 +81,26 @@ WINDOW = 2  # the contraction is measured over the last two iterations under the
 FRESH_CONTRACTION = 0.3  # assumed ||g||_{P⁻¹} contraction just after a build, before any is seen
 
 
-class _Workspace:
-    """The O(n) arrays of one solve: scratch, Z and v ∘ Z (n, 1 + MEMORY), and up to three points.
-    Kept per thread between solves (:func:`_take`, :func:`_give`), so that a solve does not pay the
-    page faults of fresh memory (on a VM about as much as a few vector operations per array)."""
+class MemoryZSpace:
+    """The z-space workspace of one solve: the O(n) arrays and every O(n) operation of the solver
+    (module docstring), so that :class:`SubspaceNewtonSolver` is written once. In memory: scratch,
+    Z and v ∘ Z (n, 1 + MEMORY), and up to three :class:`_Point`; on an engine the same operations
+    run on the blocks (:class:`theory.distributed.EngineZSpace`). Operations:
+
+    ``point()``          a point for the state at x₀
+    ``value_kw(pt)``, ``softmax_kw(pt)``, ``derivs_kw(pt)``   the point's buffers, passed to
+                         :meth:`~theory.solver.Solver.value`, ``value_z`` and the derivatives
+    ``column(j)``        where ``rows.matvec(u, out=…)`` writes ``A u``: column j of Z
+    ``model(r, parts, k)``  ``(Zᵀ r, Zᵀ B Z)`` on the first k columns (O(n k²))
+    ``model_at(loss, pt, k)``  the same at a point whose (r, B's parts) it computes (``pt.derivs``)
+    ``trial(z, y, busy)``   a point (not one of ``busy``) holding ``z + Z y``
+    ``push(y)``          ``Z y`` becomes the newest memory column
+    ``close()``          the arrays back to this thread's pool
+
+    The in-memory arrays are kept per thread between solves (:func:`_take`), so that a solve does
+    not pay the page faults of fresh memory (on a VM about as much as a few vector operations per
+    array).
+    """
 
     def __init__(self, n: int):
         self.n = n
@@ -86,23 +109,74 @@ class _Workspace:
         self.VZ = np.empty_like(self.Z)  # v ∘ Z
         self.points: list[_Point] = []
 
+    def point(self, *busy) -> _Point:
+        """A workspace point not in ``busy`` (made when none is free)."""
+        for p in self.points:
+            if not any(p is b for b in busy):
+                return p
+        self.points.append(_Point(self.n))
+        return self.points[-1]
+
+    def value_kw(self, pt) -> dict:
+        return {"out": pt.z, "f_out": pt.f}
+
+    def softmax_kw(self, pt) -> dict:
+        return {"f_out": pt.f, "tmp": self.tmp}
+
+    def derivs_kw(self, pt) -> dict:
+        return {"out": pt.rqv, "tmp": self.tmp}
+
+    def column(self, j: int) -> np.ndarray:
+        return self.Z[:, j]
+
+    def model(self, r, parts, k: int):
+        """``(gy, Hy)`` = ``(Zᵀ r, Zᵀ diag(v) Z + low rank)`` for Z's first k columns."""
+        Z, VZ = self.Z[:, :k], self.VZ[:, :k]
+        gy = Z.T @ r
+        np.multiply(parts.diag[:, None], Z, out=VZ)
+        G = np.column_stack([Z.T @ parts.f, Z.T @ parts.q])  # (k, 2), no (n, 2) copy
+        return gy, Z.T @ VZ + parts.low_rank(Z, G)
+
+    def model_at(self, loss, pt, k: int):
+        """:meth:`model` at a point, its (r, B's parts) computed into its buffers (``pt.derivs``)."""
+        pt.derivs = loss.derivatives(pt.z, pt.sm.f, **self.derivs_kw(pt))
+        return self.model(*pt.derivs, k)
+
+    def trial(self, z, y, busy=()) -> _Point:
+        """A free point holding ``z + Z y``."""
+        pt = self.point(*busy)
+        np.matmul(self.Z[:, : y.size], y, out=pt.z)
+        pt.z += z
+        return pt
+
+    def push(self, y) -> None:
+        """A s = Z y, the step's image, kept for the next subspace (not z_new − z_old, which near
+        x* is all rounding); VZ is free between solves."""
+        Zy = self.VZ[:, 0]
+        np.matmul(self.Z[:, : y.size], y, out=Zy)
+        self.Z[:, 2:] = self.Z[:, 1:-1]
+        self.Z[:, 1] = Zy
+
+    def close(self) -> None:
+        _POOL.last = self
+
 
 class _Pool(threading.local):
     """The workspace last returned in this thread (one: bounded memory; threads never share)."""
 
-    last: _Workspace | None = None
+    last: MemoryZSpace | None = None
 
 
 _POOL = _Pool()
 
 
-def _take(n: int) -> _Workspace:
+def _take(n: int) -> MemoryZSpace:
     ws, _POOL.last = _POOL.last, None
-    return ws if ws is not None and ws.n == n else _Workspace(n)
-
-
-def _give(ws: _Workspace) -> None:
-    _POOL.last = ws
+    if ws is None or ws.n != n:
+        return MemoryZSpace(n)
+    for p in ws.points:
+        p.sm, p.derivs = None, None
+    return ws
 
 
 class _Point:
@@ -147,23 +221,22 @@ class SubspaceNewtonSolver(Solver):
         self._policy = PreconditionerPolicy.for_problem(
             n, d, s, self.opts.rebuild_after, extra=CORRECTION_GRADS, corrected=True
         )
-        ws = self._ws = _take(n)
-        self._tmp, self._Z, self._VZ, self._points = ws.tmp, ws.Z, ws.VZ, ws.points
-        for p in self._points:
-            p.sm, p.derivs = None, None
+        rows = self.prob.rows
+        in_engine = getattr(rows, "in_engine", False)
+        ws = self._ws = EngineZSpace(rows.engine, 1 + MEMORY) if in_engine else _take(n)
         self._dirs: list[np.ndarray] = []  # previous steps s_j (d,), newest first
         self._P = None
         self._G_hist: list[float] = []
         self._fresh: list[float] = []  # log contractions seen in the iterations after each build
         self._builds, self._c_fresh = 0, math.nan
-        here = self._here = self._free()
-        z, here.sm, loss = self.value(x0, out=here.z, f_out=here.f)
-        return self.evaluate(x0, z, here.sm, loss, out=here.rqv, tmp=self._tmp)
+        here = self._here = ws.point()
+        here.z, here.sm, loss = self.value(x0, **ws.value_kw(here))
+        return self.evaluate(x0, here.z, here.sm, loss, **ws.derivs_kw(here))
 
     def finalize(self, state, status, nit):
         """The result (x and g are the solver's own copies), then the workspace back to the pool."""
         res = super().finalize(state, status, nit)
-        _give(self._ws)
+        self._ws.close()
         return res
 
     # -- the preconditioner ------------------------------------------------------------------------
@@ -207,23 +280,16 @@ class SubspaceNewtonSolver(Solver):
         u = -state.g if model.H is None else -model.H.solve(state.g)
         k = 1 + len(self._dirs)
         V = np.column_stack([u, *self._dirs])  # (d, k)
-        self.rows.matvec(u, out=self._Z[:, 0])
-        y, point, phi, steps = self._minimise(state, self._Z[:, :k])
+        self.rows.matvec(u, out=self._ws.column(0))
+        y, point, phi, steps = self._minimise(state, k)
         p = V @ y
         return SubspaceStep(
             p=p, decrement2=-float(state.g @ p), inner_iter=steps, y=y, point=point, loss=phi
         )
 
-    def _free(self, *busy) -> _Point:
-        """A workspace point not in ``busy`` (made when none is free)."""
-        for p in self._points:
-            if not any(p is b for b in busy):
-                return p
-        self._points.append(_Point(self.prob.n))
-        return self._points[-1]
-
-    def _minimise(self, state, Z: np.ndarray):
-        """Damped Newton for ``φ(y) = ℓ(z + Z y)`` from y = 0 (O(n k²) a step; no pass over A).
+    def _minimise(self, state, k: int):
+        """Damped Newton for ``φ(y) = ℓ(z + Z y)`` over Z's first k columns, from y = 0 (O(n k²)
+        a step; no pass over A).
 
         Stops after a full step whose decrease matched the quadratic model's ``−½ gᵀdy`` to 1%
         (φ is then close to quadratic along the step, and the next step would gain little next to
@@ -234,25 +300,22 @@ class SubspaceNewtonSolver(Solver):
         direction φ falls like an exponential tail and the model never fits to 1%).
         Returns ``(y, point, φ, steps)``; point is None when no step was taken.
         """
-        z, d = state.z, self.prob.d
-        y, cur, phi, steps = np.zeros(Z.shape[1]), None, state.loss, 0
-        VZ = self._VZ[:, : Z.shape[1]]
+        ws, d = self._ws, self.prob.d
+        y, cur, phi, steps = np.zeros(k), None, state.loss, 0
         for _ in range(INNER_MAX):
-            r, parts = (state.r, state.parts) if cur is None else self._derivs(cur)
-            gy = Z.T @ r
-            np.multiply(parts.diag[:, None], Z, out=VZ)
-            G = np.column_stack([Z.T @ parts.f, Z.T @ parts.q])  # (k, 2), no (n, 2) copy
-            Hy = Z.T @ VZ + parts.low_rank(Z, G)
+            if cur is None:
+                gy, Hy = ws.model(state.r, state.parts, k)
+            else:
+                gy, Hy = ws.model_at(self.loss, cur, k)
             dy = _newton_step(Hy, gy)
             slope = float(gy @ dy)
             if not slope < 0 or -0.5 * slope < RETURNS / d * (state.loss - phi):
                 break
             floor = -slope <= QUADRATIC_FLOOR * ROUNDING * max(abs(phi), 1.0)
-            t, trial = 1.0, self._free(self._here, cur)
+            t = 1.0
             for _ in range(INNER_HALVINGS):
-                np.matmul(Z, y + t * dy, out=trial.z)
-                trial.z += z
-                sm, phi_t = self.value_z(trial.z, f_out=trial.f, tmp=self._tmp)
+                trial = ws.trial(state.z, y + t * dy, busy=(self._here, cur))
+                sm, phi_t = self.value_z(trial.z, **ws.softmax_kw(trial))
                 if floor or phi_t <= phi + ARMIJO_C1 * t * slope:
                     break
                 t *= 0.5
@@ -266,26 +329,17 @@ class SubspaceNewtonSolver(Solver):
                 break
         return y, cur, phi, steps
 
-    def _derivs(self, pt: _Point):
-        """(r, B's parts) at a workspace point, computed once into its buffers."""
-        if pt.derivs is None:
-            pt.derivs = self.loss.derivatives(pt.z, pt.sm.f, out=pt.rqv, tmp=self._tmp)
-        return pt.derivs
-
     def line_search(self, state, step):
         """Move to the subspace minimiser (it never increases L), then one gradient pass. No step
         taken, or no decrease beyond rounding: L's rounding floor (status 3)."""
         if not (step.inner_iter and step.loss <= state.loss + ROUNDING * abs(state.loss)):
             return None, 3
-        if MEMORY:  # A s = Z y, the step's image, kept for the next subspace (not z_new − z_old,
-            Zy = self._VZ[:, 0]  # which near x* is all rounding); VZ is free between solves
-            np.matmul(self._Z[:, : step.y.size], step.y, out=Zy)
-            self._Z[:, 2:] = self._Z[:, 1:-1]
-            self._Z[:, 1] = Zy
+        if MEMORY:
+            self._ws.push(step.y)
             self._dirs = [step.p, *self._dirs][:MEMORY]
         pt = self._here = step.point
         new = self.evaluate(
-            state.x + step.p, pt.z, pt.sm, step.loss, derivs=pt.derivs, out=pt.rqv, tmp=self._tmp
+            state.x + step.p, pt.z, pt.sm, step.loss, derivs=pt.derivs, **self._ws.derivs_kw(pt)
         )
         return new.with_step(float(np.linalg.norm(step.p))), None
 
