@@ -68,12 +68,17 @@ class Block:
         for k in keys:
             self.vec.pop(k, None)
 
-    def run(self, kernel: str, args: tuple, freed) -> object:
-        """Free the vectors ``freed``, then ``self.kernel(*args)``: one round's call (an engine's
-        only entry point, so a Dask actor gets one message per round)."""
+    def run(self, calls, freed) -> object:
+        """``self.kernel(*args)`` for each ``(kernel, args)`` of ``calls`` in order, then free the
+        vectors ``freed`` (after: a deferred call may still read a vector whose handle has since
+        died); the last call's result. One round's message (an engine's only entry point, so a
+        Dask actor gets one message per round, deferred kernels included)."""
+        out = None
+        for kernel, args in calls:
+            out = getattr(self, kernel)(*args)
         if freed:
             self.free(freed)
-        return getattr(self, kernel)(*args)
+        return out
 
     # -- generation and set-up -------------------------------------------------------------------
 

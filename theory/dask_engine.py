@@ -107,12 +107,9 @@ class DaskEngine(Engine):
         eng._check()
         return eng
 
-    def _run(self, kernel, args, per_block, freed):
-        calls = [
-            actor.run(kernel, (*args, *(() if per_block is None else per_block[k])), freed)
-            for k, actor in enumerate(self.actors)
-        ]
-        return [c.result() for c in calls]
+    def _run(self, calls, freed):
+        pending = [actor.run(calls[k], freed) for k, actor in enumerate(self.actors)]
+        return [p.result() for p in pending]
 
     def close(self):
         self.actors, self._futures = [], []

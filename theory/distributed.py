@@ -105,16 +105,16 @@ class EngineRows(RowMatrix):
         x = np.asarray(x, dtype=np.float64)
         if out is None:
             z = self.engine.new()
-            self.engine.map("matvec", z.key, x)
+            self.engine.later("matvec", z.key, x)
             return z
         if not isinstance(out, Column):
             raise ValueError("an engine's A x stays on its blocks; out= takes a Column.")
-        self.engine.map("matvec_into", out.matrix.key, out.j, x)
+        self.engine.later("matvec_into", out.matrix.key, out.j, x)
         return out
 
     def zero_image(self):
         z = self.engine.new()
-        self.engine.map("zeros", z.key)
+        self.engine.later("zeros", z.key)
         return z
 
     def rmatvec(self, r):
@@ -143,7 +143,7 @@ class EngineParts(HessianParts):
         eng = t.engine
         ft, qt = np.sum(eng.map("dots", [(self.f.key, t.key), (self.q.key, t.key)]), axis=0)
         out = eng.new()
-        eng.map(
+        eng.later(
             "combine",
             out.key,
             [
@@ -194,12 +194,12 @@ class EngineLoss:
 
     def residual(self, z, f, out=None, tmp=None) -> BlockVector:
         r = self.engine.new()
-        self.engine.map("derivatives", z.key, f.key, [r.key], self.s, f.sums["tsum"])
+        self.engine.later("derivatives", z.key, f.key, [r.key], self.s, f.sums["tsum"])
         return r
 
     def derivatives(self, z, f, out=None, tmp=None):
         r, parts, args = self.derivative_round(z, f)
-        self.engine.map("derivatives", *args)
+        self.engine.later("derivatives", *args)
         return r, parts
 
     def derivative_round(self, z, f):
@@ -245,7 +245,7 @@ def scaled_rows(v, Y):
     """``v[:, None] ∘ Y`` (n, j) for v (n,): in memory, or on an engine (one round)."""
     if isinstance(v, BlockVector):
         out = v.engine.new()
-        v.engine.map("scale_rows", out.key, v.key, Y.key)
+        v.engine.later("scale_rows", out.key, v.key, Y.key)
         return out
     return v[:, None] * Y
 
@@ -303,7 +303,7 @@ class EngineZSpace:
     def __init__(self, engine: Engine, cols: int):
         self.engine = engine
         self.Z = engine.new()
-        engine.map("zeros", self.Z.key, cols)
+        engine.later("zeros", self.Z.key, cols)
 
     def point(self) -> ZPoint:
         return ZPoint()
@@ -342,7 +342,7 @@ class EngineZSpace:
         return pt
 
     def push(self, y) -> None:
-        self.engine.map("push_image", self.Z.key, y)
+        self.engine.later("push_image", self.Z.key, y)
 
     def close(self) -> None:
         return None

@@ -61,6 +61,7 @@ class Engine(ABC):
     def __init__(self):
         self._keys = itertools.count()
         self._freed: list[str] = []
+        self._later: list[tuple] = []
         self.rounds = 0
         self.bytes_in = 0  # results received by the driver
         self.bytes_out = 0  # arguments sent by the driver
@@ -69,13 +70,24 @@ class Engine(ABC):
 
     def map(self, kernel: str, *args, per_block=None) -> list:
         """``[block.kernel(*args, *per_block[k]) for each block k]``, in block order, where the
-        blocks live. Pending frees travel with the round."""
+        blocks live. Pending frees and deferred kernels (:meth:`later`) travel with the round."""
         freed, self._freed = self._freed, []
+        calls, self._later = [*self._later, (kernel, args, per_block)], []
         self.rounds += 1
-        self.bytes_out += _size(args) * len(self.bounds) + _size(per_block)
-        out = self._run(kernel, args, per_block, freed)
+        self.bytes_out += sum(_size(a) * len(self.bounds) + _size(p) for _, a, p in calls)
+        out = self._run([self._for_block(calls, k) for k in range(len(self.bounds))], freed)
         self.bytes_in += _size(out)
         return out
+
+    def later(self, kernel: str, *args, per_block=None) -> None:
+        """Run a kernel that returns nothing (it writes vectors on the blocks) with the next
+        round, in order, instead of a round of its own: a round costs a message per block."""
+        self._later.append((kernel, args, per_block))
+
+    @staticmethod
+    def _for_block(calls, k: int) -> list:
+        """Block k's ``(kernel, args)`` list: the shared arguments, then its own."""
+        return [(kern, (*a, *(() if p is None else p[k]))) for kern, a, p in calls]
 
     def sum(self, kernel: str, *args, per_block=None):
         """The sum over blocks of a kernel's results (numbers or arrays), in block order."""
@@ -86,9 +98,9 @@ class Engine(ABC):
         return total
 
     @abstractmethod
-    def _run(self, kernel: str, args: tuple, per_block, freed: list[str]) -> list:
-        """Free ``freed`` on every block, then run the kernel on every block and return the
-        results in block order."""
+    def _run(self, calls: list[list], freed: list[str]) -> list:
+        """On every block k: run ``calls[k]``, then free ``freed`` (:meth:`theory.blocks.Block.run`);
+        the results in block order."""
 
     def new(self, sums: dict | None = None) -> BlockVector:
         """A fresh handle (its pieces are written by the kernel the caller runs next)."""
@@ -198,10 +210,9 @@ class LocalEngine(Engine):
         eng._check()
         return eng
 
-    def _run(self, kernel, args, per_block, freed):
+    def _run(self, calls, freed):
         def one(k):
-            extra = () if per_block is None else per_block[k]
-            return self.blocks[k].run(kernel, (*args, *extra), freed)
+            return self.blocks[k].run(calls[k], freed)
 
         idx = range(len(self.blocks))
         if self._pool is None:

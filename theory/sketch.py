@@ -475,7 +475,7 @@ def _engine_leverage_scores(v, rng):
     SM = _engine_project("countsketch", v, PRECOND_ROWS_PER_D * v.engine.shape[1], rng)
     Omega, scale = jl_map(SM, rng)
     ell = v.engine.new()
-    v.engine.map("row_norms2", ell.key, Omega / scale, JL_BLOCK_ROWS)
+    v.engine.later("row_norms2", ell.key, Omega / scale, JL_BLOCK_ROWS)
     return ell
 
 
