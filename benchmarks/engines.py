@@ -13,6 +13,7 @@ Tables (markdown), each comparison within one run so that the machine's speed ca
    (2 GiB, drawn on the workers), against the in-process engine with 2 workers; with the bytes
    every iteration moved (results and arguments, ``dask.sizeof``).
 3. **torch on CPU** against numpy at the same thread count (1 and 2).
+4. **Constants** of docs/solver.md's cost model: one core's pass and syrk rates, a round trip.
 
 Times are the best of ``--repeats`` solves from x0 = 0; per iteration = time / nit. The engines
 run the same iterations (same nit: the block sums only round differently).
@@ -24,13 +25,16 @@ import argparse
 import gc
 import time
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks._common import machine, markdown_table
+from benchmarks._common import best_times, machine, markdown_table
 from theory import SoftmaxRegression, solve
 from theory.blocks import block_rows
-from theory.distributed import ENGINE_METHODS, EngineRegression
+from theory.distributed import EngineRegression
 from theory.engine import LocalEngine, TorchEngine
+from theory.linalg import weighted_gram
+from theory.solve import METHODS
 
 FAMILY, SEED, TOL = "sparse", 0, 1e-8
 SCIPY = ("scipy-trust-exact", "scipy-trust-krylov", "scipy-newton-cg", "scipy-l-bfgs-b")
@@ -95,9 +99,9 @@ def thread_pool(sizes, methods, repeats) -> str:
 
 
 def dask_cluster(n, d, methods, repeats) -> str:
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    from theory.dask_engine import DaskEngine
+    from theory.dask_engine import DaskEngine, local_cluster
 
     rows = []
     with threadpool_limits(1):
@@ -107,10 +111,7 @@ def dask_cluster(n, d, methods, repeats) -> str:
                 local[method] = timed(EngineRegression(eng), method, repeats)[:2]
         del eng
         gc.collect()
-        cluster = LocalCluster(
-            n_workers=2, threads_per_worker=1, dashboard_address=None, memory_limit=None
-        )
-        with cluster, Client(cluster) as client:
+        with local_cluster(2) as cluster, Client(cluster) as client:
             t0 = time.perf_counter()
             eng = DaskEngine.generate(client, FAMILY, n, d, SEED, blocks=4)
             drawn = time.perf_counter() - t0
@@ -173,23 +174,62 @@ def torch_cpu(n, d, methods, repeats) -> str:
     )
 
 
+def constants() -> str:
+    """The cost model's inputs (docs/solver.md, "Cost model"): one core's pass over A (A x and
+    Aᵀ r, GB/s of A read), its syrk rate (GFLOP/s of Aᵀ diag(v) A, n d² flops), and the round
+    trip of an empty round on a LocalCluster of 2 workers (one actor each) and of the thread
+    pool."""
+    from dask.distributed import Client
+
+    from theory.dask_engine import DaskEngine, local_cluster
+
+    n, d = 1 << 18, 64
+    A, b, w = block_rows(FAMILY, n, d, SEED, 0, n)
+    x, r, v = np.ones(d), np.ones(n), np.abs(np.sin(np.arange(n))) + 0.1
+    with threadpool_limits(1):
+        t = best_times(
+            {"pass": lambda: (A @ x, A.T @ r), "gram": lambda: weighted_gram(A, v)}, repeats=5
+        )
+    rows = [
+        ["one core: A x + Aᵀ r", f"{2 * A.nbytes / t['pass'] / 1e9:.2f} GB/s of A"],
+        ["one core: Aᵀ diag(v) A", f"{n * d * d / t['gram'] / 1e9:.1f} GFLOP/s (n d² flops)"],
+    ]
+    with LocalEngine.generate(FAMILY, 4096, d, SEED, blocks=2, workers=2) as eng:
+        rows.append(["thread pool, 2 blocks: an empty round", f"{1e6 * _round(eng):.0f} µs"])
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        eng = DaskEngine.generate(client, FAMILY, 4096, d, SEED, blocks=2)
+        rows.append(["LocalCluster, 2 actors: an empty round", f"{1e6 * _round(eng):.0f} µs"])
+        eng.close()
+    return markdown_table(["what", "measured"], rows)
+
+
+def _round(eng, k: int = 200) -> float:
+    """Median seconds of an empty round (a kernel that frees nothing)."""
+    times = []
+    for _ in range(k):
+        t0 = time.perf_counter()
+        eng.map("free", [])
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes")
-    p.add_argument("--methods", default="newton", help="comma-separated engine methods")
+    p.add_argument("--methods", default="newton,sketched-subspace-newton", help="comma-separated")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--parts", default="threads,dask,torch", help="which tables")
+    p.add_argument("--parts", default="constants,threads,dask,torch", help="which tables")
     args = p.parse_args(argv)
     methods = args.methods.split(",")
-    bad = [m for m in methods if m not in ENGINE_METHODS]
+    bad = [m for m in methods if m not in METHODS]
     if bad:
-        p.error(
-            f"{', '.join(bad)} do not run on engines; valid: {', '.join(sorted(ENGINE_METHODS))}"
-        )
+        p.error(f"unknown methods {', '.join(bad)}; valid: {', '.join(METHODS)}")
     sizes = [(65536, 32), (16384, 128)] if args.quick else [(1 << 20, 64), (1 << 17, 256)]
     big = (1 << 18, 64) if args.quick else (1 << 22, 64)
     print(machine(), flush=True)
     parts = args.parts.split(",")
+    if "constants" in parts:
+        print("\n### Constants of the cost model\n\n" + constants(), flush=True)
     if "threads" in parts:
         print(
             "\n### Thread pool: 2 workers against 1\n\n"

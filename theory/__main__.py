@@ -250,17 +250,15 @@ def engine_instance(args, stack: contextlib.ExitStack) -> Instance:
         eng = TorchEngine.generate(*size, blocks=blocks, workers=args.workers, device=args.device)
         where = f", device {eng.blocks[0].A.device}"
     else:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
 
-        from theory.dask_engine import DaskEngine
+        from theory.dask_engine import DaskEngine, local_cluster
 
         if args.scheduler:
             client = stack.enter_context(Client(args.scheduler))
         else:
-            cluster = LocalCluster(
-                n_workers=args.workers, threads_per_worker=1, dashboard_address=None
-            )
-            client = stack.enter_context(Client(stack.enter_context(cluster)))
+            cluster = stack.enter_context(local_cluster(args.workers))
+            client = stack.enter_context(Client(cluster))
         eng = DaskEngine.generate(client, *size, blocks=args.blocks)
         where = f", scheduler {client.scheduler.address}"
     stack.enter_context(eng)

@@ -27,6 +27,31 @@ from theory.blocks import Block, GeneratedBlock, block_bounds
 from theory.engine import Engine
 from theory.validation import check_size
 
+WORKER_ENV = {
+    "MALLOC_TRIM_THRESHOLD_": 1 << 30,
+    "MALLOC_MMAP_THRESHOLD_": 1 << 30,
+    "OMP_NUM_THREADS": 1,
+    "MKL_NUM_THREADS": 1,
+    "OPENBLAS_NUM_THREADS": 1,
+}
+"""The environment for solver workers (Dask's ``distributed.nanny.pre-spawn-environ``; the
+command line and the benchmarks set it for the clusters they start). Dask's default trims freed
+memory back to the OS at 64 KiB (``MALLOC_TRIM_THRESHOLD_``), so every (m_k,) temporary of a
+kernel page-faults anew; keeping freed memory took the default solver on sparse 4194304×64 from
+370 to 269 ms an iteration (docs/solver.md, "On a cluster"). One BLAS thread: one worker process
+per core."""
+
+
+def local_cluster(workers: int):
+    """A ``LocalCluster`` of ``workers`` processes, one thread each, with :data:`WORKER_ENV`."""
+    import dask
+    from dask.distributed import LocalCluster
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=1, dashboard_address=None, memory_limit=None
+        )
+
 
 class DaskEngine(Engine):
     """Blocks as Dask actors (module docstring). ``close()`` releases them."""

@@ -27,16 +27,17 @@ parts, objects with the same methods:
 The sketches' engine paths are in :mod:`theory.sketch` ("On an engine"): per-block sampling and
 per-block sketch sums, seeded by a driver-drawn seed and the block index.
 
-Rounds of one Newton iteration: z = A x with the softmax statistics (2), the loss (1), r, q, v (1),
-g = Aᵀ r (1), the Hessian's Gram and range (2): each moves O(d²) numbers per block. Of one subspace
-iteration: A u into Z (1); per inner Newton step the subspace model with r, q, v at the point (1);
-per trial point z + Z y with its softmax statistics (1) and the loss (1); Z y pushed (1); r, q, v
-and g = Aᵀ r at the new point (2, or 1 when the inner solve already has r): O(k²) numbers per
-block. A leverage-score sketch adds the CountSketch (1, (2d, d) per block), the scores ℓ (1), the
-drift test (1), Σ v ℓ per block (1) and the sampled rows' Gram (1, (d, d)); v₊ with the negative
-rows (1); the range ``Aᵀ[f, q]`` (1) and its correction A U, v ∘ A U, Aᵀ(…) (3). The methods in
-:data:`ENGINE_METHODS` are those whose every O(n) step goes through these objects: all of them;
-only the sketches ``srtt`` and ``leverage-exact``, which need all of A in one place, are refused.
+Rounds. A kernel that returns nothing (A x into a vector, r, q, v, Z y pushed, B t) does not
+take a round of its own: it rides with the next round that returns something
+(:meth:`~theory.engine.Engine.later`). What returns something, per block: the softmax statistics
+(m_k, S_k) with z = A x before them, the loss's six sums, g = A_kᵀ r_k, the Hessian's Gram
+(d, d) and range (d, 2); per subspace inner step the model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z``
+((k, 3), (k, k)) and per trial point its softmax statistics and sums; a leverage-score sketch adds
+the CountSketch ((2d, d)), the drift test, Σ v ℓ and the sampled rows' Gram ((d, d)). So a round
+moves O(d²) numbers per block at most; ``python -m benchmarks.engines`` prints the rounds and
+bytes per iteration. Every method of :func:`theory.solve.solve` runs on an engine through these
+objects; only the sketches ``srtt`` and ``leverage-exact``, which need all of A in one place, are
+refused.
 """
 
 from __future__ import annotations
@@ -49,20 +50,6 @@ from theory.engine import BlockVector, Engine
 from theory.loss import HessianParts, Softmax
 from theory.objective import SoftmaxRegression
 from theory.rows import RowMatrix
-
-ENGINE_METHODS = frozenset(
-    {
-        "sketched-subspace-newton",
-        "sketched-newton-cg",
-        "sketched-newton",
-        "newton",
-        "gradient-descent",
-        "scipy-trust-exact",
-        "scipy-trust-krylov",
-        "scipy-newton-cg",
-        "scipy-l-bfgs-b",
-    }
-)
 
 
 class Stack:

@@ -18,7 +18,9 @@ def gram(M: np.ndarray) -> np.ndarray:
 
 
 BLOCK_ROWS = 4096  # rows scaled and fed to syrk at a time: the block stays in cache.
-BLOCK_MAX_D = 512  # wider A: one syrk over all rows is as fast (docs/solver.md, "Measured constants").
+BLOCK_MAX_D = (
+    512  # wider A: one syrk over all rows is as fast (docs/solver.md, "Measured constants").
+)
 
 
 def weighted_gram(A: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -33,13 +35,17 @@ def weighted_gram(A: np.ndarray, v: np.ndarray) -> np.ndarray:
     if d > BLOCK_MAX_D or n <= 2 * BLOCK_ROWS:
         return _weighted_gram(A, v)
     H = np.zeros((d, d))
-    for i in range(0, n, BLOCK_ROWS):
-        H += _weighted_gram(A[i : i + BLOCK_ROWS], v[i : i + BLOCK_ROWS])
+    buf = np.empty((BLOCK_ROWS, d))  # reused: a fresh (4096, d) array per block page-faults where
+    for i in range(0, n, BLOCK_ROWS):  # glibc returns freed memory at once (Dask's workers)
+        rows = slice(i, i + BLOCK_ROWS)
+        H += _weighted_gram(A[rows], v[rows], buf)
     return H
 
 
-def _weighted_gram(A: np.ndarray, v: np.ndarray) -> np.ndarray:
-    M = A * np.sqrt(np.abs(v))[:, None]  # (m, d)
+def _weighted_gram(A: np.ndarray, v: np.ndarray, buf: np.ndarray | None = None) -> np.ndarray:
+    """One syrk (two with negative weights) of ``sqrt|v| ∘ A``, scaled into ``buf`` if given."""
+    out = None if buf is None else buf[: A.shape[0]]
+    M = np.multiply(A, np.sqrt(np.abs(v))[:, None], out=out)  # (m, d)
     neg = v < 0
     if not neg.any():
         return gram(M)

@@ -26,7 +26,6 @@ from dataclasses import fields
 import numpy as np
 import scipy.optimize
 
-from theory.distributed import ENGINE_METHODS
 from theory.newton import GradientDescentSolver, NewtonSolver, SketchedNewtonSolver
 from theory.newton_cg import SketchedNewtonCGSolver
 from theory.objective import SoftmaxRegression, hessian_from_parts
@@ -129,11 +128,6 @@ def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptio
         )
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
         raise ValueError(f"max_iter must be an integer ≥ 1; got {max_iter!r}.")
-    if getattr(prob.rows, "in_engine", False) and method not in ENGINE_METHODS:
-        raise ValueError(
-            f"method {method!r} does not run on an engine yet (its O(n) steps run on the driver); "
-            f"methods that do: {', '.join(sorted(ENGINE_METHODS))}."
-        )
     spec = SOLVERS[method]
     sketched = spec.sketched
     if sketch is not None and sketch not in SKETCHES:

@@ -124,7 +124,9 @@ def test_lemma_C11_B_exp_is_the_z_hessian_of_L_exp(inst):
 def test_lemma_C14_B_cent_is_the_z_hessian_of_L_cent(inst):
     A, b, _, x = inst
     z = A @ x
-    assert rel_err(appendix.B_cent(appendix.softmax(z), b), autodiff().z_hessian(b, z, "cent")) < TOL
+    assert (
+        rel_err(appendix.B_cent(appendix.softmax(z), b), autodiff().z_hessian(b, z, "cent")) < TOL
+    )
 
 
 @given(instances(max_n=8, b_kind="simplex"))

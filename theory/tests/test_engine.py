@@ -164,10 +164,9 @@ def test_a_memmap_streams_from_disk_through_the_thread_pool(tmp_path: Path):
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("dask.distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    with cluster, distributed.Client(cluster) as c:
+    from theory.dask_engine import local_cluster
+
+    with local_cluster(2) as cluster, distributed.Client(cluster) as c:
         yield c
 
 

@@ -89,7 +89,9 @@ def test_exact_range_correction_tightens_the_preconditioned_spectrum(sparse, see
     plain, _ = sketched_hessian(
         prob.rows, parts, make_sketch("leverage"), s, np.random.default_rng(seed)
     )
-    P, _ = range_corrected(prob.rows, parts, make_sketch("leverage"), s, np.random.default_rng(seed))
+    P, _ = range_corrected(
+        prob.rows, parts, make_sketch("leverage"), s, np.random.default_rng(seed)
+    )
     assert P.fallback is None
     e_plain = scipy.linalg.eigvalsh(H, plain)
     e = np.sort(np.linalg.eigvals(P.solve(H)).real)  # P⁻¹H: similar to a symmetric matrix
