@@ -329,7 +329,7 @@ def lr_search(config: RunConfig, resume: bool, progress: bool) -> dict:
     )
     session = build_session(sub, backbone, examples, log=log, accelerator=acc)
     loop = TrainLoop(session, Path(sub.out), log)
-    loop.restore(Path(sub.out) / LAST)
+    loop.load_finished(Path(sub.out) / LAST)
     loop.progress = progress
     results = runs[chosen] | {
         "config": config.to_dict(),
@@ -379,6 +379,13 @@ class TrainLoop:
         load_params(self.model, tensors)
         rank, world = self.acc.process_index, self.acc.num_processes
         self.state = restore_training(tensors, meta, self.optimizer, self.scheduler, rank, world)
+
+    def load_finished(self, path: Path) -> None:
+        """The model and bookkeeping of a finished run, to score it (no optimizer state: a run
+        made before a parameter was frozen still loads, e.g. the unused pooler)."""
+        tensors, meta = read_checkpoint(path)
+        load_params(self.model, tensors)
+        self.state = meta["state"]
 
     def batches(self, epoch: int) -> list[list[int]]:
         """This process's batches of ``epoch`` (``epoch_batches``)."""
