@@ -106,13 +106,19 @@ class Block:
         self.vec[key] = self.A @ self.dev(x)
 
     def zeros(self, key: str, cols: int | None = None) -> None:
-        """``vec[key] = 0``, (m_k,) or (m_k, cols)."""
-        shape = self.m if cols is None else (self.m, cols)
-        self.vec[key] = self.xp.zeros(shape, dtype=self.A.dtype, **self._device())
+        """``vec[key] = 0``, (m_k,) or (m_k, cols), the matrix column-major (its columns are the
+        subspace images, each written and read whole)."""
+        if cols is None:
+            self.vec[key] = self.xp.zeros(self.m, dtype=self.A.dtype, **self._device())
+        else:
+            self.vec[key] = self.xp.zeros((cols, self.m), dtype=self.A.dtype, **self._device()).T
 
     def matvec_into(self, key: str, j: int, x) -> None:
         """``vec[key][:, j] = A_k x``: an image written into column j of an (m_k, k) matrix."""
-        self.vec[key][:, j] = self.A @ self.dev(x)
+        if self.xp is np:
+            np.matmul(self.A, self.dev(x), out=self.vec[key][:, j])
+        else:
+            self.vec[key][:, j] = self.A @ self.dev(x)
 
     def softmax_stats(self, z: str, e: str):
         """``(m_k, S_k)`` with ``vec[e] = exp(z_k − m_k)``."""
@@ -221,7 +227,9 @@ class Block:
         y = self.dev(y)
         Zk = self.vec[Z]
         Zy = Zk[:, : y.shape[0]] @ y
-        self.vec[Z] = self.xp.concatenate([Zk[:, :1], Zy[:, None], Zk[:, 1:-1]], 1)
+        if Zk.shape[1] > 2:
+            Zk[:, 2:] = Zk[:, 1:-1] * 1  # a copy first: the slices overlap
+        Zk[:, 1] = Zy
 
     # -- sketches of A_kᵀ diag(v_k) A_k (theory.sketch); randomness from (seed, block index) -----
 
