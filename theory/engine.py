@@ -71,11 +71,20 @@ class Engine(ABC):
     def map(self, kernel: str, *args, per_block=None) -> list:
         """``[block.kernel(*args, *per_block[k]) for each block k]``, in block order, where the
         blocks live. Pending frees and deferred kernels (:meth:`later`) travel with the round."""
+        return self._round(kernel, args, per_block, reduce=False)
+
+    def sum(self, kernel: str, *args, per_block=None):
+        """The sum over blocks of a kernel's results (numbers or arrays). An engine may add up
+        the blocks that live together before anything travels (one partial sum per Dask worker)."""
+        parts = self._round(kernel, args, per_block, reduce=True)
+        return add_up(parts)
+
+    def _round(self, kernel: str, args: tuple, per_block, reduce: bool) -> list:
         freed, self._freed = self._freed, []
         calls, self._later = [*self._later, (kernel, args, per_block)], []
         self.rounds += 1
         self.bytes_out += sum(_size(a) * len(self.bounds) + _size(p) for _, a, p in calls)
-        out = self._run([self._for_block(calls, k) for k in range(len(self.bounds))], freed)
+        out = self._run([self._for_block(calls, k) for k in range(len(self.bounds))], freed, reduce)
         self.bytes_in += _size(out)
         return out
 
@@ -89,18 +98,10 @@ class Engine(ABC):
         """Block k's ``(kernel, args)`` list: the shared arguments, then its own."""
         return [(kern, (*a, *(() if p is None else p[k]))) for kern, a, p in calls]
 
-    def sum(self, kernel: str, *args, per_block=None):
-        """The sum over blocks of a kernel's results (numbers or arrays), in block order."""
-        parts = self.map(kernel, *args, per_block=per_block)
-        total = parts[0]
-        for p in parts[1:]:
-            total = total + p
-        return total
-
     @abstractmethod
-    def _run(self, calls: list[list], freed: list[str]) -> list:
+    def _run(self, calls: list[list], freed: list[str], reduce: bool = False) -> list:
         """On every block k: run ``calls[k]``, then free ``freed`` (:meth:`theory.blocks.Block.run`);
-        the results in block order."""
+        the results in block order, or with ``reduce`` partial sums whose total is the answer."""
 
     def new(self, sums: dict | None = None) -> BlockVector:
         """A fresh handle (its pieces are written by the kernel the caller runs next)."""
@@ -210,7 +211,7 @@ class LocalEngine(Engine):
         eng._check()
         return eng
 
-    def _run(self, calls, freed):
+    def _run(self, calls, freed, reduce=False):
         def one(k):
             return self.blocks[k].run(calls[k], freed)
 
@@ -253,6 +254,14 @@ class TorchEngine(LocalEngine):
         from theory.blocks import block_rows
 
         return cls._block(*block_rows(family, n, d, seed, i, j), i, kw)
+
+
+def add_up(parts: list):
+    """``parts[0] + parts[1] + …``, in order."""
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
 
 
 def _engine_kw(kw: dict) -> dict:

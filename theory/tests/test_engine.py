@@ -226,3 +226,25 @@ def test_dask_array_a_on_the_cluster(client):
         solve(EngineRegression(eng), method="newton"), solve(ref, method="newton")
     )
     eng.close()
+
+
+def test_a_sum_travels_once_per_worker_not_once_per_block(client):
+    """4 blocks on 2 workers: a Hessian (a Gram and a range, both sums) brings two partial sums
+    to the driver, added up on each worker first (the first level of a tree reduction)."""
+    from theory.dask_engine import DaskEngine
+
+    d = 32
+    eng = DaskEngine.generate(client, "sparse", N, d, SEED, blocks=4)
+    assert sorted(len(g) for g in eng.groups) == [2, 2]
+    prob = EngineRegression(eng)
+    x = np.zeros(d)
+    z = prob.rows.matvec(x)
+    parts = prob.loss_z.derivatives(z, prob.loss_z.softmax(z).f)[1]
+    before = eng.bytes_in
+    H = prob.rows.weighted_gram(parts.diag)
+    received = eng.bytes_in - before
+    assert 2 * d * d * 8 <= received < 3 * d * d * 8  # two (d, d) partial sums, not four
+    ref = in_memory("sparse", d=d)
+    expected = ref.rows.weighted_gram(ref.hessian_parts(x).diag)
+    np.testing.assert_allclose(H, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+    eng.close()
