@@ -5,7 +5,9 @@ derivatives (``theory.loss``: ℓ in z-space; ``theory.rows``: the row-matrix pr
 ``solve`` minimises it — by default with ``sketched-subspace-newton`` (Newton in a two-dimensional
 subspace through z = A x, sketch-preconditioned, two passes over A an iteration), or Algorithm 1's
 sketched Newton, sketch-preconditioned Newton-CG, exact Newton and scipy anchors;
-``theory.appendix`` follows appendix C object by object; ``theory.bounds`` gives explicit
+``theory.engine``, ``theory.dask_engine`` and ``theory.distributed`` run every solver where A
+lives (a thread pool, torch tensors on a device, a Dask cluster) with only O(d²) numbers a round
+reaching the driver; ``theory.appendix`` follows appendix C object by object; ``theory.bounds`` gives explicit
 constants for Lemmas C.15 and C.16; ``theory.autodiff`` and ``theory.symbolic`` are the
 independent references the tests compare against.
 """
