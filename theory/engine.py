@@ -10,8 +10,9 @@ never O(n): the pattern of dask-glm and of Spark MLlib's tree aggregation. Three
   (numpy releases the GIL in BLAS and ufuncs); the blocks may be views of a ``numpy.memmap`` or
   any sequence of (m_k, d) arrays, read where the kernel runs.
 * :class:`TorchEngine` — torch tensors on any device (float64 by default; CUDA when present).
-* :class:`theory.dask_engine.DaskEngine` — one Dask actor per block on a ``dask.distributed``
-  cluster: the block's rows and vectors stay in that worker's memory.
+* :class:`theory.dask_engine.DaskEngine` — one Dask actor per worker of a ``dask.distributed``
+  cluster, holding that worker's blocks: their rows and vectors stay in its memory, and a sum is
+  added up there before it travels.
 
 :class:`theory.distributed.EngineRegression` puts an engine behind the problem interface that
 :func:`theory.solve.solve` takes. ``bytes_in`` / ``bytes_out`` count what every round moved
@@ -21,14 +22,13 @@ never O(n): the pattern of dask-glm and of Spark MLlib's tree aggregation. Three
 from __future__ import annotations
 
 import itertools
-import os
 import weakref
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from theory.blocks import Block, GeneratedBlock, block_bounds
+from theory.blocks import Block, GeneratedBlock, block_bounds, block_rows
 from theory.validation import as_float64, check_size
 
 
@@ -251,8 +251,6 @@ class TorchEngine(LocalEngine):
 
     @classmethod
     def _generated(cls, family, n, d, seed, i, j, kw):
-        from theory.blocks import block_rows
-
         return cls._block(*block_rows(family, n, d, seed, i, j), i, kw)
 
 
@@ -266,11 +264,6 @@ def add_up(parts: list):
 
 def _engine_kw(kw: dict) -> dict:
     return {k: v for k, v in kw.items() if k in ("workers", "device")}
-
-
-def default_workers() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def _size(obj) -> int:
