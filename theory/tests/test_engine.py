@@ -248,3 +248,24 @@ def test_a_sum_travels_once_per_worker_not_once_per_block(client):
     expected = ref.rows.weighted_gram(ref.hessian_parts(x).diag)
     np.testing.assert_allclose(H, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
     eng.close()
+
+
+def test_a_worker_with_two_threads_runs_its_blocks_on_both(refs):
+    distributed = pytest.importorskip("dask.distributed")
+    import dask
+
+    from theory.dask_engine import WORKER_ENV, DaskEngine
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
+        cluster = distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, dashboard_address=None, memory_limit=None
+        )
+    with cluster, distributed.Client(cluster) as c:
+        eng = DaskEngine.generate(c, "sparse", N, D, SEED)  # default: one block per thread
+        assert [len(g) for g in eng.groups] == [2]
+        res = solve(EngineRegression(eng), method="newton", tol=TOL["sparse"])
+        assert_same_minimiser(res, refs["sparse", "newton"])
+        names = c.run(lambda: [t.name for t in __import__("threading").enumerate()])
+        eng.close()
+    (names,) = names.values()
+    assert sum(n.startswith("ThreadPoolExecutor") for n in names) >= 2  # the actor's pool of two
