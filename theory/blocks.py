@@ -130,13 +130,13 @@ class Block:
 
     def softmax_finish(self, z: str, e: str, f: str, c: float, lse: float):
         """``vec[f] = c e_k`` (``vec[e]`` dropped), and the six sums of the module docstring:
-        ``[Σ(f−b)², Σ b(z − lse), Σ w² z², Σ f(f−b), Σ f², Σ b f]``."""
+        ``[Σ(f−b)², Σ b(z − lse), Σ w² z², Σ f(f−b), Σ f², Σ b f]`` (an array, summed over blocks)."""
         zk, fk, b = self.vec[z], self.vec.pop(e) * c, self.b
         self.vec[f] = fk
         t = fk - b
         # Σ f(f − b) and Σ f² as sums of products, not dot products: the in-memory loss's bits
         out = [t @ t, b @ (zk - lse), (self.w2 * zk) @ zk, (t * fk).sum(), (fk * fk).sum(), b @ fk]
-        return [self.host(o) for o in out]
+        return np.array([self.host(o) for o in out])
 
     def derivatives(self, z: str, f: str, keys, s: float, tsum: float) -> None:
         """``vec[keys[0]] = r``, and with three keys ``q``, ``v`` too (module docstring)."""
@@ -173,8 +173,8 @@ class Block:
         self.vec[out] = self.vec[v][:, None] * self.vec[Y]
 
     def dots(self, pairs):
-        """``[Σ a ∘ c for (a, c) in pairs]`` (keys)."""
-        return [self.host(self.vec[a] @ self.vec[c]) for a, c in pairs]
+        """``[Σ a ∘ c for (a, c) in pairs]`` (keys), an array."""
+        return np.array([self.host(self.vec[a] @ self.vec[c]) for a, c in pairs])
 
     def combine(self, out: str, terms) -> None:
         """``vec[out] = Σ_j α_j vec[key_j] ∘ (vec[mul_j] or 1)`` for terms ``(α, key, mul | None)``."""

@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from theory.engine import BlockVector, Engine
+from theory.engine import BlockVector, Engine, add_up
 from theory.loss import HessianParts, Softmax
 from theory.objective import SoftmaxRegression
 from theory.rows import RowMatrix
@@ -128,7 +128,7 @@ class EngineParts(HessianParts):
     def apply(self, t):
         """``B t = diag ∘ t + (κ fᵀt − qᵀt) f − (fᵀt) q`` as a BlockVector (two rounds)."""
         eng = t.engine
-        ft, qt = np.sum(eng.map("dots", [(self.f.key, t.key), (self.q.key, t.key)]), axis=0)
+        ft, qt = eng.sum("dots", [(self.f.key, t.key), (self.q.key, t.key)])
         out = eng.new()
         eng.later(
             "combine",
@@ -167,7 +167,7 @@ class EngineLoss:
         S = sum(Sk * math.exp(mk - m) for mk, Sk in stats)
         lse = m + math.log(S)
         per_block = [(math.exp(mk - m) / S, lse) for mk, _ in stats]
-        sums = np.sum(eng.map("softmax_finish", z.key, e.key, f.key, per_block=per_block), axis=0)
+        sums = eng.sum("softmax_finish", z.key, e.key, f.key, per_block=per_block)
         f.sums = dict(zip(("exp2", "bzl", "wz2", "tsum", "ff", "bf"), sums.tolist()))
         return Softmax(f, lse)
 
@@ -245,20 +245,13 @@ def positive_part(v: BlockVector):
     res = eng.map("positive_part", (out := eng.new()).key, v.key)
     out.sums["max"] = max(0.0, *(top for top, _, _ in res))
     grams = [g for _, count, g in res if count]
-    return out, (_block_sum(grams) if grams else None)
-
-
-def _block_sum(parts):
-    total = parts[0]
-    for p in parts[1:]:
-        total = total + p
-    return total
+    return out, (add_up(grams) if grams else None)
 
 
 def _merged_model(res, parts):
     """``(gy, Hy)`` from the blocks' ``(Zᵀ[r, f, q], Zᵀ diag(v) Z)``, summed in block order."""
-    ZR = _block_sum([zr for zr, _ in res])
-    return ZR[:, 0], _block_sum([h for _, h in res]) + parts.low_rank(None, ZR[:, 1:])
+    ZR = add_up([zr for zr, _ in res])
+    return ZR[:, 0], add_up([h for _, h in res]) + parts.low_rank(None, ZR[:, 1:])
 
 
 class ZPoint:
