@@ -1,5 +1,5 @@
 """The few-shot report: the paper's Tables 3 and 4 (arXiv 2306.04933) from the grid's runs, with
-cell-level statistics and the grid's bookkeeping, in markdown.
+cell-level statistics, the paper's ordering against ours and the grid's bookkeeping, in markdown.
 
     python -m benchmarks.fewshot_report --out results/fewshot --shots 64,256 --write docs/results.md
 
@@ -501,6 +501,111 @@ def verdict(base: str, comps: list[CellComparison], acr: dict, holm_w: dict, hol
     return f"**{METHODS[base].row}**: " + "; ".join(parts) + "."
 
 
+# --------------------------------------------------------------------------- the paper's ordering
+
+SHORT = PAPER_ROWS | {"beta0gamma0": "β = γ = 0"}  # names for the orderings (no inner commas)
+
+
+@dataclass
+class Ordering:
+    """The paper's methods present in one cell: their order in the paper and in our
+    ``test.final`` means, and which pairs our seeds separate."""
+
+    cell: Cell
+    paper: dict[str, float]  # method -> the paper's value
+    ours: dict[str, float]  # method -> our mean over seeds
+    separated: list[tuple[str, str]]  # (higher, lower): paired 95 % t interval excludes 0
+
+    def pairs(self) -> list[tuple[str, str]]:
+        ms = list(self.ours)
+        return [(a, b) for i, a in enumerate(ms) for b in ms[i + 1 :]]
+
+    def agrees(self, a: str, b: str) -> bool:
+        """The paper and we order a and b the same way (a paper tie agrees with nothing)."""
+        return (self.paper[a] - self.paper[b]) * (self.ours[a] - self.ours[b]) > 0
+
+    @property
+    def tau(self) -> float:
+        """Kendall's τ-b between the paper's values and our means (nan when either is constant)."""
+        ms = list(self.ours)
+        return float(stats.kendalltau([self.paper[m] for m in ms], [self.ours[m] for m in ms])[0])
+
+
+def _separated(s: dict[int, float], t: dict[int, float]) -> int:
+    """+1 / −1 when the paired t interval of s − t over the shared seeds lies above / below 0."""
+    d = [s[k] - t[k] for k in s if k in t]
+    if len(d) < 2:
+        return 0
+    _, lo, hi = t_interval(d)
+    return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
+def orderings(runs: dict[Run, dict]) -> list[Ordering]:
+    """One ``Ordering`` per cell holding at least two of the paper's methods."""
+    s = scores(runs, "final")
+    out = []
+    for cell in columns(runs, TASK_ORDER):
+        ms = [m for m in METHODS if m in PAPER and (*cell, m) in s and cell in PAPER[m]]
+        if len(ms) < 2:
+            continue
+        o = Ordering(cell, {m: PAPER[m][cell] for m in ms},
+                     {m: statistics.fmean(s[(*cell, m)].values()) for m in ms}, [])  # fmt: skip
+        for a, b in o.pairs():
+            sign = _separated(s[(*cell, a)], s[(*cell, b)])
+            o.separated += [(a, b)] if sign > 0 else [(b, a)] if sign < 0 else []
+        out.append(o)
+    return out
+
+
+def _order(values: dict[str, float]) -> str:
+    ranked = sorted(values, key=lambda m: -values[m])
+    return " > ".join(f"{SHORT[m]} {pct(values[m])}" for m in ranked)
+
+
+def _place(values: dict[str, float]) -> str:
+    if OURS not in values:
+        return "–"
+    return f"{1 + sum(v > values[OURS] for v in values.values())} of {len(values)}"
+
+
+def ordering_section(runs: dict[Run, dict]) -> list[str]:
+    """Per cell the paper's order of its methods against ours (``test.final`` means), InfoPrompt's
+    place in each, the pairs ordered alike, Kendall's τ-b, and how the pairs our seeds separate
+    are ordered in the paper; last, the same counts over all cells."""
+    os_ = orderings(runs)
+    if not os_:
+        return []
+    rows, tot = [], Counter()
+    for o in os_:
+        pairs, agree = o.pairs(), sum(o.agrees(a, b) for a, b in o.pairs())
+        sep_agree = sum(o.paper[a] > o.paper[b] for a, b in o.separated)
+        tot.update(pairs=len(pairs), agree=agree, sep=len(o.separated), sep_agree=sep_agree)
+        rows.append([
+            f"{TASK_NAMES[o.cell[0]]} {o.cell[1]}", _order(o.paper), _order(o.ours),
+            f"{_place(o.paper)} / {_place(o.ours)}", f"{agree} of {len(pairs)}",
+            "–" if math.isnan(o.tau) else f"{o.tau:+.2f}", f"{sep_agree} of {len(o.separated)}",
+        ])  # fmt: skip
+    taus = [o.tau for o in os_ if not math.isnan(o.tau)]
+    header = ["cell", "paper (RoBERTa-large)", "ours (test.final means)", "InfoPrompt's place",
+              "pairs ordered alike", "Kendall τ-b", "separated pairs in the paper's order"]  # fmt: skip
+    return [
+        "### The paper's ordering against ours",
+        "",
+        "The methods that have a row in the paper's Tables 3 and 4, ranked in each cell by the "
+        "paper's number and by our mean `test.final` (the main table). Separated pairs: those "
+        "whose paired difference over the cell's shared seeds has a 95 % t interval excluding 0 "
+        "(descriptive: no correction over pairs); the last column counts how many of them the "
+        "paper orders the same way.",
+        "",
+        *_md(header, rows),
+        "",
+        f"Over {len(os_)} cells: {tot['agree']} of {tot['pairs']} pairs ordered alike, "
+        f"mean Kendall τ-b {statistics.fmean(taus) if taus else math.nan:+.2f}; of the "
+        f"{tot['sep']} pairs our seeds separate, {tot['sep_agree']} in the paper's order.",
+        "",
+    ]
+
+
 # --------------------------------------------------------------------------- diagnostics, bookkeeping
 
 
@@ -665,7 +770,8 @@ def commands_lines(out: Path, argv: list[str]) -> list[str]:
 def summarize(out: Path, planned: list[Run], argv: list[str]) -> str:
     """The whole markdown report (module docstring)."""
     runs, unreadable = load(out)
-    lines = [*tables_section(runs), *stats_section(runs), *critic_section(runs)]
+    lines = [*tables_section(runs), *stats_section(runs), *ordering_section(runs)]
+    lines += critic_section(runs)
     lines += ["### Runs", "", *missing_lines(planned, runs), ""]
     if unreadable:
         lines += ["Unreadable results (skipped):", "", *(f"- {u}" for u in unreadable), ""]
