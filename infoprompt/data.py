@@ -94,7 +94,9 @@ proportional
     one (``_allocate``): stratified sampling, the trainer's rule before the balanced default.
 
 The validation draw applies the same rule with ``val_shots`` to the examples the training draw
-left; ``val_shots=0`` gives an empty validation list. ``shots=0`` trains on all examples: the
+left (every class at least once, but a class with a single example in the file, which a
+proportional draw gives to training: SemEval's Entity-Destination(e2,e1)); ``val_shots=0`` gives
+an empty validation list. ``shots=0`` trains on all examples: the
 validation draw is held out first and train is the rest (at least one per class). Within a class
 the draw is uniform without replacement. A DataError names every class (id, and name when
 ``label_names`` is given) with too few examples for training + validation together.
@@ -860,9 +862,10 @@ def _check_class_sizes(
     """DataError naming each class with too few examples for the training + validation draws.
 
     Training takes ``train`` per class (``None``: all but the validation draw, which must leave at
-    least one), validation ``val`` (at least one per class when ``val_shots > 0``).
+    least one), validation ``val`` (at least one per class when ``val_shots > 0``, but for a class
+    with a single example in the file: that example trains and validation goes without the class).
     """
-    need_val = np.maximum(val, 1) if val_shots else val
+    need_val = np.where(counts > 1, np.maximum(val, 1), val) if val_shots else val
     need = need_val + (1 if train is None else train)
     short = np.flatnonzero(need > counts).tolist()
     if not short:

@@ -139,6 +139,9 @@ def build_session(
     spec, train, val = examples or read_examples(config)
     log(f"data: {len(train)} training and {len(val)} validation examples ({config.sampling} "
         f"draw, seed {config.seed}); loading the encoder")  # fmt: skip
+    if val and (absent := sorted({e.label for e in train} - {e.label for e in val})):
+        log(f"data: validation has no example of {[spec.labels[c] for c in absent]} (one example "
+            "in the training file: it trains)")  # fmt: skip
     tokenizer, encoder = backbone or load_backbone(config.model)
     if backbone is not None:
         encoder = copy.deepcopy(encoder)

@@ -364,6 +364,15 @@ def test_draw_proportional_validation_from_what_train_left():
     assert not set(train) & set(val)
 
 
+def test_draw_a_class_with_one_example_trains_and_validation_goes_without_it():
+    # SemEval's Entity-Destination(e2,e1): one example in the training file
+    train, val = draw(pool([60, 40, 1]), 10, 10, seed=0, n_labels=3, sampling="proportional")
+    assert labels_of(train) == {0: 5, 1: 4, 2: 1} and labels_of(val) == {0: 6, 1: 4}
+    assert not set(train) & set(val)
+    with pytest.raises(DataError, match=r"class 2 has 1 example\(s\) but needs 6 \(3 for training"):
+        draw(pool([60, 40, 1]), 10, 10, seed=0, n_labels=3)  # balanced: 3 of it to train
+
+
 def test_draw_shots_zero_trains_on_everything_but_the_validation_draw():
     examples = pool([30, 20, 10])
     train, val = draw(examples, 0, 9, seed=0, n_labels=3)
@@ -398,13 +407,6 @@ def test_draw_shots_zero_trains_on_everything_but_the_validation_draw():
             4,
             "proportional",
             r"class 0 \('a'\) has 1 example\(s\) but needs 2 \(at least 1 for training",
-        ),
-        (
-            [1, 40],
-            20,
-            20,
-            "proportional",
-            r"class 0 \('a'\) has 1 example\(s\) but needs 2 \(1 for",
         ),
     ],
 )
