@@ -56,6 +56,10 @@ DATA_DIRS = {
     "cola": "CoLA",
     "semeval": "SemEval2010_task8",
 }
+# Per-task trainer flags. SemEval's training file holds one example of Entity-Destination(e2,e1),
+# so a balanced draw (3 per class of 19, training + validation) is impossible: its draws are
+# stratified by the file's class frequencies instead.
+TASK_FLAGS = {"semeval": ["--sampling", "proportional"]}
 SEEDS = "13,21,42,87,100"  # LM-BFF's seeds (Gao et al. 2021)
 LR_FACTORS = (0.1, 1.0, 10.0)  # the search grid, relative to the method's default rate
 WIDEN = 10.0  # an edge choice strictly better than its neighbour adds the rate a factor beyond
@@ -167,7 +171,8 @@ def command(run: Run, out: Path, data: Path, lr: list[str], extra: list[str]) ->
         sys.executable, "-m", "infoprompt", "train",
         "--task", run.task, "--data-dir", str(Path(data) / DATA_DIRS[run.task]),
         "--method", run.method, "--shots", str(run.shots), "--seeds", str(run.seed), *lr,
-        "--out", str(run.folder(out)), "--resume", "--no-progress", *extra,
+        "--out", str(run.folder(out)), "--resume", "--no-progress",
+        *TASK_FLAGS.get(run.task, []), *extra,
     ]  # fmt: skip
 
 

@@ -56,7 +56,13 @@ def test_command_names_the_method_and_always_resumes(tmp_path):
     text = " ".join(cmd)
     assert "--method gamma0" in text and "--data-dir D/RTE" in text and "--seeds 3" in text
     assert f"--out {tmp_path}/rte-64/gamma0" in text and "--resume" in text and "--lr 1" in text
-    assert cmd[-1] == "-x"
+    assert cmd[-1] == "-x" and "--sampling" not in text
+
+
+def test_semeval_draws_are_stratified_not_balanced(tmp_path):
+    # one training example of Entity-Destination(e2,e1): no balanced draw of 64 + 64 exists
+    cmd = fewshot.command(Run("semeval", 64, "warp", 13), tmp_path, Path("D"), ["--lr", "1"], [])
+    assert " ".join(cmd).endswith("--sampling proportional")
 
 
 def test_execute_skips_finished_resumes_partial_and_runs_in_parallel(tmp_path):
