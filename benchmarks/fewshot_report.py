@@ -517,8 +517,7 @@ class Ordering:
     separated: list[tuple[str, str]]  # (higher, lower): paired 95 % t interval excludes 0
 
     def pairs(self) -> list[tuple[str, str]]:
-        ms = list(self.ours)
-        return [(a, b) for i, a in enumerate(ms) for b in ms[i + 1 :]]
+        return _pairs(list(self.ours))
 
     def agrees(self, a: str, b: str) -> bool:
         """The paper and we order a and b the same way (a paper tie agrees with nothing)."""
@@ -529,6 +528,10 @@ class Ordering:
         """Kendall's τ-b between the paper's values and our means (nan when either is constant)."""
         ms = list(self.ours)
         return float(stats.kendalltau([self.paper[m] for m in ms], [self.ours[m] for m in ms])[0])
+
+
+def _pairs(ms: list[str]) -> list[tuple[str, str]]:
+    return [(a, b) for i, a in enumerate(ms) for b in ms[i + 1 :]]
 
 
 def _separated(s: dict[int, float], t: dict[int, float]) -> int:
@@ -548,12 +551,12 @@ def orderings(runs: dict[Run, dict]) -> list[Ordering]:
         ms = [m for m in METHODS if m in PAPER and (*cell, m) in s and cell in PAPER[m]]
         if len(ms) < 2:
             continue
-        o = Ordering(cell, {m: PAPER[m][cell] for m in ms},
-                     {m: statistics.fmean(s[(*cell, m)].values()) for m in ms}, [])  # fmt: skip
-        for a, b in o.pairs():
-            sign = _separated(s[(*cell, a)], s[(*cell, b)])
-            o.separated += [(a, b)] if sign > 0 else [(b, a)] if sign < 0 else []
-        out.append(o)
+        signs = {(a, b): _separated(s[(*cell, a)], s[(*cell, b)]) for a, b in _pairs(ms)}
+        out.append(Ordering(
+            cell, {m: PAPER[m][cell] for m in ms},
+            {m: statistics.fmean(s[(*cell, m)].values()) for m in ms},
+            [(a, b) if sign > 0 else (b, a) for (a, b), sign in signs.items() if sign],
+        ))  # fmt: skip
     return out
 
 
@@ -572,12 +575,13 @@ def ordering_section(runs: dict[Run, dict]) -> list[str]:
     """Per cell the paper's order of its methods against ours (``test.final`` means), InfoPrompt's
     place in each, the pairs ordered alike, Kendall's τ-b, and how the pairs our seeds separate
     are ordered in the paper; last, the same counts over all cells."""
-    os_ = orderings(runs)
-    if not os_:
+    cells = orderings(runs)
+    if not cells:
         return []
     rows, tot = [], Counter()
-    for o in os_:
-        pairs, agree = o.pairs(), sum(o.agrees(a, b) for a, b in o.pairs())
+    for o in cells:
+        pairs = o.pairs()
+        agree = sum(o.agrees(a, b) for a, b in pairs)
         sep_agree = sum(o.paper[a] > o.paper[b] for a, b in o.separated)
         tot.update(pairs=len(pairs), agree=agree, sep=len(o.separated), sep_agree=sep_agree)
         rows.append([
@@ -585,7 +589,7 @@ def ordering_section(runs: dict[Run, dict]) -> list[str]:
             f"{_place(o.paper)} / {_place(o.ours)}", f"{agree} of {len(pairs)}",
             "–" if math.isnan(o.tau) else f"{o.tau:+.2f}", f"{sep_agree} of {len(o.separated)}",
         ])  # fmt: skip
-    taus = [o.tau for o in os_ if not math.isnan(o.tau)]
+    taus = [o.tau for o in cells if not math.isnan(o.tau)]
     header = ["cell", "paper (RoBERTa-large)", "ours (test.final means)", "InfoPrompt's place",
               "pairs ordered alike", "Kendall τ-b", "separated pairs in the paper's order"]  # fmt: skip
     return [
@@ -599,7 +603,7 @@ def ordering_section(runs: dict[Run, dict]) -> list[str]:
         "",
         *_md(header, rows),
         "",
-        f"Over {len(os_)} cells: {tot['agree']} of {tot['pairs']} pairs ordered alike, "
+        f"Over {len(cells)} cells: {tot['agree']} of {tot['pairs']} pairs ordered alike, "
         f"mean Kendall τ-b {statistics.fmean(taus) if taus else math.nan:+.2f}; of the "
         f"{tot['sep']} pairs our seeds separate, {tot['sep_agree']} in the paper's order.",
         "",
