@@ -199,19 +199,38 @@ def test_discordant_counts():
 
 
 def test_statistics_section_pairs_cells_and_pools_mcnemar_over_seeds(tmp_path):
-    # SST-2 64: InfoPrompt right on 18 and 17, WARP on 13 and 12 → Δ +25 points, b = 10, c = 0
-    for seed, extra in ((13, 1), (21, 0)):
+    # SST-2 64: InfoPrompt right on 18, 17, 17, WARP on 13, 12, 12 → Δ +25 points, b = 15, c = 0
+    for seed, extra in ((13, 1), (21, 0), (42, 0)):
         put(tmp_path, "sst2", 64, "infoprompt", seed, result("sst2", "infoprompt", 17 + extra))
         put(tmp_path, "sst2", 64, "warp", seed, result("sst2", "warp", 12 + extra))
-    put(tmp_path, "sst2", 64, "warp", 42, result("sst2", "warp", 20))  # unpaired: left out
+    put(tmp_path, "sst2", 64, "warp", 87, result("sst2", "warp", 20))  # unpaired: left out
+    # SST-2 256 with one paired seed: in the cell table, not counted across cells
+    put(tmp_path, "sst2", 256, "infoprompt", 13, result("sst2", "infoprompt", 10))
+    put(tmp_path, "sst2", 256, "warp", 13, result("sst2", "warp", 20))
     text = rep.summarize(tmp_path, [], [])
-    cells = row(text.split("### Statistics")[1], rep.METHODS["warp"].row)
-    assert cells[:4] == ["SST-2 64", "2", "+25.0", "[+25.0, +25.0]"]
-    assert cells[4:7] == ["10 / 0", f"{2 / 2**10:.3g}", f"{2 / 2**10:.3g}"]
+    stats_text = text.split("### Statistics")[1]
+    cells = row(stats_text, rep.METHODS["warp"].row)
+    assert cells[:4] == ["SST-2 64", "3", "+25.0", "[+25.0, +25.0]"]
+    assert cells[4:7] == ["15 / 0", f"{2 / 2**15:.3g}", f"{2 / 2**15:.3g}"]
+    assert "| SST-2 256 | 1 | -50.0 | [–, –] |" in stats_text
+    assert "GLUE: mean cell difference +25.0 points over 1 cells (higher in 1, lower in 0)" in text
     assert "Wilcoxon Holm p = 1: does not survive" in text
     assert (
-        "McNemar survives Holm at 0.05 in 1 of 1 cells (InfoPrompt better in 1, worse in 0)" in text
+        "McNemar survives Holm at 0.05 in 2 of 2 cells (InfoPrompt better in 1, worse in 1)" in text
     )
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 8])
+def test_the_across_cell_floor_is_the_tests_own_smallest_p(n):
+    # n cells, all of one sign: scipy's exact Wilcoxon and the sign test give 2 / 2ⁿ (capped at 1)
+    floor = min(1.0, 2 / 2**n)
+    assert rep.wilcoxon_p([0.01 * (i + 1) for i in range(n)]) == pytest.approx(floor)
+    assert rep.sign_test(n, 0) == pytest.approx(floor)
+    acr = {("warp", "GLUE"): {"cells": n}, ("idpg", "GLUE"): {"cells": n - 1}}
+    (line,) = rep._floor_lines(acr, {"GLUE": {"warp": 1.0, "idpg": 1.0}, "SemEval": {}})
+    assert line.startswith(f"- GLUE, {n} cells: the smallest two-sided p is {floor:.3g}, ")
+    assert f"{min(1, 2 * floor):.3g} after Holm over 2 baselines" in line
+    assert line.endswith("can survive at 0.05.") == (2 * floor >= 0.05)
 
 
 def test_ordering_against_the_paper(tmp_path):
