@@ -283,7 +283,7 @@ def test_missing_runs_grouped_by_cell(tmp_path):
 
 def test_lr_time_and_commands(tmp_path):
     search = {"grid": [1e-4, 1e-3, 1e-2], "val": [0.5, 0.75, None], "chosen": 1e-3}
-    d = put(tmp_path, "sst2", 64, "warp", 13, result("sst2", "warp", 15, lr_search=search))
+    d = put(tmp_path, "sst2", 64, "warp", 13, result("sst2", "warp", 14, lr_search=search))
     for lr in ("0.0001", "0.001", "0.01"):
         (d / f"lr-{lr}").mkdir()
         (d / f"lr-{lr}" / "results.json").write_text(json.dumps(result("sst2", "warp", 15)))
@@ -292,7 +292,10 @@ def test_lr_time_and_commands(tmp_path):
         "2026-01-01 00:00:00\tbenchmarks/fewshot.py --jobs 1\n" * 2
     )
     text = rep.summarize(tmp_path, [], ["--out", "x y"])
-    assert row(text, "SST-2")[1:] == ["0.001 (2)", "0.0001: 50.0, 0.001: 75.0, 0.01: –"]
+    assert row(text, "SST-2")[1:] == [
+        "0.001 (2)", "0.0001: 50.0, 0.001: 75.0, 0.01: –", "75.0 / 70.0"  # 14 of 20 right
+    ]  # fmt: skip
+    assert "Over the 1 searches the chosen validation score is +5.0 points above" in text
     assert "finished runs: 0.06 h" in text and "not chosen: 0.06 h more" in text  # 220 s, 220 s
     assert text.count("benchmarks/fewshot.py --jobs 1") == 1
     assert "python -m benchmarks.fewshot_report --out 'x y'" in text
