@@ -694,9 +694,6 @@ def _lr(r: dict) -> float:
     return r.get("lr") or r["config"].get("lr")
 
 
-LR_HEADER = ["task", "method", "lr used (runs)", "search: lr: validation score"]
-
-
 def _optimism(r: dict) -> tuple[float, float] | None:
     """The search run's validation score at its chosen rate (the best over epochs and rates) and
     the reported ``test.selected`` of the same checkpoint, or None without a search."""
@@ -728,13 +725,15 @@ def lr_section(runs: dict[Run, dict]) -> list[str]:
             gaps.append(o[0] - o[1])
         rows.append([TASK_NAMES[t], METHODS[m].row, used, val,
                      "–" if not o else f"{pct(o[0])} / {pct(o[1])}"])  # fmt: skip
+    header = ["task", "method", "lr used (runs)", "search: lr: validation score",
+              "chosen: validation / test.selected"]  # fmt: skip
     lines = [
         "Learning rates: chosen once per task and method by the validation search (main metric "
         "on the validation split, in %); runs per rate in parentheses. The last column is the "
         "searched run (seed 13) at its chosen rate: its validation score, the best over epochs "
         "and rates, and the reported `test.selected` of the same checkpoint.",
         "",
-        *_md([*LR_HEADER, "chosen: validation / test.selected"], rows),
+        *_md(header, rows),
     ]
     if gaps:
         lines += [
