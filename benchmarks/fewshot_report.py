@@ -478,14 +478,14 @@ def _across_table(acr: dict, holm_w: dict) -> list[str]:
 
 def _floor_lines(acr: dict, holm_w: dict) -> list[str]:
     """Per family, the smallest p the across-cell tests can give: with n cells, all of one sign,
-    the two-sided sign and exact Wilcoxon p are 2 / 2ⁿ, and Holm over m baselines multiplies the
-    smallest by m."""
+    the two-sided sign and exact Wilcoxon p are ``sign_test(n, 0)`` = 2 / 2ⁿ, and Holm over m
+    baselines multiplies the smallest by m."""
     lines = []
     for f, h in holm_w.items():
         if not h:
             continue
         n = max(a["cells"] for (b, g), a in acr.items() if g == f)
-        floor = 2 / 2**n
+        floor = sign_test(n, 0)
         lines.append(
             f"- {f}, {n} cells: the smallest two-sided p is {floor:.3g}, {min(1, len(h) * floor):.3g} "
             f"after Holm over {len(h)} baselines"
@@ -716,9 +716,9 @@ def lr_section(runs: dict[Run, dict]) -> list[str]:
     ):
         used = ", ".join(f"{lr:g} ({k})" for lr, k in sorted(Counter(_lr(r) for r in rs).items()))
         searched = next((r for r in rs if r.get("lr_search")), None)
-        val = "–" if searched is None else ", ".join(
-            f"{lr:g}: {pct(v)}" for lr, v in zip(searched["lr_search"]["grid"],
-                                                 searched["lr_search"]["val"])
+        search = searched["lr_search"] if searched else None
+        val = "–" if search is None else ", ".join(
+            f"{lr:g}: {pct(v)}" for lr, v in zip(search["grid"], search["val"])
         )  # fmt: skip
         o = searched and _optimism(searched)
         if o:
