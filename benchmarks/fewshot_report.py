@@ -435,6 +435,11 @@ def stats_section(runs: dict[Run, dict]) -> list[str]:
         "and SemEval (macro-F1) it tests the accuracy of the same predictions. Holm: over the "
         "baselines compared, within each cell (McNemar) and within each family (Wilcoxon).",
         "",
+        "At a glance: mean Δ per cell, seeds in parentheses, in bold where the 95 % t interval "
+        "over seeds excludes 0 (the full rows follow).",
+        "",
+        *_glance_table(comps),
+        "",
         *_cell_table(comps, holm_m),
         "",
         "Across cells (cell mean differences; GLUE cells pooled, SemEval alone; only cells with "
@@ -449,6 +454,30 @@ def stats_section(runs: dict[Run, dict]) -> list[str]:
         *(f"- {verdict(b, comps[b], acr, holm_w, holm_m)}" for b in comps),
         "",
     ]
+
+
+def separated(x: CellComparison) -> int:
+    """+1 / -1 where the 95 % t interval over the cell's seeds lies above / below 0, else 0
+    (also for one seed, whose interval is undefined)."""
+    _, lo, hi = t_interval(x.diffs)
+    return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
+def _glance_entry(x: CellComparison | None) -> str:
+    if x is None:
+        return "–"
+    mean = _points(x.mean)
+    return f"{f'**{mean}**' if separated(x) else mean} ({len(x.diffs)})"
+
+
+def _glance_table(comps: dict[str, list[CellComparison]]) -> list[str]:
+    """Baselines × cells: the mean Δ over seeds, bold where ``separated``."""
+    cells = sorted({x.cell for cs in comps.values() for x in cs}, key=cell_key)
+    rows = []
+    for b, cs in comps.items():
+        by_cell = {x.cell: x for x in cs}
+        rows.append([METHODS[b].row, *(_glance_entry(by_cell.get(c)) for c in cells)])
+    return _md(["baseline", *(f"{TASK_NAMES[t]} {s}" for t, s in cells)], rows)
 
 
 def _cell_table(comps: dict[str, list[CellComparison]], holm_m: dict) -> list[str]:
@@ -504,9 +533,13 @@ def _survives(p: float | None, mean: float) -> str:
 
 
 def verdict(base: str, comps: list[CellComparison], acr: dict, holm_w: dict, holm_m: dict) -> str:
-    """One sentence: per family the across-cell Wilcoxon after Holm, and the cells where McNemar
-    survives Holm, with their direction."""
-    parts = []
+    """One sentence: the cells whose interval over seeds excludes 0, per family the across-cell
+    Wilcoxon after Holm, and the cells where McNemar survives Holm, with their directions."""
+    sep = [separated(x) for x in comps]
+    parts = [
+        f"the 95 % t interval over seeds excludes 0 in {sum(map(abs, sep))} of {len(comps)} cells "
+        f"(InfoPrompt higher in {sep.count(1)}, lower in {sep.count(-1)})"
+    ]
     for f in ("GLUE", "SemEval"):
         if (base, f) not in acr:
             continue

@@ -208,7 +208,7 @@ def test_statistics_section_pairs_cells_and_pools_mcnemar_over_seeds(tmp_path):
     put(tmp_path, "sst2", 256, "infoprompt", 13, result("sst2", "infoprompt", 10))
     put(tmp_path, "sst2", 256, "warp", 13, result("sst2", "warp", 20))
     text = rep.summarize(tmp_path, [], [])
-    stats_text = text.split("### Statistics")[1]
+    stats_text = text.split("| baseline | cell |")[1]  # the full rows, after the glance
     cells = row(stats_text, rep.METHODS["warp"].row)
     assert cells[:4] == ["SST-2 64", "3", "+25.0", "[+25.0, +25.0]"]
     assert cells[4:7] == ["15 / 0", f"{2 / 2**15:.3g}", f"{2 / 2**15:.3g}"]
@@ -218,6 +218,28 @@ def test_statistics_section_pairs_cells_and_pools_mcnemar_over_seeds(tmp_path):
     assert (
         "McNemar survives Holm at 0.05 in 2 of 2 cells (InfoPrompt better in 1, worse in 1)" in text
     )
+
+
+def test_glance_table_bolds_the_cells_whose_interval_excludes_zero(tmp_path):
+    # SST-2 64: Δ +25, +30, +25 points (interval above 0); CoLA 64: Δ of both signs (straddles 0);
+    # SST-2 256: one seed (no interval, not bold)
+    for seed, ours, warp in ((13, 17, 12), (21, 18, 12), (42, 17, 12)):
+        put(tmp_path, "sst2", 64, "infoprompt", seed, result("sst2", "infoprompt", ours))
+        put(tmp_path, "sst2", 64, "warp", seed, result("sst2", "warp", warp))
+    for seed, ours, warp in ((13, 15, 12), (21, 12, 15), (42, 14, 13)):
+        put(tmp_path, "cola", 64, "infoprompt", seed, result("cola", "infoprompt", ours))
+        put(tmp_path, "cola", 64, "warp", seed, result("cola", "warp", warp))
+    put(tmp_path, "sst2", 256, "infoprompt", 13, result("sst2", "infoprompt", 20))
+    put(tmp_path, "sst2", 256, "warp", 13, result("sst2", "warp", 10))
+    text = rep.summarize(tmp_path, [], [])
+    glance = text.split("At a glance")[1].split("\n\n")[1]
+    header, _, warp_row = glance.splitlines()
+    assert header == "| baseline | CoLA 64 | SST-2 64 | SST-2 256 |"
+    cola, sst2, sst2_256 = row(warp_row, rep.METHODS["warp"].row)
+    assert cola.endswith(" (3)") and "**" not in cola
+    assert sst2 == "**+26.7** (3)"
+    assert sst2_256 == "+50.0 (1)"
+    assert "excludes 0 in 1 of 3 cells (InfoPrompt higher in 1, lower in 0)" in text
 
 
 @pytest.mark.parametrize("n", [1, 2, 4, 8])
