@@ -1,11 +1,13 @@
 """The few-shot grid of the paper's tables 3 and 4 on real data: resumable, parallel, with ETA.
 
-    python benchmarks/fewshot.py --data ../shared/data --out results/fewshot \\
-        --tasks sst2,rte,mrpc,cola,semeval --shots 64 --jobs 1
-    python benchmarks/fewshot.py --out results/fewshot --dry-run      # the plan and its cost
+    python benchmarks/fewshot.py --data ../shared/data --out results/fewshot --part a --jobs 1
+    python benchmarks/fewshot.py --out results/fewshot --part b --dry-run  # the plan and its cost
     python -m benchmarks.fewshot_report --out results/fewshot --write docs/results.md
 
-Grid: tasks × shots × seeds × methods (``infoprompt.methods.METHODS``; default: all of them).
+Grid: tasks × shots × seeds × methods (``infoprompt.methods.METHODS``; default: all of them,
+64 shots, five seeds), or one of ``PARTS``, the three parts of the paper's Tables 3 and 4 run in
+order: (a) 64 shots, every method, five seeds; (b) 256 shots, four methods, five seeds; (c) 256
+shots, the other methods, three seeds.
 One run is one ``python -m infoprompt train`` subprocess with one seed, in
 ``OUT/<task>-<shots>/<method>/seed<k>`` (its log beside it, ``seed<k>.log``). Its protocol is the
 trainer's: training and validation draws from the training file, the reported set scored after
@@ -60,7 +62,7 @@ DATA_DIRS = {
 # so a balanced draw (3 per class of 19, training + validation) is impossible: its draws are
 # stratified by the file's class frequencies instead.
 TASK_FLAGS = {"semeval": ["--sampling", "proportional"]}
-SEEDS = "13,21,42,87,100"  # LM-BFF's seeds (Gao et al. 2021)
+SEEDS = (13, 21, 42, 87, 100)  # LM-BFF's seeds (Gao et al. 2021)
 LR_FACTORS = (0.1, 1.0, 10.0)  # the search grid, relative to the method's default rate
 WIDEN = 10.0  # an edge choice strictly better than its neighbour adds the rate a factor beyond
 MAX_WIDEN = 2  # at most this many rates added per search
@@ -94,6 +96,26 @@ def plan(tasks, shots, methods, seeds) -> list[Run]:
         if t not in DATA_DIRS:
             raise SystemExit(f"error: unknown task {t!r} (valid: {', '.join(DATA_DIRS)})")
     return [Run(t, n, m, s) for n in shots for t in tasks for s in seeds for m in methods]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the grid of Tables 3 and 4: shots × methods × seeds, over every task."""
+
+    shots: tuple[int, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+    def plan(self, tasks) -> list[Run]:
+        return plan(tasks, self.shots, self.methods, self.seeds)
+
+
+PART_B = ("infoprompt", "warp", "beta0gamma0", "probe-pooled")
+PARTS = {  # run in this order, each part complete before the next
+    "a": Part((64,), tuple(METHODS), SEEDS),  # every method, five seeds
+    "b": Part((256,), PART_B, SEEDS),
+    "c": Part((256,), tuple(m for m in METHODS if m not in PART_B), SEEDS[:3]),  # the rest
+}
 
 
 def lr_source(run: Run, runs: list[Run], lr_shots: int = LR_SHOTS) -> Run:
@@ -316,14 +338,34 @@ def _csv(text, cast=str):
     return [cast(x) for x in text.split(",") if x.strip()]
 
 
+def grid(p: argparse.ArgumentParser, a: argparse.Namespace) -> list[Run]:
+    """The runs of ``--part`` or of ``--shots``/``--methods``/``--seeds`` (not both)."""
+    if a.part:
+        given = [f"--{k}" for k in ("shots", "methods", "seeds") if getattr(a, k) is not None]
+        if given:
+            p.error(f"--part {a.part} sets {', '.join(given)}; give one or the other")
+        return PARTS[a.part].plan(_csv(a.tasks))
+    return plan_flags(a.tasks, a.shots, a.methods, a.seeds)
+
+
+def plan_flags(tasks: str, shots: str | None, methods: str | None, seeds: str | None):
+    """``plan`` from the comma lists of the flags; unset: 64 shots, every method, ``SEEDS``."""
+    return plan(
+        _csv(tasks), _csv(shots or "64", int), _csv(methods) if methods else list(METHODS),
+        _csv(seeds, int) if seeds else SEEDS,
+    )  # fmt: skip
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default="../shared/data", help="folder holding SST-2/, RTE/, ...")
     p.add_argument("--out", default="results/fewshot")
     p.add_argument("--tasks", default="sst2,rte,mrpc,cola,semeval")
-    p.add_argument("--shots", default="64")
-    p.add_argument("--methods", default=",".join(METHODS), help=f"of {', '.join(METHODS)}")
-    p.add_argument("--seeds", default=SEEDS)
+    p.add_argument("--part", choices=PARTS, help="a part of the paper's grid (PARTS): sets "
+                   "--shots, --methods and --seeds")  # fmt: skip
+    p.add_argument("--shots", help="default 64")
+    p.add_argument("--methods", help=f"of {', '.join(METHODS)} (default: all)")
+    p.add_argument("--seeds", help=f"default {','.join(map(str, SEEDS))}")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="per run; 0 = cores // jobs")
     p.add_argument("--budget", type=float, default=None, help="start no run after this many s")
@@ -332,7 +374,7 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the plan, its cost, and exit")
     a = p.parse_args(argv)
     out = Path(a.out)
-    runs = plan(_csv(a.tasks), _csv(a.shots, int), _csv(a.methods), _csv(a.seeds, int))
+    runs = grid(p, a)
     extra = shlex.split(a.extra)
     threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
 

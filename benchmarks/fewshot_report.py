@@ -1,13 +1,14 @@
 """The few-shot report: the paper's Tables 3 and 4 (arXiv 2306.04933) from the grid's runs, with
 cell-level statistics, the paper's ordering against ours and the grid's bookkeeping, in markdown.
 
-    python -m benchmarks.fewshot_report --out results/fewshot --shots 64,256 --write docs/results.md
+    python -m benchmarks.fewshot_report --out results/fewshot --write docs/results.md
 
 Input: every finished ``OUT/<task>-<shots>/<method>/seed<k>/results.json`` (the layout of
 ``benchmarks/fewshot.py``; deeper files are learning-rate search sub-runs and feed only the time
 bookkeeping). Unfinished runs are skipped; unreadable files are listed. The tables and statistics
-use every finished run found; the grid options (``--tasks --shots --methods --seeds``, the
-runner's defaults) only say which runs are expected, so that the missing ones can be listed.
+use every finished run found; the grid options only say which runs are expected, so that the
+missing ones can be listed: the runner's ``PARTS`` (``--parts``, default all three, each counted
+apart), or instead a grid of ``--shots --methods --seeds`` (the runner's defaults).
 
 The protocol: every reported-set number comes from ``test.final`` (the model after the last
 epoch, the paper's rule), ``test.selected`` (the best-on-validation checkpoint), ``test.labels``
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from benchmarks.fewshot import DATA_DIRS, SEEDS, Run, plan, run_seconds
+from benchmarks.fewshot import DATA_DIRS, PARTS, SEEDS, Run, plan_flags, run_seconds
 from infoprompt.data import TASKS
 from infoprompt.methods import METHODS
 from infoprompt.metrics import compute
@@ -703,23 +704,45 @@ def critic_section(runs: dict[Run, dict]) -> list[str]:
     ]
 
 
-def missing_lines(planned: list[Run], runs: dict[Run, dict]) -> list[str]:
-    """'finished / planned', then the planned runs without a finished results.json, by cell."""
-    cells: dict[tuple[str, int, str], list[int]] = defaultdict(list)
+def _not_finished(planned: list[Run], runs: dict[Run, dict], indent: str = "") -> list[str]:
+    """One line per (task, shots) cell of ``planned`` with runs not finished: each method's
+    missing seeds."""
+    missing: dict[tuple[str, int], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for r in planned:
         if r not in runs:
-            cells[(r.task, r.shots, r.method)].append(r.seed)
-    done = len(planned) - sum(map(len, cells.values()))
+            missing[(r.task, r.shots)][r.method].append(r.seed)
+    lines = []
+    for (t, n), by_method in missing.items():
+        per_method = [
+            f"{m} seed {', '.join(map(str, by_method[m]))}" for m in sorted(by_method, key=_rank)
+        ]
+        lines.append(f"{indent}- {TASK_NAMES[t]} {n}: {'; '.join(per_method)}")
+    return lines
+
+
+def missing_lines(
+    planned: list[Run], runs: dict[Run, dict], parts: dict[str, list[Run]] | None = None
+) -> list[str]:
+    """'finished / planned', then the runs not finished (``_not_finished``), under each part of
+    the grid when ``parts`` is given."""
     expected = set(planned)
     extra = sum(r not in expected for r in runs)
     note = f" (and {extra} finished runs outside the plan, reported too)" if extra else ""
-    lines = [f"Finished {done} of {len(planned)} planned runs{note}."]
-    if cells:
-        lines += ["", "Not finished:", ""]
-        lines += [
-            f"- {TASK_NAMES[t]} {n}, {m}: seed {', '.join(map(str, s))}"
-            for (t, n, m), s in cells.items()
-        ]
+    lines = [f"Finished {sum(r in runs for r in planned)} of {len(planned)} planned runs{note}."]
+    if not parts:
+        todo = _not_finished(planned, runs)
+        return [*lines, *(["", "Not finished:", "", *todo] if todo else [])]
+    lines.append("")
+    for name, rs in parts.items():
+        shots = ", ".join(sorted({str(r.shots) for r in rs}, key=int))
+        methods, seeds = len({r.method for r in rs}), len({r.seed for r in rs})
+        todo = _not_finished(rs, runs, indent="  ")
+        lines.append(
+            f"- part ({name}), {shots} shots, {methods} methods × {seeds} seeds: "
+            f"{sum(r in runs for r in rs)} of {len(rs)} finished"
+            + ("; not finished:" if todo else "")
+        )
+        lines += todo
     return lines
 
 
@@ -858,12 +881,15 @@ def commands_lines(out: Path, argv: list[str]) -> list[str]:
     return ["Commands:", "", "```", *dict.fromkeys(logged), report, "```"]
 
 
-def summarize(out: Path, planned: list[Run], argv: list[str]) -> str:
-    """The whole markdown report (module docstring)."""
+def summarize(
+    out: Path, planned: list[Run], argv: list[str], parts: dict[str, list[Run]] | None = None
+) -> str:
+    """The whole markdown report (module docstring); ``parts``: the planned runs by part of
+    the grid, counted apart."""
     runs, unreadable = load(out)
     lines = [*tables_section(runs), *stats_section(runs), *ordering_section(runs)]
     lines += critic_section(runs)
-    lines += ["### Runs", "", *missing_lines(planned, runs), ""]
+    lines += ["### Runs", "", *missing_lines(planned, runs, parts), ""]
     if unreadable:
         lines += ["Unreadable results (skipped):", "", *(f"- {u}" for u in unreadable), ""]
     if runs:
@@ -902,12 +928,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/fewshot", help="the runner's --out")
     p.add_argument("--write", default="-", help="markdown file (between the markers) or - ")
     p.add_argument("--tasks", default="sst2,rte,mrpc,cola,semeval")
-    p.add_argument("--shots", default="64")
-    p.add_argument("--methods", default=",".join(METHODS))
-    p.add_argument("--seeds", default=SEEDS)
+    p.add_argument("--parts", default=",".join(PARTS), help="the runner's parts planned")
+    p.add_argument("--shots", help="instead of --parts: a grid of these shots, methods, seeds")
+    p.add_argument("--methods", help="default: all")
+    p.add_argument("--seeds", help=f"default {','.join(map(str, SEEDS))}")
     a = p.parse_args(argv)
-    planned = plan(_list(a.tasks), _list(a.shots, int), _list(a.methods), _list(a.seeds, int))
-    write_output(summarize(Path(a.out), planned, argv), a.write)
+    parts = None
+    if a.shots or a.methods or a.seeds:
+        planned = plan_flags(a.tasks, a.shots, a.methods, a.seeds)
+    else:
+        unknown = [k for k in _list(a.parts) if k not in PARTS]
+        if unknown:
+            p.error(f"unknown part(s) {', '.join(unknown)} (valid: {', '.join(PARTS)})")
+        parts = {k: PARTS[k].plan(_list(a.tasks)) for k in _list(a.parts)}
+        planned = [r for rs in parts.values() for r in rs]
+    write_output(summarize(Path(a.out), planned, argv, parts), a.write)
     return 0
 
 

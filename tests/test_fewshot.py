@@ -37,6 +37,19 @@ def test_plan_is_task_major_and_complete():
         fewshot.plan(["sst2"], [64], ["nope"], [1])
 
 
+def test_the_grid_parts_plan_the_issues_protocol(tmp_path, capsys):
+    a, b, c = (fewshot.PARTS[k].plan(["sst2"]) for k in "abc")
+    assert (len(a), len(b), len(c)) == (60, 20, 24)
+    assert {r.method for r in a} == {r.method for r in b} | {r.method for r in c}
+    assert not {r.method for r in b} & {r.method for r in c}
+    assert {r.shots for r in b + c} == {256} and {r.seed for r in c} == {13, 21, 42}
+    assert fewshot.main(["--out", str(tmp_path), "--part", "b", "--dry-run"]) == 0
+    assert "100 of 100 runs to go" in capsys.readouterr().out  # five tasks
+    with pytest.raises(SystemExit):  # a part and its own flags: refused before any work
+        fewshot.main(["--out", str(tmp_path), "--part", "b", "--seeds", "13", "--dry-run"])
+    assert "--part b sets --seeds" in capsys.readouterr().err
+
+
 def test_learning_rate_is_searched_once_per_task_and_method(tmp_path):
     runs = fewshot.plan(["sst2"], [64, 256], ["warp"], [13, 21])
     search = Run("sst2", 64, "warp", 13)

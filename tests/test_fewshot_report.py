@@ -300,7 +300,26 @@ def test_missing_runs_grouped_by_cell(tmp_path):
         lines[0]
         == "Finished 1 of 4 planned runs (and 1 finished runs outside the plan, reported too)."
     )
-    assert "- SST-2 64, infoprompt: seed 21" in lines and "- SST-2 64, warp: seed 13, 21" in lines
+    assert lines[-1] == "- SST-2 64: infoprompt seed 21; warp seed 13, 21"
+
+
+def test_runs_counted_per_part_of_the_grid(tmp_path):
+    put(tmp_path, "sst2", 64, "infoprompt", 13, result("sst2", "infoprompt", 15))
+    put(tmp_path, "sst2", 256, "warp", 42, result("sst2", "warp", 15))
+    doc = tmp_path / "doc.md"
+    assert rep.main(["--out", str(tmp_path), "--write", str(doc), "--tasks", "sst2"]) == 0
+    text = doc.read_text()
+    assert "Finished 2 of 104 planned runs." in text  # 60 + 20 + 24
+    assert "- part (a), 64 shots, 12 methods × 5 seeds: 1 of 60 finished" in text
+    every = "seed 13, 21, 42, 87, 100"
+    assert (
+        "- part (b), 256 shots, 4 methods × 5 seeds: 1 of 20 finished; not finished:\n"
+        f"  - SST-2 256: infoprompt {every}; beta0gamma0 {every}; warp seed 13, 21, 87, 100; "
+        f"probe-pooled {every}\n"
+    ) in text
+    assert "- part (c), 256 shots, 8 methods × 3 seeds: 0 of 24 finished" in text
+    with pytest.raises(SystemExit):
+        rep.main(["--out", str(tmp_path), "--parts", "a,d"])
 
 
 def test_lr_time_and_commands(tmp_path):
@@ -349,4 +368,4 @@ def test_main_writes_the_report(tmp_path):
 
 def test_empty_grid_reports_what_is_missing(tmp_path):
     text = rep.summarize(tmp_path, plan(["rte"], [64], ["warp"], [13]), [])
-    assert "No finished runs yet." in text and "- RTE 64, warp: seed 13" in text
+    assert "No finished runs yet." in text and "- RTE 64: warp seed 13" in text
