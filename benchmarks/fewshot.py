@@ -237,6 +237,13 @@ def estimate(todo: list[Run], out: Path, all_runs: list[Run]) -> float | None:
     return total
 
 
+def eta_hours(seconds: float, jobs: int) -> str:
+    """An estimate of one job's seconds (``estimate``) in hours, and with ``jobs`` at once (the
+    runs' times are measured under that load, so ``jobs`` of them take about one's time)."""
+    text = f"about {seconds / 3600:.1f} h of one job"
+    return text + (f", {seconds / 3600 / jobs:.1f} h with {jobs} jobs" if jobs > 1 else "")
+
+
 def execute(
     runs, out: Path, make_cmd, jobs: int = 1, threads: int = 1, budget=None, log=print,
     lr_shots: int = LR_SHOTS,
@@ -305,7 +312,7 @@ def execute(
                     del codes[run]
                 left = [r for r in todo if r not in codes]
                 eta = estimate(left, out, runs)
-                eta_text = f"about {eta / 3600:.1f} h" if eta is not None else "not yet known"
+                eta_text = "not yet known" if eta is None else eta_hours(eta, jobs)
                 log(f"left: {len(left)} runs, {eta_text} (elapsed {time.monotonic() - t0:.0f} s)")
     finally:
         for s, h in old.items():
@@ -392,7 +399,7 @@ def main(argv=None) -> int:
         todo = [r for r in runs if status(r, out, runs, a.lr_shots) != "done"]
         eta = estimate(todo, out, runs)
         print(f"{len(todo)} of {len(runs)} runs to go; estimated "
-              + (f"{eta / 3600:.1f} h with one job" if eta is not None else "cost unknown "
+              + (eta_hours(eta, a.jobs) if eta is not None else "cost unknown "
                  "(no finished run of some method yet)"))  # fmt: skip
         return 0
     out.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from benchmarks.fewshot import DATA_DIRS, PARTS, SEEDS, Run, plan_flags, run_seconds
+from benchmarks.fewshot import DATA_DIRS, PARTS, SEEDS, Run, estimate, plan_flags, run_seconds
 from infoprompt.data import TASKS
 from infoprompt.methods import METHODS
 from infoprompt.metrics import compute
@@ -720,11 +720,22 @@ def _not_finished(planned: list[Run], runs: dict[Run, dict], indent: str = "") -
     return lines
 
 
+def _cost(todo: list[Run], out: Path | None, part: list[Run]) -> str:
+    seconds = None if out is None else estimate(todo, out, part)
+    if seconds is None:
+        return "cost unknown"
+    return f"about {seconds / 3600:.1f} h of one job, the runner's estimate"
+
+
 def missing_lines(
-    planned: list[Run], runs: dict[Run, dict], parts: dict[str, list[Run]] | None = None
+    planned: list[Run],
+    runs: dict[Run, dict],
+    parts: dict[str, list[Run]] | None = None,
+    out: Path | None = None,
 ) -> list[str]:
     """'finished / planned', then the runs not finished (``_not_finished``), under each part of
-    the grid when ``parts`` is given."""
+    the grid when ``parts`` is given, with the runner's estimate of their cost (from the
+    finished runs under ``out``)."""
     expected = set(planned)
     extra = sum(r not in expected for r in runs)
     note = f" (and {extra} finished runs outside the plan, reported too)" if extra else ""
@@ -736,13 +747,13 @@ def missing_lines(
     for name, rs in parts.items():
         shots = ", ".join(sorted({str(r.shots) for r in rs}, key=int))
         methods, seeds = len({r.method for r in rs}), len({r.seed for r in rs})
-        todo = _not_finished(rs, runs, indent="  ")
+        left = [r for r in rs if r not in runs]
         lines.append(
             f"- part ({name}), {shots} shots, {methods} methods × {seeds} seeds: "
-            f"{sum(r in runs for r in rs)} of {len(rs)} finished"
-            + ("; not finished:" if todo else "")
+            f"{len(rs) - len(left)} of {len(rs)} finished"
+            + (f"; not finished ({_cost(left, out, rs)}):" if left else "")
         )
-        lines += todo
+        lines += _not_finished(rs, runs, indent="  ")
     return lines
 
 
@@ -889,7 +900,7 @@ def summarize(
     runs, unreadable = load(out)
     lines = [*tables_section(runs), *stats_section(runs), *ordering_section(runs)]
     lines += critic_section(runs)
-    lines += ["### Runs", "", *missing_lines(planned, runs, parts), ""]
+    lines += ["### Runs", "", *missing_lines(planned, runs, parts, out), ""]
     if unreadable:
         lines += ["Unreadable results (skipped):", "", *(f"- {u}" for u in unreadable), ""]
     if runs:

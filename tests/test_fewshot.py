@@ -50,6 +50,11 @@ def test_the_grid_parts_plan_the_issues_protocol(tmp_path, capsys):
     assert "--part b sets --seeds" in capsys.readouterr().err
 
 
+def test_estimates_say_one_job_and_divide_by_the_jobs():
+    assert fewshot.eta_hours(7200, 1) == "about 2.0 h of one job"
+    assert fewshot.eta_hours(7200, 4) == "about 2.0 h of one job, 0.5 h with 4 jobs"
+
+
 def test_learning_rate_is_searched_once_per_task_and_method(tmp_path):
     runs = fewshot.plan(["sst2"], [64, 256], ["warp"], [13, 21])
     search = Run("sst2", 64, "warp", 13)

@@ -313,13 +313,19 @@ def test_runs_counted_per_part_of_the_grid(tmp_path):
     assert "- part (a), 64 shots, 12 methods × 5 seeds: 1 of 60 finished" in text
     every = "seed 13, 21, 42, 87, 100"
     assert (
-        "- part (b), 256 shots, 4 methods × 5 seeds: 1 of 20 finished; not finished:\n"
+        "- part (b), 256 shots, 4 methods × 5 seeds: 1 of 20 finished; not finished (cost "
+        "unknown):\n"
         f"  - SST-2 256: infoprompt {every}; beta0gamma0 {every}; warp seed 13, 21, 87, 100; "
         f"probe-pooled {every}\n"
     ) in text
     assert "- part (c), 256 shots, 8 methods × 3 seeds: 0 of 24 finished" in text
     with pytest.raises(SystemExit):
         rep.main(["--out", str(tmp_path), "--parts", "a,d"])
+    # the runner's estimate: two 256-shot runs at 4 × the 64-shot run's 110 s
+    part = plan(["sst2"], [256], ["infoprompt"], [13, 21])
+    lines = rep.missing_lines(part, rep.load(tmp_path)[0], {"x": part}, tmp_path)
+    assert lines[2].endswith(f"0 of 2 finished; not finished (about {880 / 3600:.1f} h of one "
+                             "job, the runner's estimate):")  # fmt: skip
 
 
 def test_lr_time_and_commands(tmp_path):
