@@ -36,7 +36,16 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from benchmarks.fewshot import DATA_DIRS, PARTS, SEEDS, Run, estimate, plan_flags, run_seconds
+from benchmarks.fewshot import (
+    DATA_DIRS,
+    PARTS,
+    SEEDS,
+    Run,
+    estimate,
+    eta_hours,
+    plan_flags,
+    run_seconds,
+)
 from infoprompt.data import TASKS
 from infoprompt.methods import METHODS
 from infoprompt.metrics import compute
@@ -290,6 +299,13 @@ def t_interval(d: list[float], level: float = 0.95) -> tuple[float, float, float
     return mean, mean - half, mean + half
 
 
+def interval_sign(d: list[float]) -> int:
+    """+1 / -1 where the 95 % t interval of the paired differences ``d`` lies above / below 0,
+    else 0 (also for one difference, whose interval is undefined)."""
+    _, lo, hi = t_interval(d)
+    return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
 def sign_test(wins: int, losses: int) -> float:
     """Two-sided exact sign test (ties dropped): min(1, 2 Σ_{i ≤ min(w, l)} C(n, i) / 2^n),
     n = w + l; 1 for n = 0."""
@@ -457,22 +473,15 @@ def stats_section(runs: dict[Run, dict]) -> list[str]:
     ]
 
 
-def separated(x: CellComparison) -> int:
-    """+1 / -1 where the 95 % t interval over the cell's seeds lies above / below 0, else 0
-    (also for one seed, whose interval is undefined)."""
-    _, lo, hi = t_interval(x.diffs)
-    return 1 if lo > 0 else -1 if hi < 0 else 0
-
-
 def _glance_entry(x: CellComparison | None) -> str:
     if x is None:
         return "–"
     mean = _points(x.mean)
-    return f"{f'**{mean}**' if separated(x) else mean} ({len(x.diffs)})"
+    return f"{f'**{mean}**' if interval_sign(x.diffs) else mean} ({len(x.diffs)})"
 
 
 def _glance_table(comps: dict[str, list[CellComparison]]) -> list[str]:
-    """Baselines × cells: the mean Δ over seeds, bold where ``separated``."""
+    """Baselines × cells: the mean Δ over seeds, bold where ``interval_sign`` is not 0."""
     cells = sorted({x.cell for cs in comps.values() for x in cs}, key=cell_key)
     rows = []
     for b, cs in comps.items():
@@ -536,7 +545,7 @@ def _survives(p: float | None, mean: float) -> str:
 def verdict(base: str, comps: list[CellComparison], acr: dict, holm_w: dict, holm_m: dict) -> str:
     """One sentence: the cells whose interval over seeds excludes 0, per family the across-cell
     Wilcoxon after Holm, and the cells where McNemar survives Holm, with their directions."""
-    sep = [separated(x) for x in comps]
+    sep = [interval_sign(x.diffs) for x in comps]
     parts = [
         f"the 95 % t interval over seeds excludes 0 in {sum(map(abs, sep))} of {len(comps)} cells "
         f"(InfoPrompt higher in {sep.count(1)}, lower in {sep.count(-1)})"
@@ -593,12 +602,8 @@ def _pairs(ms: list[str]) -> list[tuple[str, str]]:
 
 
 def _separated(s: dict[int, float], t: dict[int, float]) -> int:
-    """+1 / −1 when the paired t interval of s − t over the shared seeds lies above / below 0."""
-    d = [s[k] - t[k] for k in s if k in t]
-    if len(d) < 2:
-        return 0
-    _, lo, hi = t_interval(d)
-    return 1 if lo > 0 else -1 if hi < 0 else 0
+    """``interval_sign`` of s − t over the shared seeds."""
+    return interval_sign([s[k] - t[k] for k in s if k in t])
 
 
 def orderings(runs: dict[Run, dict]) -> list[Ordering]:
@@ -722,9 +727,7 @@ def _not_finished(planned: list[Run], runs: dict[Run, dict], indent: str = "") -
 
 def _cost(todo: list[Run], out: Path | None, part: list[Run]) -> str:
     seconds = None if out is None else estimate(todo, out, part)
-    if seconds is None:
-        return "cost unknown"
-    return f"about {seconds / 3600:.1f} h of one job, the runner's estimate"
+    return "cost unknown" if seconds is None else f"{eta_hours(seconds, 1)}, the runner's estimate"
 
 
 def missing_lines(
