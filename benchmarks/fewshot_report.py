@@ -301,7 +301,9 @@ def t_interval(d: list[float], level: float = 0.95) -> tuple[float, float, float
 
 def interval_sign(d: list[float]) -> int:
     """+1 / -1 where the 95 % t interval of the paired differences ``d`` lies above / below 0,
-    else 0 (also for one difference, whose interval is undefined)."""
+    else 0 (also for fewer than two differences, whose interval is undefined)."""
+    if len(d) < 2:
+        return 0
     _, lo, hi = t_interval(d)
     return 1 if lo > 0 else -1 if hi < 0 else 0
 

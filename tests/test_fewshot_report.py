@@ -276,6 +276,14 @@ def test_ordering_against_the_paper(tmp_path):
     assert "of the 1 pairs our seeds separate, 1 in the paper's order" in section
 
 
+def test_ordering_of_methods_without_shared_seeds_separates_no_pair(tmp_path):
+    for ip_seed, wp_seed in ((13, 87), (21, 100), (42, 7)):
+        put(tmp_path, "sst2", 64, "infoprompt", ip_seed, result("sst2", "infoprompt", 18))
+        put(tmp_path, "sst2", 64, "warp", wp_seed, result("sst2", "warp", 10))
+    section = "\n".join(rep.ordering_section(rep.load(tmp_path)[0]))
+    assert row(section, "SST-2 64")[-1] == "0 of 0"
+
+
 def test_ordering_needs_two_of_the_papers_methods(tmp_path):
     for seed in (13, 21, 42):
         put(tmp_path, "sst2", 64, "infoprompt", seed, result("sst2", "infoprompt", 15))
