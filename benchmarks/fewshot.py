@@ -87,34 +87,47 @@ class Run:
         return f"{self.task}-{self.shots} {self.method} seed{self.seed}"
 
 
-def plan(tasks, shots, methods, seeds) -> list[Run]:
-    """The grid, ordered shots → task → seed → method (see the module docstring)."""
+def plan(tasks, shots, methods, seeds, by_seed: bool = False) -> list[Run]:
+    """The grid, ordered shots → task → seed → method (see the module docstring); ``by_seed``:
+    seed → shots → task → method, so that a plan cut short holds the same seeds in every cell."""
     for m in methods:
         if m not in METHODS:
             raise SystemExit(f"error: unknown method {m!r} (valid: {', '.join(METHODS)})")
     for t in tasks:
         if t not in DATA_DIRS:
             raise SystemExit(f"error: unknown task {t!r} (valid: {', '.join(DATA_DIRS)})")
+    if by_seed:
+        return [Run(t, n, m, s) for s in seeds for n in shots for t in tasks for m in methods]
     return [Run(t, n, m, s) for n in shots for t in tasks for s in seeds for m in methods]
 
 
 @dataclass(frozen=True)
 class Part:
-    """One part of the grid of Tables 3 and 4: shots × methods × seeds, over every task."""
+    """A part of the grid: shots × methods × seeds over ``tasks`` (default: the ``--tasks``
+    given); ``lr``: one fixed rate for every run (no search), in seed-major order."""
 
     shots: tuple[int, ...]
     methods: tuple[str, ...]
     seeds: tuple[int, ...]
+    lr: float | None = None
+    tasks: tuple[str, ...] | None = None
 
     def plan(self, tasks) -> list[Run]:
-        return plan(tasks, self.shots, self.methods, self.seeds)
+        return plan(self.tasks or tasks, self.shots, self.methods, self.seeds, self.lr is not None)
 
 
 PART_B = ("infoprompt", "warp", "beta0gamma0", "probe-pooled")
+# docs/preregistration.md: the grid's five seeds, then 1, 2, ..., 15
+PREREG_SEEDS = SEEDS + tuple(range(1, 16))
+PREREG = Part(
+    (64,), ("infoprompt", "beta0gamma0", "infoprompt-pneg"), PREREG_SEEDS, lr=1e-3,
+    tasks=("sst2", "semeval"),
+)  # fmt: skip
 PARTS = {  # run in this order, each part complete before the next
     "a": Part((64,), tuple(METHODS), SEEDS),  # every method, five seeds
     "b": Part((256,), PART_B, SEEDS),
     "c": Part((256,), tuple(m for m in METHODS if m not in PART_B), SEEDS[:3]),  # the rest
+    "prereg": PREREG,  # the pre-registered test (docs/preregistration.md), in results/prereg
 }
 
 
@@ -176,9 +189,13 @@ def search_grid(run: Run, out: Path) -> list[float]:
     return grid
 
 
-def lr_flags(run: Run, runs: list[Run], out: Path, lr_shots: int = LR_SHOTS) -> list[str] | None:
+def lr_flags(
+    run: Run, runs: list[Run], out: Path, lr_shots: int = LR_SHOTS, fixed: float | None = None
+) -> list[str] | None:
     """``--lr-grid ...`` for a search run, ``--lr <chosen>`` for the others; None while the
-    search has not finished or is to be widened."""
+    search has not finished or is to be widened. ``fixed``: ``--lr fixed`` for every run."""
+    if fixed is not None:
+        return ["--lr", f"{fixed:g}"]
     source = lr_source(run, runs, lr_shots)
     if source == run:
         return ["--lr-grid", *(f"{lr:g}" for lr in search_grid(run, out))]
@@ -213,9 +230,9 @@ def run_seconds(r: dict) -> float:
     return r.get("wall_time_s", 0.0) + r.get("setup_s", 0.0)
 
 
-def estimate(todo: list[Run], out: Path, all_runs: list[Run]) -> float | None:
+def estimate(todo: list[Run], out: Path, all_runs: list[Run] | None) -> float | None:
     """Estimated seconds for ``todo`` from the finished runs (module docstring; a search costs
-    ``len(LR_FACTORS)`` runs); None if no finished run of some method to estimate from."""
+    ``len(LR_FACTORS)`` runs; ``all_runs`` None: no searches); None if no finished run of some method to estimate from."""
     times: dict[tuple[str, int], list[float]] = {}
     for path in Path(out).glob("*-*/*/seed*/results.json"):  # every finished run, in plan or not
         r = read_results_file(path)
@@ -224,7 +241,7 @@ def estimate(todo: list[Run], out: Path, all_runs: list[Run]) -> float | None:
             times.setdefault((path.parts[-3], shots), []).append(run_seconds(r))
     total = 0.0
     for run in todo:
-        searches = len(LR_FACTORS) if lr_source(run, all_runs) == run else 1
+        searches = len(LR_FACTORS) if all_runs and lr_source(run, all_runs) == run else 1
         same = times.get((run.method, run.shots))
         if same:
             total += searches * statistics.fmean(same)
@@ -246,15 +263,16 @@ def eta_hours(seconds: float, jobs: int) -> str:
 
 def execute(
     runs, out: Path, make_cmd, jobs: int = 1, threads: int = 1, budget=None, log=print,
-    lr_shots: int = LR_SHOTS,
+    lr_shots: int = LR_SHOTS, searched: bool = True,
 ):  # fmt: skip
     """Run the pending ``runs`` (``make_cmd(run) -> argv``, or None while it must wait), ``jobs``
     at a time; skip finished ones. A search that finishes with an edge choice runs again, widened
     (``search_grid``); a run trained at a rate its widened search no longer chooses is deleted and
     trained again. Returns {run: returncode} of the runs started. ``budget`` (s): start nothing
-    after it."""
+    after it. ``searched``: False for a plan at a fixed rate (a finished run is done)."""
     out = Path(out)
-    todo = [r for r in runs if status(r, out, runs, lr_shots) != "done"]
+    graded = runs if searched else None
+    todo = [r for r in runs if status(r, out, graded, lr_shots) != "done"]
     log(f"grid: {len(runs)} runs, {len(runs) - len(todo)} finished, {len(todo)} to run, "
         f"{jobs} at a time × {threads} threads")  # fmt: skip
     env, t0 = thread_env(threads), time.monotonic()
@@ -280,7 +298,7 @@ def execute(
                 if run is None:
                     break  # every queued run waits for a search that is running
                 queue.remove(run)
-                state = status(run, out, runs, lr_shots)
+                state = status(run, out, graded, lr_shots)
                 if state == "done":  # its search kept its choice: nothing to train
                     codes[run] = 0
                     continue
@@ -306,12 +324,12 @@ def execute(
                 logf.close()
                 codes[run] = p.returncode
                 log(_done_line(run, out, p.returncode, time.monotonic() - started))
-                if p.returncode == 0 and status(run, out, runs, lr_shots) == "partial":
+                if p.returncode == 0 and status(run, out, graded, lr_shots) == "partial":
                     log(f"widening {run.name()}: its choice is an edge of the grid")
                     queue.insert(0, run)
                     del codes[run]
                 left = [r for r in todo if r not in codes]
-                eta = estimate(left, out, runs)
+                eta = estimate(left, out, graded)
                 eta_text = "not yet known" if eta is None else eta_hours(eta, jobs)
                 log(f"left: {len(left)} runs, {eta_text} (elapsed {time.monotonic() - t0:.0f} s)")
     finally:
@@ -378,6 +396,8 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=float, default=None, help="start no run after this many s")
     p.add_argument("--extra", default="", help="more trainer flags, e.g. '--epochs 10'")
     p.add_argument("--lr-shots", type=int, default=LR_SHOTS, help="shots of the lr searches")
+    p.add_argument("--lr", type=float, default=None, help="one fixed rate for every run, no "
+                   "search (--part prereg: 1e-3)")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="print the plan, its cost, and exit")
     a = p.parse_args(argv)
     out = Path(a.out)
@@ -385,19 +405,22 @@ def main(argv=None) -> int:
     extra = shlex.split(a.extra)
     threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
 
+    fixed = a.lr if a.lr is not None else (PARTS[a.part].lr if a.part else None)
+    graded = None if fixed is not None else runs
+
     def make(run):
-        lr = lr_flags(run, runs, out, a.lr_shots)
+        lr = lr_flags(run, runs, out, a.lr_shots, fixed)
         return None if lr is None else command(run, out, Path(a.data), lr, extra)
 
     if a.dry_run:
         for r in runs:
             cmd = make(r)
             print(
-                status(r, out, runs, a.lr_shots),
+                status(r, out, graded, a.lr_shots),
                 shlex.join(cmd) if cmd else f"{r.name()} (waits for its lr search)",
             )
-        todo = [r for r in runs if status(r, out, runs, a.lr_shots) != "done"]
-        eta = estimate(todo, out, runs)
+        todo = [r for r in runs if status(r, out, graded, a.lr_shots) != "done"]
+        eta = estimate(todo, out, graded)
         print(f"{len(todo)} of {len(runs)} runs to go; estimated "
               + (eta_hours(eta, a.jobs) if eta is not None else "cost unknown "
                  "(no finished run of some method yet)"))  # fmt: skip
@@ -407,7 +430,9 @@ def main(argv=None) -> int:
         f.write(
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}\t{shlex.join([sys.argv[0], *sys.argv[1:]])}\n"
         )
-    codes = execute(runs, out, make, a.jobs, threads, a.budget, lr_shots=a.lr_shots)
+    codes = execute(
+        runs, out, make, a.jobs, threads, a.budget, lr_shots=a.lr_shots, searched=graded is not None
+    )
     return 1 if any(codes.values()) else 0
 
 

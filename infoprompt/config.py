@@ -81,9 +81,14 @@ class RunConfig:
     lr: float | None = _help(
         "AdamW learning rate (None = the method's default, infoprompt.methods)", default=None
     )
+    critic_lr: float | None = _help(
+        "AdamW learning rate of the MI terms' critics (W1; W2, f_mu, f_sigma); None = the prompt "
+        "rate lr, as in the paper (one optimizer, one rate)",
+        default=None,
+    )
     lr_grid: list[float] = _help(
-        "learning rates to choose from on the validation split (best validation score; each "
-        "trained with the same budget); empty = use lr",
+        "learning rates to choose from on the validation split (the final-epoch model's "
+        "score; each trained with the same budget); empty = use lr",
         default_factory=list,
     )
     weight_decay: float = _help("AdamW weight decay (torch default)", default=0.01)
@@ -130,6 +135,7 @@ class RunConfig:
             "theta": "expected",
             "lora_r": 8,
             "lora_alpha": 2 * (self.lora_r or 8),
+            "critic_lr": None,
         }
         for name in method_fields(self.method):
             if getattr(self, name) is None:
@@ -201,6 +207,7 @@ METHOD_FIELDS = (
     "theta",
     "lora_r",
     "lora_alpha",
+    "critic_lr",
 )
 TSV_FIELDS = ("text_columns", "label_column", "label_words", "template")
 
@@ -208,7 +215,7 @@ TSV_FIELDS = ("text_columns", "label_column", "label_words", "template")
 def method_fields(method: str) -> tuple[str, ...]:
     """The method-specific fields ``method`` reads (``infoprompt.methods.Method.fields``)."""
     m = METHODS[method]
-    return m.fields + (("beta", "gamma") if m.has_infonce else ())
+    return m.fields + (("beta", "gamma", "critic_lr") if m.has_infonce else ())
 
 
 def check_writable(out: str, name: str) -> None:
@@ -282,8 +289,10 @@ def _problems(c: RunConfig) -> list[str]:
         v = getattr(c, name)
         if v is not None and (not _is_number(v) or v < 0):
             p.append(f"{name} must be a number >= 0, got {v!r}")
-    if c.lr is not None and (not _is_number(c.lr) or c.lr <= 0):
-        p.append(f"lr must be > 0, got {c.lr!r}")
+    for name in ("lr", "critic_lr"):
+        v = getattr(c, name)
+        if v is not None and (not _is_number(v) or v <= 0):
+            p.append(f"{name} must be > 0, got {v!r}")
     if not isinstance(c.lr_grid, (list, tuple)) or any(
         not _is_number(v) or v <= 0 for v in c.lr_grid
     ):

@@ -35,6 +35,7 @@ from infoprompt.data import TaskSpec
 from infoprompt.losses import HeadMI, RepresentationMI, sample_context, theta_of
 from infoprompt.methods import METHODS
 
+CRITIC_PREFIXES = ("rep_mi.", "head_mi.")
 LORA_TARGETS = ("query", "value", "q_lin", "v_lin", "query_proj", "value_proj", "q_proj", "v_proj")
 
 
@@ -239,6 +240,14 @@ class PromptModel(nn.Module):
         """Name → parameter for every parameter that receives gradient (what checkpoints hold)."""
         return {n: p for n, p in self.named_parameters() if p.requires_grad}
 
+    def critics(self) -> dict[str, torch.Tensor]:
+        """The MI terms' own parameters (W1; W2, f_μ, f_σ): name → parameter."""
+        return {n: p for n, p in self.trainable().items() if n.startswith(CRITIC_PREFIXES)}
+
+    def generator(self) -> list[torch.Tensor]:
+        """The prompt generator's (or static prompts') parameters; [] without prompts."""
+        return [] if self.prompts is None else list(self.prompts.parameters())
+
     @torch.no_grad()
     def plain_pass(self, input_ids, attention_mask, mask_pos):
         """The prompt-free pass Φ(X): P' = mean-pooled last hidden state and Z' = mask state."""
@@ -295,10 +304,15 @@ class PromptModel(nn.Module):
             parts["rep"] = self.rep_mi(p, z, z_plain)
         if self.head_mi is not None:
             parts["head"] = self.head_mi(p, self._theta(logits, labels), self._negatives(input_ids))
-        loss = (
-            parts["pred"] + self.beta * parts.get("rep", 0.0) + self.gamma * parts.get("head", 0.0)
-        )
-        return {"logits": logits, "loss": loss, **{k: v.detach() for k, v in parts.items()}}
+        weights = {"pred": 1.0, "rep": self.beta, "head": self.gamma}
+        terms = {k: weights[k] * v for k, v in parts.items()}  # each term as it enters the loss
+        loss = sum(terms.values())
+        return {
+            "logits": logits,
+            "loss": loss,
+            "terms": terms,
+            **{k: v.detach() for k, v in parts.items()},
+        }
 
     def _theta(self, logits, labels):
         return theta_of(self.theta, self.head.weight, logits, labels)  # (B, D)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from infoprompt import activity
 from infoprompt.checkpoint import (
     load_params,
     read_checkpoint,
@@ -61,6 +62,14 @@ from infoprompt.session import (
 
 RESULTS, BEST, LAST = "results.json", "best.safetensors", "last.safetensors"
 CRITIC_EVERY = 5  # validations between two runs of the critics' control
+SATURATED = 0.01  # nats: below it for true and shuffled P, the control cannot tell anything
+
+
+def saturated(true: float, shuffled: float) -> bool:
+    """The critics' control is saturated when both NCE values are below ``SATURATED``: the
+    contrast is won with and without the right prompt, so "ignores P" and "negatives too easy"
+    cannot be told apart."""
+    return true < SATURATED and shuffled < SATURATED
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank=0, world=1):
@@ -139,11 +148,17 @@ def critic_gap(session: Session, split: Split, desc: str | None = None) -> dict[
 
 def make_optimizer(model, config: RunConfig, total_steps: int):
     """AdamW over the trainable parameters; linear warm-up over ``warmup`` of the steps, then
-    linear decay to 0 (transformers' ``get_linear_schedule_with_warmup``)."""
+    linear decay to 0 (transformers' ``get_linear_schedule_with_warmup``). One rate for all, as
+    the paper; with ``critic_lr`` the MI critics form a second group at that rate."""
     from transformers import get_linear_schedule_with_warmup
 
-    params = list(model.trainable().values())
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    critics = model.critics()
+    if config.critic_lr is None or not critics:
+        groups = [{"params": list(model.trainable().values())}]
+    else:  # the critics in a group of their own, at --critic-lr
+        rest = [p for n, p in model.trainable().items() if n not in critics]
+        groups = [{"params": rest}, {"params": list(critics.values()), "lr": config.critic_lr}]
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     warmup = round(config.warmup * total_steps)
     return opt, get_linear_schedule_with_warmup(opt, warmup, total_steps)
 
@@ -165,7 +180,26 @@ def versions() -> dict:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpus": torch.get_num_threads(),
         "gpu": gpu,
+        "commit": source_commit(),
     }
+
+
+def source_commit() -> str | None:
+    """The git commit of the code that runs (``+dirty`` with uncommitted changes to tracked
+    files), or None outside a git checkout."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=10)  # fmt: skip
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def _saved_config(run_dir: Path) -> dict | None:
@@ -301,8 +335,9 @@ def score_reported(loop: TrainLoop) -> dict:
 
 def lr_search(config: RunConfig, resume: bool, progress: bool) -> dict:
     """One run per learning rate of ``config.lr_grid`` (folders ``lr-<value>``, the same budget
-    each), the one with the best validation score chosen (ties: the smaller rate); the reported
-    set is read for the chosen run only. Its results, with ``lr_search``, become this run's."""
+    each), the one whose final-epoch model scores best on validation chosen (``final_val``: the
+    model ``test.final`` reports; ties: the smaller rate); the reported set is read for the
+    chosen run only. Its results, with ``lr_search``, become this run's."""
     if not config.val_shots:
         raise ConfigError("lr_grid needs a validation split to choose on; set val_shots > 0")
     finished = check_run_dir(config, resume)
@@ -321,7 +356,7 @@ def lr_search(config: RunConfig, resume: bool, progress: bool) -> dict:
         runs[lr] = done or fit(
             sub, backbone, examples, resume=resume, progress=progress, report=False
         )
-        scores[lr] = runs[lr]["best"]["val"][runs[lr]["main_metric"]] if runs[lr]["best"] else None
+        scores[lr] = final_val(runs[lr])
     chosen = max(runs, key=lambda lr: (scores[lr] if scores[lr] is not None else -math.inf, -lr))
     log(f"lr search: validation {scores}; chosen lr {chosen:g}")
     sub = dataclasses.replace(
@@ -346,6 +381,13 @@ def lr_search(config: RunConfig, resume: bool, progress: bool) -> dict:
     return results
 
 
+def final_val(results: dict) -> float | None:
+    """The validation score of the final-epoch model, the one ``test.final`` reports: what the
+    learning-rate search chooses on (None without validation)."""
+    val = results["curve"][-1]["val"] if results["curve"] else {}
+    return val.get(results["main_metric"])
+
+
 def _logger(accelerator):
     """One line per stage and validation, from the main process (bars are ``progress``'s)."""
     from tqdm.auto import tqdm
@@ -365,7 +407,9 @@ class TrainLoop:
         self.setup_s = 0.0  # loading, encoding and caching, measured by ``fit``
         self.optimizer, self.scheduler = make_optimizer(self.model, self.config, self.total)
         self.ddp_model, self.prepared_opt = self.acc.prepare(self.model, self.optimizer)
-        self.state = {"step": 0, "curve": [], "best": None, "elapsed_s": 0.0}
+        self.state = {"step": 0, "curve": [], "best": None, "elapsed_s": 0.0, "activity": []}
+        self.generator = self.model.generator()  # the parameters whose gradient shares we measure
+        self.reported_activity = 0  # measured steps already in the curve
         self.sums: dict[str, float] = defaultdict(float)
         self.n_sums = 0
         self.progress = False  # bars: set by ``run``
@@ -379,6 +423,8 @@ class TrainLoop:
         load_params(self.model, tensors)
         rank, world = self.acc.process_index, self.acc.num_processes
         self.state = restore_training(tensors, meta, self.optimizer, self.scheduler, rank, world)
+        self.state.setdefault("activity", [])  # checkpoints written before it was measured
+        self.reported_activity = len(self.state["activity"])
 
     def load_finished(self, path: Path) -> None:
         """The model and bookkeeping of a finished run, to score it (no optimizer state: a run
@@ -423,7 +469,16 @@ class TrainLoop:
     def step(self, idx: list[int]) -> None:
         batch = collate(self.session.train_set, idx, self.session.pad, self.acc.device)
         out = self.ddp_model(**batch)
+        measure = self._activity_due()
+        if measure:
+            mi_grads = activity.mi_gradients(out["terms"], self.generator)
         self.acc.backward(out["loss"])
+        if measure:
+            share = activity.shares(mi_grads, self.generator)
+            value = {k: out[k].item() for k in share}
+            self.state["activity"].append(
+                {"step": self.state["step"] + 1, "share": share, "value": value}
+            )
         if self.config.max_grad_norm:
             self.acc.clip_grad_norm_(self.model.trainable().values(), self.config.max_grad_norm)
         self.prepared_opt.step()
@@ -433,6 +488,15 @@ class TrainLoop:
             if key in out:
                 self.sums[key] += out[key].item()
         self.n_sums += 1
+
+    def _activity_due(self) -> bool:
+        """Whether this step measures the terms' gradient shares (``infoprompt.activity``): runs
+        with MI terms and a prompt generator, one process, one step in ``activity.EVERY``."""
+        m = self.model
+        has_mi = m.rep_mi is not None or m.head_mi is not None
+        single = self.acc.num_processes == 1
+        due = self.state["step"] % activity.EVERY == 0
+        return has_mi and single and bool(self.generator) and due
 
     def _eval_due(self) -> bool:
         step, every = self.state["step"], self.config.eval_every
@@ -462,6 +526,10 @@ class TrainLoop:
             "val": val,
             "critic": critic_gap(s, s.val_set, desc("critics")) if self._critic_due() else {},
         }
+        recent = self.state["activity"][self.reported_activity :]
+        self.reported_activity = len(self.state["activity"])
+        if recent:
+            point["share"] = activity.mean_shares(recent)
         if self.config.test_curve:
             point["test_curve"] = evaluate(s, s.reported(), desc=desc("test curve"))
         point["elapsed_s"] = self.state["elapsed_s"] = self.elapsed0 + time.perf_counter() - self.t0
@@ -486,10 +554,15 @@ class TrainLoop:
                 f" | val {main} {point['val'][main]:.4f} | best {best['val'][main]:.4f} "
                 f"@ step {best['step']}"
             )
+        if "share" in point:
+            line += " | grad share " + " ".join(f"{k} {v:.3f}" for k, v in point["share"].items())
         critic = point["critic"]
         for k in ("rep", "head"):
             if k in critic:
-                line += f" | NCE_{k} true {critic[k]:.3f} shuffled P {critic[k + '_shuffled']:.3f}"
+                true, shuffled = critic[k], critic[k + "_shuffled"]
+                line += f" | NCE_{k} true {true:.3f} shuffled P {shuffled:.3f}"
+                if saturated(true, shuffled):
+                    line += " (saturated)"
         if "test_curve" in point:
             line += f" | test curve {main} {point['test_curve'][main]:.4f}"
         return line
@@ -528,6 +601,8 @@ class TrainLoop:
             "finished": finished,
             "versions": versions(),
         }
+        if self.state.get("activity"):
+            out["mi_activity"] = activity.summary(self.state["activity"], self.steps_per_epoch)
         if test is not None:
             out["test"] = test
             out["truncated"]["test"] = s.reported().truncated

@@ -1,0 +1,88 @@
+"""The statistics the verdicts use, as pure functions: the seed is the unit of replication.
+
+- ``paired_t``: the paired t test over seeds of two arms run on the same seeds (same draws), with
+  its mean difference, two-sided (1 − α) interval and two-sided p.
+- ``holm``: Holm's step-down adjustment of a family of p values (the family is the caller's to
+  name: every p value the verdict counts).
+- ``power_paired_t`` / ``detectable``: the power of the two-sided paired t test at a true mean
+  difference δ with paired standard deviation σ (noncentral t, df n − 1), and the smallest δ
+  reached with a given power — what the pre-registration plans with.
+- ``mcnemar_exact``: the exact (binomial) McNemar p of two models' paired per-example
+  predictions in *one* run; descriptive only (its unit is the example, not the seed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+
+@dataclass(frozen=True)
+class PairedT:
+    n: int
+    mean: float  # mean of a − b
+    low: float  # two-sided (1 − alpha) interval of the mean difference
+    high: float
+    p: float  # two-sided p of H0: mean difference 0 (nan below two pairs or with sd 0)
+
+
+def paired_t(a, b, alpha: float = 0.05) -> PairedT:
+    """Paired t test of a − b over seeds (a[i], b[i]: the two arms on seed i)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if d.ndim != 1:
+        raise ValueError(f"paired_t takes two 1-D sequences of equal length, got shape {d.shape}")
+    n = len(d)
+    mean = float(d.mean()) if n else math.nan
+    if n < 2:
+        return PairedT(n, mean, math.nan, math.nan, math.nan)
+    se = float(d.std(ddof=1)) / math.sqrt(n)
+    if se == 0:
+        return PairedT(n, mean, mean, mean, math.nan if mean == 0 else 0.0)
+    half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * se
+    p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
+    return PairedT(n, mean, mean - half, mean + half, p)
+
+
+def holm(pvalues) -> list[float]:
+    """Holm-adjusted p values, in the input's order (nan stays nan and is not counted)."""
+    p = np.asarray(pvalues, dtype=float)
+    ok = np.flatnonzero(~np.isnan(p))
+    out = np.full(len(p), math.nan)
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+def power_paired_t(delta: float, sd: float, n: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t test at level ``alpha`` with n pairs, true mean
+    difference ``delta`` and paired standard deviation ``sd``: P(|T| > t_{1−α/2, n−1}) for T
+    noncentral t with df n − 1 and noncentrality δ √n / σ."""
+    if n < 2 or sd <= 0:
+        raise ValueError(f"power needs n >= 2 and sd > 0, got n={n}, sd={sd}")
+    df, nc = n - 1, delta * math.sqrt(n) / sd
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    power = float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    return power if math.isfinite(power) else 1.0  # scipy's nct gives nan far in the tail
+
+
+def detectable(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest δ > 0 that the two-sided paired t test detects with ``power``."""
+    hi = sd * 10
+    return float(optimize.brentq(lambda d: power_paired_t(d, sd, n, alpha) - power, 1e-12, hi))
+
+
+def mcnemar_exact(gold, pred_a, pred_b) -> float:
+    """Exact two-sided McNemar p for two models' predictions on the same examples (one run):
+    a binomial test on the examples exactly one model gets right. Descriptive only."""
+    gold, pa, pb = (np.asarray(x) for x in (gold, pred_a, pred_b))
+    right_a, right_b = pa == gold, pb == gold
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
+    if only_a + only_b == 0:
+        return 1.0
+    return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
