@@ -117,8 +117,9 @@ class Part:
 
 
 PART_B = ("infoprompt", "warp", "beta0gamma0", "probe-pooled")
-# docs/preregistration.md: the grid's five seeds, then 1, 2, ..., 15
-PREREG_SEEDS = SEEDS + tuple(range(1, 16))
+# docs/preregistration.md: the grid's five seeds, then the smallest positive integers not among
+# them, to 20 distinct seeds (1–12, 14, 15, 16)
+PREREG_SEEDS = SEEDS + tuple(s for s in range(1, 17) if s not in SEEDS)
 PREREG = Part(
     (64,), ("infoprompt", "beta0gamma0", "infoprompt-pneg"), PREREG_SEEDS, lr=1e-3,
     tasks=("sst2", "semeval"),
