@@ -8,7 +8,7 @@ Input: every finished ``OUT/<task>-<shots>/<method>/seed<k>/results.json`` (the 
 bookkeeping). Unfinished runs are skipped; unreadable files are listed. The tables and statistics
 use every finished run found; the grid options only say which runs are expected, so that the
 missing ones can be listed: the runner's ``PARTS`` (``--parts``, default all three, each counted
-apart), or instead a grid of ``--shots --methods --seeds`` (the runner's defaults).
+apart; the pre-registered test's runs live apart, ``benchmarks.prereg_report``), or instead a grid of ``--shots --methods --seeds`` (the runner's defaults).
 
 The protocol: every reported-set number comes from ``test.final`` (the model after the last
 epoch, the paper's rule), ``test.selected`` (the best-on-validation checkpoint), ``test.labels``
@@ -46,10 +46,14 @@ from benchmarks.fewshot import (
     plan_flags,
     run_seconds,
 )
+from infoprompt.activity import SATURATED, saturated
 from infoprompt.data import TASKS
 from infoprompt.methods import METHODS
 from infoprompt.metrics import compute
 from infoprompt.report import TASK_NAMES
+from infoprompt.stats import holm, mean_t, sign_test, wilcoxon_p
+
+GRID_PARTS = ("a", "b", "c")  # the grid of Tables 3 and 4 (PARTS also holds "prereg")
 
 MARK_BEGIN, MARK_END = "<!-- fewshot:begin -->", "<!-- fewshot:end -->"
 GLUE = ("cola", "rte", "mrpc", "sst2")  # Table 3's column order
@@ -290,13 +294,9 @@ def tables_section(runs: dict[Run, dict]) -> list[str]:
 
 
 def t_interval(d: list[float], level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, lo, hi) of the Student t interval mean ± t_{(1+level)/2, n-1} s / √n (s with
-    ddof 1); lo = hi = nan for n < 2."""
-    mean = statistics.fmean(d)
-    if len(d) < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf((1 + level) / 2, len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))
-    return mean, mean - half, mean + half
+    """(mean, lo, hi) of the Student t interval over seeds (``infoprompt.stats.mean_t``)."""
+    t = mean_t(d, 1 - level)
+    return t.mean, t.low, t.high
 
 
 def interval_sign(d: list[float]) -> int:
@@ -308,53 +308,12 @@ def interval_sign(d: list[float]) -> int:
     return 1 if lo > 0 else -1 if hi < 0 else 0
 
 
-def sign_test(wins: int, losses: int) -> float:
-    """Two-sided exact sign test (ties dropped): min(1, 2 Σ_{i ≤ min(w, l)} C(n, i) / 2^n),
-    n = w + l; 1 for n = 0."""
-    n = wins + losses
-    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """McNemar's exact test (McNemar 1947; the binomial form): under H0 the b + c discordant
-    pairs split Binomial(b + c, 1/2), so p = ``sign_test(b, c)``."""
-    return sign_test(b, c)
-
-
-def wilcoxon_p(d: list[float]) -> float | None:
-    """Two-sided Wilcoxon signed-rank p (``scipy.stats.wilcoxon``) of the non-zero differences
-    (zeros dropped, Wilcoxon's rule); None ('n too small') without a non-zero one."""
-    nonzero = [x for x in d if x != 0]
-    return float(stats.wilcoxon(nonzero).pvalue) if nonzero else None
-
-
-def holm(ps: list[float]) -> list[float]:
-    """Holm (1979) step-down adjusted p-values, in the input order: for the ascending p_(1..m),
-    p̃_(i) = max_{j ≤ i} min(1, (m - j + 1) p_(j))."""
-    order = sorted(range(len(ps)), key=lambda i: ps[i])
-    adjusted, running = [0.0] * len(ps), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def discordant(labels, pred_a, pred_b) -> tuple[int, int]:
-    """(b, c): examples a gets right and b wrong, and the reverse."""
-    y, a, b = (np.asarray(x) for x in (labels, pred_a, pred_b))
-    return int(np.sum((a == y) & (b != y))), int(np.sum((a != y) & (b == y)))
-
-
 @dataclass
 class CellComparison:
     """InfoPrompt minus a baseline in one (task, shots) cell, over the shared seeds."""
 
     cell: Cell
     diffs: list[float]  # per seed, test.final main metric, fractions
-    b: int  # discordant examples, InfoPrompt right and the baseline wrong, summed over seeds
-    c: int  # the reverse
-    mcnemar_seeds: int  # seeds whose two runs scored the same reported set
 
     @property
     def mean(self) -> float:
@@ -362,13 +321,13 @@ class CellComparison:
 
     @property
     def p(self) -> float:
-        return mcnemar_exact(self.b, self.c)
+        """Two-sided paired t p over the seeds (nan below two seeds)."""
+        return mean_t(self.diffs).p
 
 
 def compare(runs: dict[Run, dict], base: str) -> list[CellComparison]:
     """One ``CellComparison`` per cell where ``OURS`` and ``base`` share a seed: the paired
-    ``test.final`` differences and the discordant counts of ``test.predictions.final`` pooled over
-    the seeds (those with equal ``test.labels``)."""
+    ``test.final`` differences."""
     out = []
     for cell in sorted({(r.task, r.shots) for r in runs}, key=cell_key):
         pairs = [
@@ -376,19 +335,10 @@ def compare(runs: dict[Run, dict], base: str) -> list[CellComparison]:
             for s in sorted({r.seed for r in runs if (r.task, r.shots) == cell})
             if Run(*cell, OURS, s) in runs and Run(*cell, base, s) in runs
         ]
-        if not pairs:
-            continue
-        m = pairs[0][0]["main_metric"]
-        diffs = [a["test"]["final"][m] - b["test"]["final"][m] for a, b in pairs]
-        same = [
-            (a["test"], b["test"]) for a, b in pairs if a["test"]["labels"] == b["test"]["labels"]
-        ]
-        counts = [
-            discordant(x["labels"], x["predictions"]["final"], y["predictions"]["final"])
-            for x, y in same
-        ]
-        b, c = np.sum(counts, axis=0, dtype=int) if counts else (0, 0)
-        out.append(CellComparison(cell, diffs, int(b), int(c), len(same)))
+        if pairs:
+            m = pairs[0][0]["main_metric"]
+            diffs = [a["test"]["final"][m] - b["test"]["final"][m] for a, b in pairs]
+            out.append(CellComparison(cell, diffs))
     return out
 
 
@@ -421,9 +371,17 @@ def _holm_map(ps: dict[str, float | None]) -> dict[str, float]:
     return dict(zip(keys, holm([ps[k] for k in keys])))
 
 
+def holm_family(comps: dict[str, list[CellComparison]]) -> dict[tuple[str, Cell], float]:
+    """Holm over the family the verdict counts: every (baseline, cell) comparison with a defined
+    seed-level p (at least two shared seeds), keyed by (baseline, cell)."""
+    keys = [(b, x.cell) for b, cs in comps.items() for x in cs if not math.isnan(x.p)]
+    ps = {(b, x.cell): x.p for b, cs in comps.items() for x in cs}
+    return dict(zip(keys, holm([ps[k] for k in keys])))
+
+
 def stats_section(runs: dict[Run, dict]) -> list[str]:
-    """Per-cell paired differences and McNemar, across-cell sign and Wilcoxon tests (GLUE pooled,
-    SemEval alone), Holm over the baselines, and one sentence per baseline."""
+    """Per-cell paired differences over seeds with Holm over every comparison, across-cell sign
+    and Wilcoxon tests (GLUE pooled, SemEval alone), and one sentence per baseline."""
     bases = [b for b in BASELINES if any(r.method == b for r in runs)]
     comps = {b: c for b in bases if (c := compare(runs, b))}
     if not comps:
@@ -438,73 +396,77 @@ def stats_section(runs: dict[Run, dict]) -> list[str]:
     holm_w = {
         f: _holm_map({b: a["wilcoxon"] for (b, g), a in acr.items() if g == f}) for f in families
     }
-    cells = sorted({x.cell for c in comps.values() for x in c}, key=cell_key)
-    holm_m = {
-        cell: _holm_map({b: x.p for b, c in comps.items() for x in c if x.cell == cell})
-        for cell in cells
-    }
+    holm_c = holm_family(comps)
     return [
         "### Statistics: InfoPrompt against each baseline",
         "",
-        "Unit: the (task, shots) cell. Differences are InfoPrompt minus the baseline in points of "
+        "Unit of replication: the seed. Differences are InfoPrompt minus the baseline in points of "
         "the main metric on `test.final`, paired by seed (same seed = same training and "
-        "validation draws). 95 % interval: Student t over the cell's seeds. McNemar: exact "
-        "two-sided binomial test on the examples one method gets right and the other wrong "
-        "(b: InfoPrompt right, c: baseline right), pooled over the cell's seeds; for CoLA (MCC) "
-        "and SemEval (macro-F1) it tests the accuracy of the same predictions. Holm: over the "
-        "baselines compared, within each cell (McNemar) and within each family (Wilcoxon).",
+        "validation draws). 95 % interval: Student t over the cell's seeds; p: the two-sided "
+        f"paired t test over seeds. **Family of the verdict**: all {len(holm_c)} (baseline, cell) "
+        "comparisons below with at least two shared seeds, Holm-corrected together (Holm p). "
+        "No per-example test is used: one pooled over seeds counts each test sentence once per "
+        "seed and ignores training variance.",
         "",
-        "At a glance: mean Δ per cell, seeds in parentheses, in bold where the 95 % t interval "
-        "over seeds excludes 0 (the full rows follow).",
+        "At a glance: mean Δ per cell, seeds in parentheses; **bold** where the difference "
+        "survives Holm over the whole family at 0.05, † where only the raw 95 % interval "
+        "excludes 0 (expected by chance in about 5 % of the comparisons).",
         "",
-        *_glance_table(comps),
+        *_glance_table(comps, holm_c),
         "",
-        *_cell_table(comps, holm_m),
+        *_cell_table(comps, holm_c),
         "",
-        "Across cells (cell mean differences; GLUE cells pooled, SemEval alone; only cells with "
-        f"at least {MIN_SEEDS_ACROSS} paired seeds, so that a cell still filling does not count "
-        "as much as a finished one): two-sided sign test and Wilcoxon signed-rank test, Holm over "
-        "the baselines on the Wilcoxon p.",
+        "Across cells (a second family, named apart: cell mean differences, GLUE cells pooled, "
+        f"SemEval alone; only cells with at least {MIN_SEEDS_ACROSS} paired seeds): two-sided "
+        "sign test and Wilcoxon signed-rank test, Holm over the baselines within each of the "
+        "two families on the Wilcoxon p.",
         "",
         *_across_table(acr, holm_w),
         "",
         *_floor_lines(acr, holm_w),
         "",
-        *(f"- {verdict(b, comps[b], acr, holm_w, holm_m)}" for b in comps),
+        *(f"- {verdict(b, comps[b], acr, holm_w, holm_c)}" for b in comps),
         "",
     ]
 
 
-def _glance_entry(x: CellComparison | None) -> str:
+def _glance_entry(x: CellComparison | None, p_holm: float | None) -> str:
     if x is None:
         return "–"
     mean = _points(x.mean)
-    return f"{f'**{mean}**' if interval_sign(x.diffs) else mean} ({len(x.diffs)})"
+    if p_holm is not None and p_holm < ALPHA:
+        return f"**{mean}** ({len(x.diffs)})"
+    return f"{mean}{'†' if interval_sign(x.diffs) else ''} ({len(x.diffs)})"
 
 
-def _glance_table(comps: dict[str, list[CellComparison]]) -> list[str]:
-    """Baselines × cells: the mean Δ over seeds, bold where ``interval_sign`` is not 0."""
+def _glance_table(comps: dict[str, list[CellComparison]], holm_c: dict) -> list[str]:
+    """Baselines × cells: the mean Δ over seeds, bold where it survives Holm over the family."""
     cells = sorted({x.cell for cs in comps.values() for x in cs}, key=cell_key)
     rows = []
     for b, cs in comps.items():
         by_cell = {x.cell: x for x in cs}
-        rows.append([METHODS[b].row, *(_glance_entry(by_cell.get(c)) for c in cells)])
+        rows.append(
+            [METHODS[b].row, *(_glance_entry(by_cell.get(c), holm_c.get((b, c))) for c in cells)]
+        )
     return _md(["baseline", *(f"{TASK_NAMES[t]} {s}" for t, s in cells)], rows)
 
 
-def _cell_table(comps: dict[str, list[CellComparison]], holm_m: dict) -> list[str]:
+def _cell_table(comps: dict[str, list[CellComparison]], holm_c: dict) -> list[str]:
     rows = []
     for b, cs in comps.items():
         for x in cs:
             _, lo, hi = t_interval(x.diffs)
-            seeds = "" if x.mcnemar_seeds == len(x.diffs) else f" ({x.mcnemar_seeds} seeds)"
             rows.append([
                 METHODS[b].row, f"{TASK_NAMES[x.cell[0]]} {x.cell[1]}", str(len(x.diffs)),
-                _points(x.mean), f"[{_points(lo)}, {_points(hi)}]", f"{x.b} / {x.c}{seeds}",
-                _p(x.p), _p(holm_m[x.cell][b]),
+                _points(x.mean), f"[{_points(lo)}, {_points(hi)}]", _p(_nan_none(x.p)),
+                _p(holm_c.get((b, x.cell))),
             ])  # fmt: skip
-    header = ["baseline", "cell", "n", "mean Δ", "95 % t interval", "McNemar b / c", "p", "Holm p"]
+    header = ["baseline", "cell", "n", "mean Δ", "95 % t interval", "t p", "Holm p"]
     return _md(header, rows)
+
+
+def _nan_none(p: float) -> float | None:
+    return None if math.isnan(p) else p
 
 
 def _across_table(acr: dict, holm_w: dict) -> list[str]:
@@ -544,13 +506,17 @@ def _survives(p: float | None, mean: float) -> str:
     return f"survives (InfoPrompt {'higher' if mean > 0 else 'lower'})"
 
 
-def verdict(base: str, comps: list[CellComparison], acr: dict, holm_w: dict, holm_m: dict) -> str:
-    """One sentence: the cells whose interval over seeds excludes 0, per family the across-cell
-    Wilcoxon after Holm, and the cells where McNemar survives Holm, with their directions."""
-    sep = [interval_sign(x.diffs) for x in comps]
+def verdict(base: str, comps: list[CellComparison], acr: dict, holm_w: dict, holm_c: dict) -> str:
+    """One sentence: the cells where the seed-level difference survives Holm over the whole
+    family (with directions), the raw intervals that exclude 0, and per family the across-cell
+    Wilcoxon after Holm."""
+    sig = [x for x in comps if holm_c.get((base, x.cell), 1.0) < ALPHA]
+    higher = sum(x.mean > 0 for x in sig)
+    raw = sum(abs(interval_sign(x.diffs)) for x in comps)
     parts = [
-        f"the 95 % t interval over seeds excludes 0 in {sum(map(abs, sep))} of {len(comps)} cells "
-        f"(InfoPrompt higher in {sep.count(1)}, lower in {sep.count(-1)})"
+        f"the difference survives Holm over the family in {len(sig)} of {len(comps)} cells "
+        f"(InfoPrompt higher in {higher}, lower in {len(sig) - higher}); the raw 95 % interval "
+        f"excludes 0 in {raw}"
     ]
     for f in ("GLUE", "SemEval"):
         if (base, f) not in acr:
@@ -561,12 +527,6 @@ def verdict(base: str, comps: list[CellComparison], acr: dict, holm_w: dict, hol
             f"{f}: mean cell difference {_points(a['mean'])} points over {a['cells']} cells "
             f"(higher in {a['wins']}, lower in {a['losses']}); Wilcoxon Holm p = {_p(p)}: {result}"
         )
-    sig = [x for x in comps if holm_m[x.cell][base] < ALPHA]
-    better = sum(x.b > x.c for x in sig)
-    parts.append(
-        f"McNemar survives Holm at {ALPHA} in {len(sig)} of {len(comps)} cells (InfoPrompt better "
-        f"in {better}, worse in {len(sig) - better})"
-    )
     return f"**{METHODS[base].row}**: " + "; ".join(parts) + "."
 
 
@@ -608,9 +568,20 @@ def _separated(s: dict[int, float], t: dict[int, float]) -> int:
     return interval_sign([s[k] - t[k] for k in s if k in t])
 
 
+def learns(runs: dict[Run, dict], cell: Cell, method_scores: list[dict[int, float]]) -> bool:
+    """Whether some method is above the cell's floor: the 95 % t interval over seeds of its
+    ``test.final`` lies above the majority class's score. Where none is, every method is at
+    chance and their order is noise."""
+    floor = majority(runs, cell)
+    if floor is None:
+        return False
+    return any(t_interval(list(v.values()))[1] > floor for v in method_scores if len(v) >= 2)
+
+
 def orderings(runs: dict[Run, dict]) -> list[Ordering]:
     """One ``Ordering`` per cell holding at least two of the paper's methods, each with at least
-    MIN_SEEDS_ACROSS seeds (a method still filling its cell is left out, not ranked on one seed)."""
+    MIN_SEEDS_ACROSS seeds (a method still filling its cell is left out, not ranked on one seed),
+    where some method is above the floor (``learns``)."""
     s = scores(runs, "final")
     out = []
     for cell in columns(runs, TASK_ORDER):
@@ -618,7 +589,7 @@ def orderings(runs: dict[Run, dict]) -> list[Ordering]:
             m for m in METHODS
             if m in PAPER and cell in PAPER[m] and len(s.get((*cell, m), {})) >= MIN_SEEDS_ACROSS
         ]  # fmt: skip
-        if len(ms) < 2:
+        if len(ms) < 2 or not learns(runs, cell, [s[(*cell, m)] for m in ms]):
             continue
         signs = {(a, b): _separated(s[(*cell, a)], s[(*cell, b)]) for a, b in _pairs(ms)}
         out.append(Ordering(
@@ -665,7 +636,9 @@ def ordering_section(runs: dict[Run, dict]) -> list[str]:
         "### The paper's ordering against ours",
         "",
         "The methods that have a row in the paper's Tables 3 and 4 and at least "
-        f"{MIN_SEEDS_ACROSS} seeds in the cell, ranked in each cell by the "
+        f"{MIN_SEEDS_ACROSS} seeds in the cell, in the cells where some method is above the "
+        "floor (its 95 % t interval over seeds above the majority class's score; elsewhere "
+        "every method is at chance and an order is noise), ranked in each cell by the "
         "paper's number and by our mean `test.final` (the main table). Separated pairs: those "
         "whose paired difference over the cell's shared seeds has a 95 % t interval excluding 0 "
         "(descriptive: no correction over pairs); the last column counts how many of them the "
@@ -687,11 +660,17 @@ def critic_section(runs: dict[Run, dict]) -> list[str]:
     """Per method and task, the mean over runs of the last validation point's
     ``critic.<k>_shuffled - critic.<k>`` for k = rep, head (descriptive; from ``curve``)."""
     gaps: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    full: dict[tuple[str, str], Counter] = defaultdict(Counter)  # saturated runs per term
     for run, r in runs.items():
         critic = r.get("curve")[-1].get("critic", {}) if r.get("curve") else {}
         for k in ("rep", "head"):
             if k in critic and f"{k}_shuffled" in critic:
-                gaps[(run.method, run.task)][k].append(critic[f"{k}_shuffled"] - critic[k])
+                true, shuffled = critic[k], critic[f"{k}_shuffled"]
+                if saturated(true, shuffled):
+                    full[(run.method, run.task)][k] += 1
+                    gaps[(run.method, run.task)].setdefault(k, [])
+                else:
+                    gaps[(run.method, run.task)][k].append(shuffled - true)
     if not gaps:
         return []
     tasks = [t for t in TASK_ORDER if any(t == task for _, task in gaps)]
@@ -700,20 +679,28 @@ def critic_section(runs: dict[Run, dict]) -> list[str]:
         cells = []
         for t in tasks:
             g = gaps.get((m, t), {})
-            cells.append(
-                ", ".join(f"{k} {statistics.fmean(v):+.3f} ({len(v)})" for k, v in g.items()) or "–"
-            )
+            cells.append(", ".join(_gap(k, v, full[(m, t)][k]) for k, v in g.items()) or "–")
         rows.append([METHODS[m].row, *cells])
     return [
         "### Does the critic read P's content?",
         "",
         "Mean over runs (all shots) of NCE with each example's P replaced by another's minus NCE "
         "with the true P, at the last validation: positive = the critic scores the true P better; "
-        "about 0 = it ignores which P it sees. Runs in parentheses.",
+        "about 0 = it ignores which P it sees. Runs in parentheses. A run whose true and shuffled "
+        f"NCE are both below {SATURATED} nats is *saturated* (the contrast is won with any P: "
+        "'ignores P' and 'negatives too easy' cannot be told apart) and counted apart, not "
+        "averaged.",
         "",
         *_md(["method", *(TASK_NAMES[t] for t in tasks)], rows),
         "",
     ]
+
+
+def _gap(term: str, gaps: list[float], n_saturated: int) -> str:
+    """One term's critic gap: its mean over the runs that are not saturated, and the count of
+    saturated runs."""
+    text = f"{term} {statistics.fmean(gaps):+.3f} ({len(gaps)})" if gaps else f"{term} –"
+    return text + (f", {n_saturated} saturated" if n_saturated else "")
 
 
 def _not_finished(planned: list[Run], runs: dict[Run, dict], indent: str = "") -> list[str]:
@@ -919,18 +906,19 @@ def summarize(
     return "\n".join(lines) + "\n"
 
 
-def write_output(text: str, dest: str | None) -> None:
-    """``text`` to stdout (``dest`` None or '-'), else into ``dest`` between MARK_BEGIN and
-    MARK_END when it holds both (begin first), else as the whole file; temp file + os.replace."""
+def write_output(text: str, dest: str | None, marks=(MARK_BEGIN, MARK_END)) -> None:
+    """``text`` to stdout (``dest`` None or '-'), else into ``dest`` between the two ``marks``
+    when it holds both (begin first), else as the whole file; temp file + os.replace."""
     if dest in (None, "-"):
         sys.stdout.write(text)
         return
     path = Path(dest)
     old = path.read_text() if path.exists() else ""
-    i, j = old.find(MARK_BEGIN), old.find(MARK_END)
+    begin, end = marks
+    i, j = old.find(begin), old.find(end)
     if 0 <= i < j:
         body = text.rstrip("\n")
-        text = f"{old[: i + len(MARK_BEGIN)]}\n{body}\n{old[j:]}"
+        text = f"{old[: i + len(begin)]}\n{body}\n{old[j:]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as f:
@@ -949,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/fewshot", help="the runner's --out")
     p.add_argument("--write", default="-", help="markdown file (between the markers) or - ")
     p.add_argument("--tasks", default="sst2,rte,mrpc,cola,semeval")
-    p.add_argument("--parts", default=",".join(PARTS), help="the runner's parts planned")
+    p.add_argument("--parts", default=",".join(GRID_PARTS), help="the runner's parts planned")
     p.add_argument("--shots", help="instead of --parts: a grid of these shots, methods, seeds")
     p.add_argument("--methods", help="default: all")
     p.add_argument("--seeds", help=f"default {','.join(map(str, SEEDS))}")

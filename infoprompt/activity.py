@@ -10,7 +10,8 @@ exceeds ``LIVE_SHARE``. The step measures ∇ of the MI terms with ``torch.autog
 extra backward pass each) and takes ∇L_pred as the full gradient minus them, so it costs two
 backward passes more; it runs on one step in ``EVERY`` and never changes the update.
 
-``summary`` turns the measured steps into results.json's ``mi_activity``.
+``summary`` turns the measured steps into results.json's ``mi_activity``; ``saturated`` says
+when the critics' control (``train.critic_gap``) can no longer tell anything.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ import torch
 EVERY = 4  # measure one training step in this many
 LIVE_SHARE = 0.01  # a term with a larger share of the generator's gradient is live
 MI_TERMS = ("rep", "head")
+SATURATED = 0.01  # nats: below it with true and shuffled P, the critics' control tells nothing
+
+
+def saturated(true: float, shuffled: float) -> bool:
+    """The critics' control (NCE with the true P against each P replaced by another example's)
+    is saturated when both values are below ``SATURATED``: the contrast is won with and without
+    the right prompt, so "ignores P" and "negatives too easy" cannot be told apart."""
+    return true < SATURATED and shuffled < SATURATED
 
 
 def mi_gradients(terms: dict[str, torch.Tensor], params: list[torch.Tensor]) -> dict:

@@ -7,8 +7,10 @@
 - ``power_paired_t`` / ``detectable``: the power of the two-sided paired t test at a true mean
   difference δ with paired standard deviation σ (noncentral t, df n − 1), and the smallest δ
   reached with a given power — what the pre-registration plans with.
-- ``mcnemar_exact``: the exact (binomial) McNemar p of two models' paired per-example
-  predictions in *one* run; descriptive only (its unit is the example, not the seed).
+- ``sign_test`` and ``wilcoxon_p``: the across-cell tests (unit: the cell's mean difference).
+
+No test here pools examples over seeds: a per-example test counts each test sentence once per
+seed and ignores training variance, so it describes and never decides.
 """
 
 from __future__ import annotations
@@ -31,9 +33,17 @@ class PairedT:
 
 def paired_t(a, b, alpha: float = 0.05) -> PairedT:
     """Paired t test of a − b over seeds (a[i], b[i]: the two arms on seed i)."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if d.ndim != 1:
-        raise ValueError(f"paired_t takes two 1-D sequences of equal length, got shape {d.shape}")
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(
+            f"paired_t takes two 1-D sequences of equal length, got {a.shape}, {b.shape}"
+        )
+    return mean_t(a - b, alpha)
+
+
+def mean_t(d, alpha: float = 0.05) -> PairedT:
+    """The one-sample t test of mean(d) = 0 and its (1 − alpha) interval (d: paired differences)."""
+    d = np.asarray(d, dtype=float)
     n = len(d)
     mean = float(d.mean()) if n else math.nan
     if n < 2:
@@ -77,12 +87,16 @@ def detectable(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> fl
     return float(optimize.brentq(lambda d: power_paired_t(d, sd, n, alpha) - power, 1e-12, hi))
 
 
-def mcnemar_exact(gold, pred_a, pred_b) -> float:
-    """Exact two-sided McNemar p for two models' predictions on the same examples (one run):
-    a binomial test on the examples exactly one model gets right. Descriptive only."""
-    gold, pa, pb = (np.asarray(x) for x in (gold, pred_a, pred_b))
-    right_a, right_b = pa == gold, pb == gold
-    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
-    if only_a + only_b == 0:
-        return 1.0
-    return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test (ties dropped): min(1, 2 Σ_{i ≤ min(w, l)} C(n, i) / 2^n),
+    n = w + l; 1 for n = 0."""
+    n = wins + losses
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def wilcoxon_p(d) -> float | None:
+    """Two-sided Wilcoxon signed-rank p (``scipy.stats.wilcoxon``) of the non-zero differences
+    (zeros dropped, Wilcoxon's rule); None without a non-zero one."""
+    nonzero = [x for x in d if x != 0]
+    return float(stats.wilcoxon(nonzero).pvalue) if nonzero else None

@@ -62,14 +62,6 @@ from infoprompt.session import (
 
 RESULTS, BEST, LAST = "results.json", "best.safetensors", "last.safetensors"
 CRITIC_EVERY = 5  # validations between two runs of the critics' control
-SATURATED = 0.01  # nats: below it for true and shuffled P, the control cannot tell anything
-
-
-def saturated(true: float, shuffled: float) -> bool:
-    """The critics' control is saturated when both NCE values are below ``SATURATED``: the
-    contrast is won with and without the right prompt, so "ignores P" and "negatives too easy"
-    cannot be told apart."""
-    return true < SATURATED and shuffled < SATURATED
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank=0, world=1):
@@ -561,7 +553,7 @@ class TrainLoop:
             if k in critic:
                 true, shuffled = critic[k], critic[k + "_shuffled"]
                 line += f" | NCE_{k} true {true:.3f} shuffled P {shuffled:.3f}"
-                if saturated(true, shuffled):
+                if activity.saturated(true, shuffled):
                     line += " (saturated)"
         if "test_curve" in point:
             line += f" | test curve {main} {point['test_curve'][main]:.4f}"

@@ -172,8 +172,7 @@ def test_holm_orders_back():
     assert rep.holm([]) == []
 
 
-def test_sign_and_mcnemar_exact():
-    assert rep.mcnemar_exact(5, 0) == pytest.approx(2 / 32)
+def test_sign_test():
     assert rep.sign_test(0, 0) == 1.0 and rep.sign_test(3, 3) == 1.0
     for w, lo in ((7, 2), (1, 9), (10, 10)):
         assert rep.sign_test(w, lo) == pytest.approx(stats.binomtest(w, w + lo).pvalue)
@@ -193,13 +192,8 @@ def test_t_interval_by_hand():
     assert math.isnan(rep.t_interval([1.0])[1])
 
 
-def test_discordant_counts():
-    assert rep.discordant([0, 1, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]) == (1, 1)
-    assert rep.discordant([0, 0], [0, 0], [1, 1]) == (2, 0)
-
-
-def test_statistics_section_pairs_cells_and_pools_mcnemar_over_seeds(tmp_path):
-    # SST-2 64: InfoPrompt right on 18, 17, 17, WARP on 13, 12, 12 → Δ +25 points, b = 15, c = 0
+def test_statistics_section_pairs_cells_by_seed_and_corrects_the_family(tmp_path):
+    # SST-2 64: InfoPrompt right on 18, 17, 17, WARP on 13, 12, 12 → Δ +25 points on each seed
     for seed, extra in ((13, 1), (21, 0), (42, 0)):
         put(tmp_path, "sst2", 64, "infoprompt", seed, result("sst2", "infoprompt", 17 + extra))
         put(tmp_path, "sst2", 64, "warp", seed, result("sst2", "warp", 12 + extra))
@@ -211,16 +205,16 @@ def test_statistics_section_pairs_cells_and_pools_mcnemar_over_seeds(tmp_path):
     stats_text = text.split("| baseline | cell |")[1]  # the full rows, after the glance
     cells = row(stats_text, rep.METHODS["warp"].row)
     assert cells[:4] == ["SST-2 64", "3", "+25.0", "[+25.0, +25.0]"]
-    assert cells[4:7] == ["15 / 0", f"{2 / 2**15:.3g}", f"{2 / 2**15:.3g}"]
-    assert "| SST-2 256 | 1 | -50.0 | [–, –] |" in stats_text
+    assert cells[4:6] == ["0", "0"]  # a constant non-zero difference: t p 0; alone in the family
+    assert "| SST-2 256 | 1 | -50.0 | [–, –] | n too small | n too small |" in stats_text
+    assert "all 1 (baseline, cell) comparisons" in text  # one seed: no p, not in the family
     assert "GLUE: mean cell difference +25.0 points over 1 cells (higher in 1, lower in 0)" in text
     assert "Wilcoxon Holm p = 1: does not survive" in text
-    assert (
-        "McNemar survives Holm at 0.05 in 2 of 2 cells (InfoPrompt better in 1, worse in 1)" in text
-    )
+    assert "McNemar" not in text
+    assert "survives Holm over the family in 1 of 2 cells (InfoPrompt higher in 1, lower in 0)" in text
 
 
-def test_glance_table_bolds_the_cells_whose_interval_excludes_zero(tmp_path):
+def test_glance_table_bolds_the_cells_that_survive_holm(tmp_path):
     # SST-2 64: Δ +25, +30, +25 points (interval above 0); CoLA 64: Δ of both signs (straddles 0);
     # SST-2 256: one seed (no interval, not bold)
     for seed, ours, warp in ((13, 17, 12), (21, 18, 12), (42, 17, 12)):
@@ -239,7 +233,27 @@ def test_glance_table_bolds_the_cells_whose_interval_excludes_zero(tmp_path):
     assert cola.endswith(" (3)") and "**" not in cola
     assert sst2 == "**+26.7** (3)"
     assert sst2_256 == "+50.0 (1)"
-    assert "excludes 0 in 1 of 3 cells (InfoPrompt higher in 1, lower in 0)" in text
+    # t p of SST-2 64 (Δ 25, 30, 25): 0.0039; Holm over the two cells with a p: 0.0078
+    assert "survives Holm over the family in 1 of 3 cells (InfoPrompt higher in 1, lower in 0)" in text
+    assert "raw 95 % interval excludes 0 in 1" in text
+
+
+def test_a_raw_interval_that_does_not_survive_holm_is_marked_not_bold(tmp_path):
+    # SST-2 64: Δ +20, +25, +15 points: t p 0.0202, interval above 0; two null cells beside it
+    # make a family of three, so Holm gives 3 × 0.0202 = 0.061: a dagger, not bold
+    for seed, ours, warp in ((13, 16, 12), (21, 17, 12), (42, 15, 12)):
+        put(tmp_path, "sst2", 64, "infoprompt", seed, result("sst2", "infoprompt", ours))
+        put(tmp_path, "sst2", 64, "warp", seed, result("sst2", "warp", warp))
+    for task, shots in (("cola", 64), ("sst2", 256)):
+        for seed, ours, warp in ((13, 15, 12), (21, 12, 15), (42, 14, 13)):
+            put(tmp_path, task, shots, "infoprompt", seed, result(task, "infoprompt", ours))
+            put(tmp_path, task, shots, "warp", seed, result(task, "warp", warp))
+    text = rep.summarize(tmp_path, [], [])
+    glance = text.split("At a glance")[1].split("\n\n")[1]
+    header, _, warp_row = glance.splitlines()
+    assert header == "| baseline | CoLA 64 | SST-2 64 | SST-2 256 |"
+    assert row(warp_row, rep.METHODS["warp"].row)[1] == "+20.0† (3)"
+    assert "survives Holm over the family in 0 of 3 cells" in text
 
 
 @pytest.mark.parametrize("n", [1, 2, 4, 8])
@@ -291,12 +305,26 @@ def test_ordering_needs_two_of_the_papers_methods(tmp_path):
     assert rep.ordering_section(rep.load(tmp_path)[0]) == []
 
 
+def test_ordering_leaves_out_a_cell_where_every_method_is_at_chance(tmp_path):
+    # majority class: 60 %; every method scores 55-60 % of 20: no interval above the floor
+    for seed, (ip, wp) in ((13, (12, 11)), (21, (11, 12)), (42, (12, 12))):
+        put(tmp_path, "sst2", 64, "infoprompt", seed, result("sst2", "infoprompt", ip))
+        put(tmp_path, "sst2", 64, "warp", seed, result("sst2", "warp", wp))
+    assert rep.ordering_section(rep.load(tmp_path)[0]) == []
+
+
 def test_critic_gap_table(tmp_path):
     critic = {"rep": 1.0, "rep_shuffled": 1.5, "head": 2.0, "head_shuffled": 2.0}
     put(tmp_path, "sst2", 64, "infoprompt", 13, result("sst2", "infoprompt", 15, critic=critic))
     section = rep.critic_section(rep.load(tmp_path)[0])
     assert row("\n".join(section), rep.METHODS["infoprompt"].row) == [
         "rep +0.500 (1), head +0.000 (1)"
+    ]
+    full = {"rep": 0.001, "rep_shuffled": 0.004, "head": 0.5, "head_shuffled": 0.7}
+    put(tmp_path, "sst2", 64, "infoprompt", 21, result("sst2", "infoprompt", 15, critic=full))
+    section = rep.critic_section(rep.load(tmp_path)[0])
+    assert row("\n".join(section), rep.METHODS["infoprompt"].row) == [
+        "rep +0.500 (1), 1 saturated, head +0.100 (2)"
     ]
 
 

@@ -114,17 +114,18 @@ def test_selected_is_the_best_validation_checkpoint(tmp_path, tiny_bert, sst2_di
     assert evaluate(s, s.reported()) == results["test"]["selected"]
 
 
-def test_lr_grid_chooses_on_validation(tmp_path, tiny_bert, sst2_dir):
-    config = run_config(tmp_path, tiny_bert, sst2_dir, lr_grid=[1e-4, 1e-2], epochs=1)
+def test_lr_grid_chooses_on_the_final_epochs_validation(tmp_path, tiny_bert, sst2_dir):
+    config = run_config(tmp_path, tiny_bert, sst2_dir, lr_grid=[1e-4, 1e-2], epochs=2)
     results = train(config, progress=False)
     search = results["lr_search"]
     assert search["grid"] == [1e-4, 1e-2] and len(search["val"]) == 2
     best = max(search["val"])
     assert search["chosen"] == results["lr"] == [1e-4, 1e-2][search["val"].index(best)]
     assert results["config"]["lr_grid"] == [1e-4, 1e-2] and "final" in results["test"]
-    for lr in ("0.0001", "0.01"):
+    for lr, val in zip(("0.0001", "0.01"), search["val"]):
         sub = json.loads((Path(config.out) / f"lr-{lr}" / RESULTS).read_text())
         assert "test" not in sub  # the search runs never read the reported set
+        assert val == sub["curve"][-1]["val"]["accuracy"]  # the model test.final reports
     assert train(config, resume=True, progress=False) == results
 
 
