@@ -171,3 +171,28 @@ def test_context_negatives_come_from_the_context_only():
     pos = sample_context(context, 200)
     assert set(pos[0].tolist()) == {1, 2}
     assert set(pos[1].tolist()) <= {0, 1, 2, 3}  # an empty context draws from every position
+
+
+def test_nce_rep_reaches_zero_where_the_conditional_mi_is_zero():
+    """docs/paper-notes.md, "What the two InfoNCE terms estimate": with P = g(X) and Z = h(X)
+    deterministic, I(P; Z | X) = 0, yet the critic drives NCE_rep to about 0, so InfoNCE's
+    "bound" log K − NCE reaches log K: the loss bounds no conditional MI. It wins by telling Z
+    from the prompt-free Z' of its negatives, and scores a shuffled P just as well."""
+    torch.manual_seed(0)
+    dim, batch, k = 8, 16, 32
+    x = torch.randn(batch, dim)
+    g, h = torch.nn.Linear(dim, dim), torch.nn.Linear(dim, dim)
+    with torch.no_grad():
+        p, z_plain = g(x), h(x)  # P = g(X), Z' = h(X)
+        z = z_plain + 2.0  # the prompted pass moves Z: still a function of X alone
+    mi = RepresentationMI(dim, k - 1)
+    opt = torch.optim.Adam(mi.parameters(), lr=0.05)
+    for _ in range(200):
+        loss = mi(p, z, z_plain)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        true, shuffled = mi(p, z, z_plain).item(), mi(p.roll(1, 0), z, z_plain).item()
+    assert true < 0.05 and math.log(k) - true > math.log(k) - 0.05  # "bound" ≈ log K > 0 = MI
+    assert shuffled < 0.05  # the critic does not need P's content
