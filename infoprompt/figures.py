@@ -331,6 +331,10 @@ def plot_landscapes(runs: dict, path: str, note: str = "") -> None:
             row, ("pred", "rep"), ("task loss L_pred", "representation loss NCE_rep")
         ):
             g = log10(r[key])
+            if np.isnan(g).all():  # β = 0: the run has no representation loss
+                ax.text(0.5, 0.5, f"{name}: no NCE_rep", ha="center", va="center")
+                ax.set_axis_off()
+                continue
             cs = ax.contourf(r["coords"], r["coords"], g, levels=20, cmap="viridis")
             fig.colorbar(cs, ax=ax)
             ax.plot(r["traj"][:, 0], r["traj"][:, 1], "w.-", ms=2, lw=0.8)
@@ -382,18 +386,29 @@ def curve_stats(curve: list[tuple[int, float]]) -> dict:
     }
 
 
-def plot_curves(curves: dict, path: str, note: str = "") -> None:
-    """Score against step, mean over runs with the min–max band, one line per method."""
+def curve_band(acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The band drawn around the mean of ``acc`` (runs, points): the 95 % t interval of the mean
+    over runs with three runs or more, else the min–max range."""
+    if len(acc) < 3:
+        return acc.min(0), acc.max(0)
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(acc) - 1) * acc.std(0, ddof=1) / np.sqrt(len(acc))
+    return acc.mean(0) - half, acc.mean(0) + half
+
+
+def plot_curves(curves: dict, path: str, note: str = "", ylabel: str = "") -> None:
+    """Score against step, mean over runs with a band (``curve_band``), one line per method."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, per_seed in curves.items():
         steps = np.array(per_seed[0])[:, 0]
         acc = np.array([np.array(c)[:, 1] for c in per_seed])  # (seeds, points)
-        ax.plot(steps, acc.mean(0), "o-", ms=3, label=name)
-        ax.fill_between(steps, acc.min(0), acc.max(0), alpha=0.2)
+        ax.plot(steps, acc.mean(0), "o-", ms=3, label=f"{name} ({len(acc)} runs)")
+        ax.fill_between(steps, *curve_band(acc), alpha=0.2)
     ax.set_xlabel("training step (batch 8)")
-    ax.set_ylabel("reported-set main metric (--test-curve)")
+    ax.set_ylabel(ylabel or "reported-set main metric (--test-curve)")
     ax.set_title("Fig. 3 · learning curves " + note, fontsize=9)
     ax.legend()
     ax.grid(alpha=0.3)
@@ -456,48 +471,64 @@ def cmd_cmi(args) -> None:
     )
 
 
+# Fig. 2's arms: InfoPrompt, without the head loss, and without both MI losses (same rate)
+LANDSCAPE_ARMS = {
+    "β = 0.1, γ = 0.05": {},
+    "β = 0.1, γ = 0": {"gamma": 0.0},
+    "β = γ = 0": {"beta": 0.0, "gamma": 0.0},
+}
+
+
 def cmd_landscape(args) -> None:
     train, dev = _data(args)
     backbone, runs = load_backbone(args.model), {}
-    for gamma in (0.05, 0.0):
-        config = replace(_base(args), gamma=gamma)
-        runs[f"γ = {gamma:g}"] = r = landscape_run(
+    for name, weights in LANDSCAPE_ARMS.items():
+        config = replace(_base(args), **weights)
+        runs[name] = r = landscape_run(
             backbone, train, dev, config, args.steps, args.points, args.grid
         )
+        path = np.linalg.norm(np.diff(r["traj"], axis=0), axis=1).sum()
         print(
-            f"γ = {gamma:g}: roughness of log10 task loss {roughness(log10(r['pred'])):.4f}, "
-            f"of log10 rep loss {roughness(log10(r['rep'])):.4f}; path length {np.linalg.norm(np.diff(r['traj'], axis=0), axis=1).sum():.3f}"
+            f"{name}: roughness of log10 task loss {roughness(log10(r['pred'])):.4f}, "
+            f"of log10 rep loss {roughness(log10(r['rep'])):.4f}; path length {path:.3f}"
         )
     plot_landscapes(runs, args.out, f"({args.steps} steps, {args.grid}×{args.grid} grid)")
 
 
-def reported_curves(folders: list[str]) -> dict[str, list[list[tuple[int, float]]]]:
-    """{method label: one (step, reported-set main metric) curve per run} from the finished runs
-    under ``folders`` that were trained with ``--test-curve`` (``report.find_results``)."""
+def reported_curves(
+    folders: list[str], split: str = "test"
+) -> dict[str, list[list[tuple[int, float]]]]:
+    """{method label: one (step, main metric) curve per run} from the finished runs under
+    ``folders`` (``report.find_results``): ``split`` "test", the reported set's ``test_curve`` of
+    runs trained with ``--test-curve``; "validation", the validation split every run scores."""
     from infoprompt.report import find_results
 
+    key = "test_curve" if split == "test" else "val"
     curves: dict[str, list] = {}
     for run in find_results(folders):
-        points = [p for p in run["curve"] if "test_curve" in p]
+        points = [p for p in run["curve"] if p.get(key)]
         if points:
             metric = run["main_metric"]
-            curve = [(p["step"], p["test_curve"][metric]) for p in points]
+            curve = [(p["step"], p[key][metric]) for p in points]
             curves.setdefault(run["label"], []).append(curve)
     if not curves:
+        how = "trained with --test-curve " if split == "test" else ""
         raise ConfigError(
-            f"no finished run trained with --test-curve under {', '.join(folders)}; train them "
-            "with `python -m infoprompt train ... --test-curve` (docs/figures.md)"
+            f"no finished run {how}under {', '.join(folders)}; train them with "
+            "`python -m infoprompt train ...` (docs/figures.md)"
         )
     return curves
 
 
 def cmd_curves(args) -> None:
-    curves = reported_curves(args.runs)
+    curves = reported_curves(args.runs, args.split)
     for name, per_run in curves.items():
-        for c in per_run:
-            print(f"{name}: {curve_stats(c)}")
+        stats = [curve_stats(c) for c in per_run]
+        means = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+        print(f"{name} ({len(stats)} runs), means: {means}")
     runs = ", ".join(f"{k} × {len(v)}" for k, v in curves.items())
-    plot_curves(curves, args.out, f"(reported set, --test-curve runs: {runs})")
+    where = "reported set, --test-curve runs" if args.split == "test" else "validation split"
+    plot_curves(curves, args.out, f"({where}: {runs})", ylabel=f"{where}: main metric")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -531,6 +562,12 @@ def parser() -> argparse.ArgumentParser:
     )
     curves.set_defaults(fn=cmd_curves)
     curves.add_argument("--runs", nargs="+", required=True, help="folders holding the runs")
+    curves.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        default="test",
+        help="'test': the reported set's --test-curve; 'validation': the validation split",
+    )
     curves.add_argument("--out", required=True, help="PNG file to write")
     for name, (text, fn, d) in specs.items():
         q = sub.add_parser(

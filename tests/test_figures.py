@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -163,6 +164,22 @@ def test_curves_figure_reads_test_curve_runs(tiny_bert, sst2_dir, tmp_path):
     out = tmp_path / "curves.png"
     assert main(["figures", "curves", "--runs", str(tmp_path / "runs"), "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
+    val = figures.reported_curves([str(tmp_path / "runs")], split="validation")
+    assert [s for s, _ in val["infoprompt"][0]] == [2, 4]
+    assert [v for _, v in val["infoprompt"][0]] == [
+        p["val"]["accuracy"]
+        for p in json.loads((tmp_path / "runs/infoprompt/results.json").read_text())["curve"]
+    ]
+    args = ["figures", "curves", "--split", "validation", "--runs", str(tmp_path / "runs")]
+    assert main([*args, "--out", str(out)]) == 0
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["figures", "curves", "--runs", str(empty), "--out", str(out)]) == 2
+
+
+def test_curve_band_is_the_t_interval_from_three_runs():
+    acc = np.array([[0.5, 0.6], [0.7, 0.6], [0.6, 0.9]])
+    lo, hi = figures.curve_band(acc)
+    half = 4.302652729911275 * acc.std(0, ddof=1) / np.sqrt(3)  # t_{0.975, 2}
+    assert lo == pytest.approx(acc.mean(0) - half) and hi == pytest.approx(acc.mean(0) + half)
+    assert [x.tolist() for x in figures.curve_band(acc[:2])] == [[0.5, 0.6], [0.7, 0.6]]
