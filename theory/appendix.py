@@ -11,17 +11,19 @@ Conventions (float64 throughout)::
 
     A : (n, d)   data matrix            b : (n,)   target        w : (n,)  regulariser weights
     x : (d,)     variable               z = A x : (n,)
-    u = exp(z)                (Def. C.1)      alpha = <u, 1_n>        (Def. C.2)
-    f = u / alpha             (Def. C.3)      c = f - b               (Def. C.4)
+    u = exp(z)                (Def. C.1; Def. C.2 names the same vector v)
+    alpha = <u, 1_n>          (Def. C.3)      f = u / alpha           (Def. C.4)
+    c = f - b                 (DLS23's definition; not one of the paper's)
     L_exp  = 0.5 ||c||²                        (Def. C.6)
     L_cent = -<b, log f>                       (Def. C.7)
     L_reg  = 0.5 ||diag(w) A x||²              (Def. C.8)
-    J = diag(f) - f fᵀ  (n, n), the Jacobian of the softmax z -> f   (Lemma C.9)
+    J = diag(f) - f fᵀ  (n, n), the Jacobian of the softmax z -> f
     s = <b, 1_n>,   q = (2f - b) ∘ f
 
-Numbering: Defs. C.6–C.8, Lemma C.10 part 3, Def. C.13 and Lemma C.14 are as cited in the project's
-design notes; the numbers of Defs. C.1–C.4 and Lemmas C.9 and C.11 are our reading of the appendix
-(its text follows the softmax-regression papers of Deng, Li and Song, arXiv 2304.10411).
+Numbering: the paper's, as tabled in ``docs/paper-notes.md`` ("The paper's numbering"), which
+``theory/tests/test_numbering.py`` checks these docstrings against. What the paper does not contain —
+c, ∇L_exp and B_exp — comes from Deng, Li and Song 2023 ("DLS23", "Attention scheme inspired softmax
+regression", arXiv 2304.10411) and says so; ∇L_reg and B_reg are elementary.
 ``u`` and ``alpha`` overflow for z > 709; everything else is computed from the max-shifted softmax
 and ``log f = z - logsumexp(z)`` (never ``log(softmax)``), so it stays finite for |z| up to 1e300.
 """
@@ -31,17 +33,20 @@ from __future__ import annotations
 import numpy as np
 
 # ---------------------------------------------------------------------------------------------
-# Definitions C.1–C.4: u, alpha, f, c
+# Definitions C.1–C.4: u (= v), alpha, f; and DLS23's c
 # ---------------------------------------------------------------------------------------------
 
 
 def u(A: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Def. C.1: ``u(x) = exp(A x)``, shape (n,). Overflows for ``A x > 709``; teaching only."""
+    """Def. C.1: ``u(x) = exp(A x)``, shape (n,). Overflows for ``A x > 709``; teaching only.
+
+    Def. C.2 defines ``v(x) = exp(A x)``, the same vector under a second name; this function is both.
+    """
     return np.exp(A @ x)
 
 
 def alpha(A: np.ndarray, x: np.ndarray) -> float:
-    """Def. C.2: ``alpha(x) = <u(x), 1_n>``, a scalar. Overflows with ``u``; teaching only."""
+    """Def. C.3: ``alpha(x) = <u(x), 1_n>``, a scalar. Overflows with ``u``; teaching only."""
     return float(np.sum(u(A, x)))
 
 
@@ -52,7 +57,7 @@ def logsumexp(z: np.ndarray) -> float:
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    """``f = exp(z - max z) / sum exp(z - max z)`` (n,): Def. C.3 without overflow."""
+    """``f = exp(z - max z) / sum exp(z - max z)`` (n,): Def. C.4 without overflow."""
     e = np.exp(z - np.max(z))
     return e / np.sum(e)
 
@@ -63,12 +68,12 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 def f(A: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Def. C.3: ``f(x) = alpha(x)^{-1} u(x) = softmax(A x)``, shape (n,), on the simplex."""
+    """Def. C.4: ``f(x) = alpha(x)^{-1} u(x) = softmax(A x)``, shape (n,), on the simplex."""
     return softmax(A @ x)
 
 
 def c(A: np.ndarray, x: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Def. C.4: ``c(x) = f(x) - b``, shape (n,)."""
+    """``c(x) = f(x) - b``, shape (n,): a definition of DLS23 (arXiv 2304.10411), not of the paper."""
     return f(A, x) - b
 
 
@@ -98,7 +103,7 @@ def L(A: np.ndarray, x: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Lemma C.9: first derivatives of u, alpha, f, log f with respect to x
+# Lemma C.9: first derivatives of u, alpha, f; Lemma C.10 parts 1–2: of log f
 # ---------------------------------------------------------------------------------------------
 
 
@@ -113,7 +118,11 @@ def dalpha_dx(A: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def softmax_jacobian(fz: np.ndarray) -> np.ndarray:
-    """``J = diag(f) - f fᵀ`` (n, n): the Jacobian of z -> softmax(z), symmetric PSD, ``||J|| ≤ 1/2``."""
+    """``J = diag(f) - f fᵀ`` (n, n): the Jacobian of z -> softmax(z), symmetric PSD, ``||J|| ≤ 1/2``.
+
+    Lemma C.11 (the Hessian of log f) in these terms: ``d² log f_j / dx² = -Aᵀ J A`` for every j,
+    since ``log f_j = z_j - logsumexp(z)`` and the Hessian of logsumexp in z is J.
+    """
     return np.diag(fz) - np.outer(fz, fz)
 
 
@@ -124,17 +133,24 @@ def df_dx(A: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def dlogf_dx(A: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Lemma C.9: ``d log f / dx_i = A_{*,i} - <f, A_{*,i}> 1_n``, shape (n, d)."""
+    """Lemma C.10 part 1: ``d log f / dx_i = A_{*,i} - <f, A_{*,i}> 1_n``, shape (n, d).
+
+    Contracted with b, ``dlogf_dx(A, x).T @ b = Aᵀ b - s Aᵀ f``, it is Lemma C.10 part 2,
+    ``<d log f / dx_i, b>``; its negative is ∇L_cent (part 3).
+    """
     return A - (A.T @ f(A, x))[None, :]
 
 
 # ---------------------------------------------------------------------------------------------
-# Lemma C.10: gradients of the three losses
+# Gradients of the three losses: DLS23 (L_exp), Lemma C.10 part 3 (L_cent), elementary (L_reg)
 # ---------------------------------------------------------------------------------------------
 
 
 def grad_L_exp(A: np.ndarray, x: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Lemma C.10 part 1: ``∇L_exp = Aᵀ J c = Aᵀ (f ∘ c - <f, c> f)``, shape (d,)."""
+    """``∇L_exp = Aᵀ J c = Aᵀ (f ∘ c - <f, c> f)``, shape (d,): from DLS23 (arXiv 2304.10411).
+
+    The paper states no lemma for it (its Lemma C.10 is about log f and L_cent).
+    """
     fx = f(A, x)
     cx = fx - b
     return A.T @ (fx * cx - (fx @ cx) * fx)
@@ -146,21 +162,22 @@ def grad_L_cent(A: np.ndarray, x: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def grad_L_reg(A: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Lemma C.10 part 2: ``∇L_reg = Aᵀ diag(w²) A x``, shape (d,)."""
+    """``∇L_reg = Aᵀ diag(w²) A x``, shape (d,): the derivative of a quadratic (no lemma of the paper)."""
     return A.T @ (w**2 * (A @ x))
 
 
 # ---------------------------------------------------------------------------------------------
-# Hessians: Aᵀ B(x) A with B dense (n, n) — Lemma C.11, Def. C.13, Lemma C.14
+# Hessians: Aᵀ B(x) A with B dense (n, n) — DLS23's B_exp, Def. C.13 and Lemma C.14
 # ---------------------------------------------------------------------------------------------
 
 
 def B_exp(fz: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Lemma C.11: ``∇²L_exp = Aᵀ B_exp A`` with (n, n)
+    """``∇²L_exp = Aᵀ B_exp A`` with (n, n), from DLS23 (arXiv 2304.10411); not in the paper:
 
     ``B_exp = <3f - 2b, f> f fᵀ - <f - b, f> diag(f) + diag(q) - q fᵀ - f qᵀ``,  ``q = (2f - b) ∘ f``.
 
     It is ``Jᵀ J + sum_i c_i ∇²_z f_i``; the second term makes it indefinite in general.
+    Checked here against autograd, finite differences and sympy (``theory/tests``).
     """
     q = (2 * fz - b) * fz
     return (
@@ -181,12 +198,15 @@ def B_cent(fz: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def B_reg(w: np.ndarray) -> np.ndarray:
-    """``∇²L_reg = Aᵀ B_reg A`` with ``B_reg = diag(w²) = W²`` (n, n)."""
+    """``∇²L_reg = Aᵀ B_reg A`` with ``B_reg = diag(w²) = W²`` (n, n): elementary, no lemma of the paper."""
     return np.diag(w**2)
 
 
 def B(A: np.ndarray, x: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``B(x) = B_exp + B_cent + W²`` (n, n), so that ``∇²L(x) = Aᵀ B(x) A`` (Lemma C.15's B̃)."""
+    """``B(x) = B_exp + B_cent + W²`` (n, n), so that ``∇²L(x) = Aᵀ B(x) A``.
+
+    Lemma C.15 calls this matrix B̃; its ``B_exp`` part is DLS23's.
+    """
     fx = f(A, x)
     return B_exp(fx, b) + B_cent(fx, b) + B_reg(w)
 
