@@ -3,7 +3,7 @@
 Two checks, for small n and d (say n = 3, d = 2):
 
 * :func:`z_space_identities` — *exact*. With ``u_i = e^{z_i}`` as positive symbols, ``f = u / Σu``
-  (Def. C.3) is a rational function, ``∂/∂z_i = u_i ∂/∂u_i``, and sympy's Hessians of
+  (Def. C.4) is a rational function, ``∂/∂z_i = u_i ∂/∂u_i``, and sympy's Hessians of
   ``L_exp`` and ``L_cent`` in z are compared with the closed forms ``B_exp`` and ``B_cent`` of
   :mod:`theory.appendix` (rebuilt here symbolically) by ``cancel(difference) == 0``.
 * :func:`derivatives_at` — *high precision*. The whole objective in x, with A, b, w, x symbols,
@@ -76,10 +76,10 @@ def derivatives_at(A, b, w, x, dps: int = 40) -> dict[str, dict[str, np.ndarray]
 
 
 def z_space_identities(n: int = 3) -> dict[str, bool]:
-    """Exact checks that sympy's z-Hessians equal the closed forms (Lemma C.11, Lemma C.14).
+    """Exact checks that sympy's z-Hessians equal the closed forms (B_exp: DLS23; B_cent: Def. C.13, Lemma C.14).
 
     Returns ``{"B_exp": bool, "B_cent": bool, "grad_exp": bool, "grad_cent": bool}``; the gradient
-    identities are ``∇_z L_exp = J c`` and ``∇_z L_cent = s f − b`` (Lemma C.10 in z).
+    identities are ``∇_z L_exp = J c`` and ``∇_z L_cent = s f − b`` (∇L_cent: Lemma C.10 part 3; ∇L_exp: DLS23; both in z).
     """
     u = sp.symbols(f"u0:{n}", positive=True)
     b = sp.symbols(f"b0:{n}", real=True)

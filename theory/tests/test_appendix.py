@@ -12,7 +12,7 @@ TOL = 1e-10  # closed forms vs autograd, relative, for |A x| ≤ 30 (the issue's
 FD_TOL = 1e-6  # five-point differences: O(h⁴) truncation and O(eps/h) rounding at h = 1e-3
 
 
-# -- Fact C.5: the vector identities the appendix's proofs use -----------------------------------
+# -- the vector identities the appendix's proofs use (not a numbered object) --------------------------------
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(1, 20))
@@ -80,7 +80,7 @@ def test_lemma_C9_softmax_jacobian_is_psd_with_norm_at_most_half():
         assert eig.min() >= -1e-15 and eig.max() <= 0.5 + 1e-15
 
 
-# -- Lemma C.10: gradients -------------------------------------------------------------------------
+# -- Lemma C.10 part 3 (∇L_cent); ∇L_exp (DLS23) ---------------------------------------------------------------------
 
 GRADIENTS = {"exp": appendix.grad_L_exp, "cent": appendix.grad_L_cent}
 LOSSES = {"exp": appendix.L_exp, "cent": appendix.L_cent}
@@ -110,7 +110,7 @@ def test_lemma_C10_gradient_of_each_part_matches_five_point_difference(part, ins
     )
 
 
-# -- Lemma C.11, Def. C.13, Lemma C.14: B matrices -------------------------------------------------
+# -- B_exp (DLS23), Def. C.13 and Lemma C.14 (B_cent) ---------------------------------------------
 
 
 @given(instances(max_n=6))
