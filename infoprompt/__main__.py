@@ -1,4 +1,4 @@
-"""Command line: ``python -m infoprompt {train,report,predict,figures} ...`` (``--help`` on each).
+"""Command line: ``python -m infoprompt {train,report,predict,figures,theory} ...`` (``--help`` on each).
 
     python -m infoprompt train --task sst2 --data-dir ../shared/data/SST-2 --method infoprompt \\
         --shots 64 --seeds 13,21,42 --out runs/sst2-infoprompt
@@ -243,12 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     pred.add_argument("--run", required=True, help="one run's folder (holds best.safetensors)")
     pred.add_argument("texts", nargs="+", help="texts; pairs as 'A ||| B'")
     sub.add_parser("figures", help="the paper's figures 1-3 (figures --help)", add_help=False)
+    sub.add_parser("theory", help="Theorem 3.1 against a run (theory --help)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["figures"]:  # its own parser and dispatch: infoprompt.figures
         from infoprompt.figures import main as figures_main
 
         return figures_main(argv[1:])
     try:
+        if argv[:1] == ["theory"]:  # its own parser: infoprompt.theorem
+            from infoprompt.theorem import main as theorem_main
+
+            return theorem_main(argv[1:])
         if argv[:1] == ["train"]:  # its own parser, read from the dataclasses
             try:
                 cmd_train(argv[1:])

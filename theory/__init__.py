@@ -1,7 +1,8 @@
 """Theory companion to InfoPrompt (arXiv 2306.04933), appendices C–D.
 
 ``SoftmaxRegression`` is the objective L_exp + L_cent + L_reg = ℓ(A x) with closed-form
-derivatives (``theory.loss``: ℓ in z-space; ``theory.rows``: the row-matrix protocol for A);
+derivatives (``GroupedSoftmaxRegression``: the softmax taken within groups of rows, e.g.
+multinomial logistic regression; ``theory.grouped``) (``theory.loss``: ℓ in z-space; ``theory.rows``: the row-matrix protocol for A);
 ``solve`` minimises it — by default with ``sketched-subspace-newton`` (Newton in a two-dimensional
 subspace through z = A x, sketch-preconditioned, two passes over A an iteration), or Algorithm 1's
 sketched Newton, sketch-preconditioned Newton-CG, exact Newton and scipy anchors;
@@ -12,8 +13,9 @@ constants for Lemmas C.15 and C.16; ``theory.autodiff`` and ``theory.symbolic`` 
 independent references the tests compare against.
 """
 
+from theory.grouped import GroupedSoftmaxRegression
 from theory.objective import SoftmaxRegression
 from theory.solve import solve
 from theory.validation import PrecisionWarning
 
-__all__ = ["SoftmaxRegression", "solve", "PrecisionWarning"]
+__all__ = ["SoftmaxRegression", "GroupedSoftmaxRegression", "solve", "PrecisionWarning"]

@@ -2,14 +2,16 @@ r"""The loss in z-space: ``L(x) = ℓ(A x)``, and ℓ, its residual and B's part
 
 With ``z = A x`` (n,), ``f = softmax(z)``, ``c = f − b``, ``s = <b, 1>`` (arXiv 2306.04933, appendix C)::
 
-    ℓ(z)   = ½ ||f − b||²  −  <b, log f>  +  ½ <w² ∘ z, z>                 (Defs. C.6–C.8)
+    ℓ(z)   = e ½ ||f − b||²  −  <b, log f>  +  ½ <w² ∘ z, z>               (Defs. C.6–C.8)
     r      = ∂ℓ/∂z = J c + (s f − b) + w² ∘ z,   J = diag f − f fᵀ            (Lemma C.10)
     B      = ∂²ℓ/∂z² = B_exp + B_cent + W² = diag(v) + κ f fᵀ − q fᵀ − f qᵀ    (Lemmas C.11, C.14)
     q = (2f − b) ∘ f,   v = q − <f, c> f + s f + w²,   κ = <3f − 2b, f> − s
 
 so ``∇L = Aᵀ r`` and ``∇²L = Aᵀ B A``. Computed with ``t = f ∘ c`` and ``t_u = t + (s − <1, t>) f``
 (shared terms): ``r = t_u − b + w² ∘ z``, ``q = t + f²``, ``v = t_u + f² + w²``,
-``κ = 3<f, f> − 2<b, f> − s``. The softmax takes one exp: ``f = exp(z − m) / Σ exp(z − m)``,
+``κ = 3<f, f> − 2<b, f> − s``. ``e = exp_weight`` (default 1: the paper's L) weights L_exp; r and
+B are linear in e through B_exp and ∇L_exp, so the code scales t by e and f² by e in q and v, and
+``κ = e (3<f, f> − 2<b, f>) − s`` (e = 0: L_cent + L_reg, softmax cross-entropy with a ridge on z). The softmax takes one exp: ``f = exp(z − m) / Σ exp(z − m)``,
 ``m = max z``, ``lse = m + log Σ exp(z − m)``, and ``log f = z − lse`` (never ``log(f)``).
 
 :class:`SoftmaxLoss` knows b and w, nothing of A. Its methods are pure functions of z (and f, which
@@ -71,13 +73,15 @@ class Softmax(NamedTuple):
 
 
 class SoftmaxLoss:
-    """ℓ(z) of the module docstring for targets b (n,) and weights w (n,) ≥ 0 (validated by
-    :class:`~theory.objective.SoftmaxRegression`). Immutable: safe to share between threads."""
+    """ℓ(z) of the module docstring for targets b (n,), weights w (n,) ≥ 0 and the weight
+    ``exp_weight`` ≥ 0 of L_exp (validated by :class:`~theory.objective.SoftmaxRegression`).
+    Immutable: safe to share between threads."""
 
-    def __init__(self, b: np.ndarray, w: np.ndarray):
+    def __init__(self, b: np.ndarray, w: np.ndarray, exp_weight: float = 1.0):
         self.b, self.w = b, w
         self.w2 = w**2
         self.s = float(np.sum(b))
+        self.exp_weight = float(exp_weight)
 
     def softmax(self, z: np.ndarray, out: np.ndarray | None = None) -> Softmax:
         """``f = exp(z − max z) / Σ exp(z − max z)`` (into ``out`` when given) and ``lse``."""
@@ -90,7 +94,7 @@ class SoftmaxLoss:
         return Softmax(f, m + float(np.log(total)))
 
     def parts(self, z: np.ndarray, sm: Softmax, tmp: np.ndarray | None = None) -> dict[str, float]:
-        """``{"exp": ½||f − b||², "cent": −<b, z − lse>, "reg": ½<w² ∘ z, z>}`` (Defs. C.6–C.8)."""
+        """``{"exp": e ½||f − b||², "cent": −<b, z − lse>, "reg": ½<w² ∘ z, z>}`` (Defs. C.6–C.8)."""
         return dict(zip(("exp", "cent", "reg"), self._parts(z, sm, tmp), strict=True))
 
     def value(self, z: np.ndarray, sm: Softmax, tmp: np.ndarray | None = None) -> float:
@@ -101,7 +105,7 @@ class SoftmaxLoss:
     def _parts(self, z, sm, tmp) -> tuple[float, float, float]:
         t = np.empty_like(z) if tmp is None else tmp[0]
         np.subtract(sm.f, self.b, out=t)
-        exp = 0.5 * float(t @ t)
+        exp = 0.5 * self.exp_weight * float(t @ t)
         np.subtract(z, sm.lse, out=t)  # log f, without <b, z> − s·lse's cancellation
         cent = -float(self.b @ t)
         np.multiply(self.w2, z, out=t)
@@ -135,7 +139,10 @@ class SoftmaxLoss:
         r, q, v = out[0], out[1], out[2]
         t, tu = self._shared(f, tmp)
         np.multiply(f, f, out=v)  # f²
-        kappa = 3.0 * float(np.sum(v)) - 2.0 * float(self.b @ f) - self.s
+        e = self.exp_weight
+        kappa = e * (3.0 * float(np.sum(v)) - 2.0 * float(self.b @ f)) - self.s
+        if e != 1.0:
+            v *= e  # e f²
         np.add(t, v, out=q)
         v += tu
         v += self.w2
@@ -145,11 +152,13 @@ class SoftmaxLoss:
         return r, HessianParts(diag=v, f=f, q=q, kappa=kappa)
 
     def _shared(self, f: np.ndarray, tmp: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """``t = f ∘ (f − b)`` and ``t_u = t + (s − <1, t>) f`` (n,), into ``tmp`` (2, n)."""
+        """``t = e f ∘ (f − b)`` and ``t_u = t + (s − <1, t>) f`` (n,), into ``tmp`` (2, n)."""
         tmp = np.empty((2, f.size)) if tmp is None else tmp
         t, tu = tmp[0], tmp[1]
         np.subtract(f, self.b, out=t)
         t *= f
+        if self.exp_weight != 1.0:
+            t *= self.exp_weight
         np.multiply(f, self.s - float(np.sum(t)), out=tu)
         tu += t
         return t, tu

@@ -31,7 +31,8 @@ DENSE_B_MAX_N = 4096  # B(x) is n×n: at n = 4096 it already takes 128 MiB.
 
 
 class SoftmaxRegression:
-    """``min_x L_exp(x) + L_cent(x) + L_reg(x)`` for A (n, d), b (n,), w (n,) or a scalar w ≥ 0.
+    """``min_x e L_exp(x) + L_cent(x) + L_reg(x)`` for A (n, d), b (n,), w (n,) or a scalar w ≥ 0,
+    and ``e = exp_weight`` ≥ 0 (default 1, the paper's L; 0 drops L_exp).
 
     Inputs are validated up front (shapes, dtypes, finiteness, w ≥ 0); integer and float32 input is
     cast to float64 with a :class:`~theory.validation.PrecisionWarning`. ``A`` may be a float64
@@ -45,11 +46,12 @@ class SoftmaxRegression:
     True
     """
 
-    def __init__(self, A, b, w):
-        self._init(as_float64("A", A, ndim=2), b, w)
+    def __init__(self, A, b, w, exp_weight: float = 1.0):
+        self._init(as_float64("A", A, ndim=2), b, w, exp_weight)
 
-    def _init(self, A, b, w) -> None:
-        """Store A (an ndarray or a RowMatrix) and its protocol view; validate b, w against n."""
+    def _init(self, A, b, w, exp_weight: float = 1.0) -> None:
+        """Store A (an ndarray or a RowMatrix) and its protocol view; validate b, w against n and
+        ``exp_weight`` (the weight of L_exp: a finite number ≥ 0)."""
         self.A = A
         self.rows: RowMatrix = as_rows(A)
         n = self.rows.shape[0]
@@ -65,7 +67,8 @@ class SoftmaxRegression:
                 f"w must be non-negative (it weights the regulariser 0.5||diag(w) A x||²); "
                 f"w[{i}] = {self.w[i]}. Pass np.abs(w), which gives the same objective."
             )
-        self.loss_z = SoftmaxLoss(self.b, self.w)
+        self.exp_weight = check_exp_weight(exp_weight)
+        self.loss_z = SoftmaxLoss(self.b, self.w, self.exp_weight)
         self.w2, self.s = self.loss_z.w2, self.loss_z.s
 
     @property
@@ -130,6 +133,19 @@ class SoftmaxRegression:
                 f"{DENSE_B_MAX_N}. Use hessian(x), hessp(x, v) or hessian_parts(x) instead."
             )
         return self.hessian_parts(x).dense()
+
+
+def check_exp_weight(exp_weight) -> float:
+    """``exp_weight`` as a float, or ValueError: it must be a finite real number ≥ 0."""
+    ok = isinstance(exp_weight, int | float | np.integer | np.floating) and not isinstance(
+        exp_weight, bool
+    )
+    if not (ok and np.isfinite(exp_weight) and exp_weight >= 0):
+        raise ValueError(
+            f"exp_weight must be a finite number ≥ 0 (the weight of L_exp; 1 is the paper's L, "
+            f"0 drops L_exp); got {exp_weight!r}."
+        )
+    return float(exp_weight)
 
 
 def hessian_from_parts(rows: RowMatrix, parts: HessianParts) -> np.ndarray:
