@@ -184,7 +184,7 @@ class GroupedSoftmaxLoss:
         return exp, cent, 0.5 * float(t @ z)
 
     def residual(self, z, f, out=None, tmp=None) -> np.ndarray:
-        """``r = t_u − b + w² ∘ z`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10 per group)."""
+        """``r = t_u − b + w² ∘ z`` (n,), so that ``∇L = Aᵀ r`` (per group: Lemma C.10 part 3; DLS23 for L_exp)."""
         t, tu = self._shared(f, tmp)
         r = np.empty_like(z) if out is None else out
         np.subtract(tu, self.b, out=r)

@@ -3,8 +3,8 @@ r"""The loss in z-space: ``L(x) = ℓ(A x)``, and ℓ, its residual and B's part
 With ``z = A x`` (n,), ``f = softmax(z)``, ``c = f − b``, ``s = <b, 1>`` (arXiv 2306.04933, appendix C)::
 
     ℓ(z)   = e ½ ||f − b||²  −  <b, log f>  +  ½ <w² ∘ z, z>               (Defs. C.6–C.8)
-    r      = ∂ℓ/∂z = J c + (s f − b) + w² ∘ z,   J = diag f − f fᵀ            (Lemma C.10)
-    B      = ∂²ℓ/∂z² = B_exp + B_cent + W² = diag(v) + κ f fᵀ − q fᵀ − f qᵀ    (Lemmas C.11, C.14)
+    r      = ∂ℓ/∂z = J c + (s f − b) + w² ∘ z,   J = diag f − f fᵀ   (s f − b: Lemma C.10 part 3; J c: DLS23)
+    B      = ∂²ℓ/∂z² = B_exp + B_cent + W² = diag(v) + κ f fᵀ − q fᵀ − f qᵀ    (B_exp: DLS23; B_cent: Def. C.13, Lemma C.14)
     q = (2f − b) ∘ f,   v = q − <f, c> f + s f + w²,   κ = <3f − 2b, f> − s
 
 so ``∇L = Aᵀ r`` and ``∇²L = Aᵀ B A``. Computed with ``t = f ∘ c`` and ``t_u = t + (s − <1, t>) f``
@@ -118,7 +118,7 @@ class SoftmaxLoss:
         out: np.ndarray | None = None,
         tmp: np.ndarray | None = None,
     ) -> np.ndarray:
-        """``r = ∂ℓ/∂z = t_u − b + w² ∘ z`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10)."""
+        """``r = ∂ℓ/∂z = t_u − b + w² ∘ z`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10 part 3 for L_cent; DLS23 for L_exp)."""
         t, tu = self._shared(f, tmp)
         r = np.empty_like(z) if out is None else out
         np.subtract(tu, self.b, out=r)

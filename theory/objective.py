@@ -7,8 +7,8 @@
 and its derivatives, from :mod:`theory.loss` (ℓ, r = ∂ℓ/∂z and B = ∂²ℓ/∂z² as diagonal + rank ≤ 2)
 and the row-matrix protocol of :mod:`theory.rows` (A x, Aᵀ r, Aᵀ diag(v) A)::
 
-    ∇L(x)  = Aᵀ r                                                          (Lemma C.10)
-    ∇²L(x) = Aᵀ B A = Aᵀ diag(v) A + κ g gᵀ - h gᵀ - g hᵀ,   g = Aᵀ f, h = Aᵀ q   (Lemmas C.11, C.14)
+    ∇L(x)  = Aᵀ r                       (L_cent: Lemma C.10 part 3; L_exp: DLS23)
+    ∇²L(x) = Aᵀ B A = Aᵀ diag(v) A + κ g gᵀ - h gᵀ - g hᵀ,   g = Aᵀ f, h = Aᵀ q   (B_cent: Lemma C.14; B_exp: DLS23)
 
 one O(n d²) syrk plus O(n d) work; a Hessian-vector product costs two passes over A, O(n d). No
 method but :meth:`SoftmaxRegression.B` ever holds an n×n array.
@@ -102,7 +102,7 @@ class SoftmaxRegression:
         return sum(self.loss_parts(x).values())
 
     def residual(self, x) -> np.ndarray:
-        """``r = J c + (s f - b) + w² ∘ A x`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10)."""
+        """``r = J c + (s f - b) + w² ∘ A x`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10 part 3; DLS23 for L_exp)."""
         z = self.z(x)
         return self.loss_z.residual(z, self.loss_z.softmax(z).f)
 
