@@ -47,11 +47,11 @@ from benchmarks.fewshot import (
     run_seconds,
 )
 from infoprompt.activity import SATURATED, saturated
-from infoprompt.data import TASKS
 from infoprompt.methods import METHODS
 from infoprompt.metrics import compute
 from infoprompt.report import TASK_NAMES
 from infoprompt.stats import holm, mean_t, sign_test, wilcoxon_p
+from infoprompt.tasks import TASKS
 
 GRID_PARTS = ("a", "b", "c")  # the grid of Tables 3 and 4 (PARTS also holds "prereg")
 

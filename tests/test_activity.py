@@ -10,9 +10,11 @@ import torch
 
 import infoprompt.activity as activity
 from infoprompt.config import ConfigError, RunConfig
-from infoprompt.data import TASKS
+from infoprompt.loop import make_optimizer
 from infoprompt.model import PromptModel, load_backbone
-from infoprompt.train import make_optimizer, source_commit, train
+from infoprompt.runs import source_commit
+from infoprompt.tasks import TASKS
+from infoprompt.train import train
 
 FAST = {"shots": 8, "epochs": 2, "batch_size": 4, "eval_batch_size": 8, "max_len": 32}
 

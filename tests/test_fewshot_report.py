@@ -19,8 +19,8 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import fewshot_report as rep  # noqa: E402
 from benchmarks.fewshot import Run, plan  # noqa: E402
-from infoprompt.data import TASKS  # noqa: E402
 from infoprompt.metrics import compute_all  # noqa: E402
+from infoprompt.tasks import TASKS  # noqa: E402
 
 N = 20
 LABELS = {  # 12 of class 0 then 8 of class 1: majority accuracy 0.6; SemEval: "Other" (18) first

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import infoprompt.loop as loop_mod
 import infoprompt.session as session_mod
 import infoprompt.train as train_mod
 from infoprompt.checkpoint import (
@@ -23,10 +24,13 @@ from infoprompt.checkpoint import (
     write_json,
 )
 from infoprompt.config import ConfigError, RunConfig
-from infoprompt.data import TASKS, DataError
+from infoprompt.errors import DataError
+from infoprompt.loop import epoch_batches, make_optimizer
 from infoprompt.methods import METHODS
 from infoprompt.model import PromptModel, load_backbone
-from infoprompt.train import BEST, LAST, RESULTS, epoch_batches, make_optimizer, train
+from infoprompt.runs import BEST, LAST, RESULTS
+from infoprompt.tasks import TASKS
+from infoprompt.train import train
 
 FAST = {"shots": 8, "epochs": 2, "batch_size": 4, "eval_batch_size": 8, "max_len": 32}
 
@@ -105,8 +109,8 @@ def test_selected_is_the_best_validation_checkpoint(tmp_path, tiny_bert, sst2_di
     best = results["best"]
     assert results["test"]["selected_step"] == best["step"]
     tensors, _ = read_checkpoint(Path(config.out) / BEST)
+    from infoprompt.evaluation import evaluate
     from infoprompt.session import build_session
-    from infoprompt.train import evaluate
 
     s = build_session(config, log=lambda line: None)
     load_params(s.model, tensors)
@@ -203,18 +207,18 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, tiny_bert, sst2_dir, monke
     kw = {"method": method, "epochs": 3, "eval_every": 3}
     full = train(run_config(tmp_path, tiny_bert, sst2_dir, "full", **kw), progress=False)
 
-    write_json = train_mod.write_json
+    write_json = loop_mod.write_json
 
     def interrupt(path, obj):  # the process dies right after the first evaluation's files
         write_json(path, obj)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod, "write_json", interrupt)
+    monkeypatch.setattr(loop_mod, "write_json", interrupt)
     config = run_config(tmp_path, tiny_bert, sst2_dir, "cut", **kw)
     with pytest.raises(KeyboardInterrupt):
         train(config, progress=False)
     assert not json.loads((Path(config.out) / RESULTS).read_text())["finished"]
-    monkeypatch.setattr(train_mod, "write_json", write_json)
+    monkeypatch.setattr(loop_mod, "write_json", write_json)
     torch.manual_seed(123)  # the global RNG state must come from the checkpoint
     resumed = train(config, resume=True, progress=False)
 

@@ -6,7 +6,12 @@ from collections import Counter
 
 import pytest
 
-from infoprompt.data import TASK_NAMES, TASKS, DataError, Example, TsvFormat, draw, load_split
+from infoprompt.data import Example
+from infoprompt.errors import DataError
+from infoprompt.readers import TASK_NAMES, load_split
+from infoprompt.sampling import draw
+from infoprompt.tasks import TASKS
+from infoprompt.tsv import TsvFormat
 
 QUESTIONS = {
     "ABBR": ["What does NASA stand for ?", "What is the abbreviation of kilogram ?"],
