@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make solve   — install into .venv (once) and run the main job, the Newton solver on a synthetic instance
-#   make test    — install into .venv (once) and run the linter and the whole test suite
+#   make test    — install into .venv (once), run the linters (ruff, ruff format --check, mypy)
+#                  and the whole test suite
 # Pass options to the solver with ARGS, e.g. make solve ARGS="--regime nonlinear --n 20000".
 
 PYTHON ?= python3
@@ -25,6 +26,8 @@ solve: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 test: lint
 	$(PY) -m pytest -n 2 -q --nbmake theory/tests tests notebooks

@@ -60,9 +60,18 @@ GLUE = ("cola", "rte", "mrpc", "sst2")  # Table 3's column order
 TASK_ORDER = (*GLUE, "semeval")
 OURS = "infoprompt"
 BASELINES = (
-    "warp", "idpg", "beta0gamma0", "gamma0", "beta0", "infoprompt-pneg",
-    "probe-pooled", "probe-mask", "adapter", "lora", "finetune",
-)  # fmt: skip
+    "warp",
+    "idpg",
+    "beta0gamma0",
+    "gamma0",
+    "beta0",
+    "infoprompt-pneg",
+    "probe-pooled",
+    "probe-mask",
+    "adapter",
+    "lora",
+    "finetune",
+)
 ALPHA = 0.05
 MIN_SEEDS_ACROSS = 3  # seeds a cell, or a method in the orderings, needs to count
 
@@ -456,11 +465,17 @@ def _cell_table(comps: dict[str, list[CellComparison]], holm_c: dict) -> list[st
     for b, cs in comps.items():
         for x in cs:
             _, lo, hi = t_interval(x.diffs)
-            rows.append([
-                METHODS[b].row, f"{TASK_NAMES[x.cell[0]]} {x.cell[1]}", str(len(x.diffs)),
-                _points(x.mean), f"[{_points(lo)}, {_points(hi)}]", _p(_nan_none(x.p)),
-                _p(holm_c.get((b, x.cell))),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    METHODS[b].row,
+                    f"{TASK_NAMES[x.cell[0]]} {x.cell[1]}",
+                    str(len(x.diffs)),
+                    _points(x.mean),
+                    f"[{_points(lo)}, {_points(hi)}]",
+                    _p(_nan_none(x.p)),
+                    _p(holm_c.get((b, x.cell))),
+                ]
+            )
     header = ["baseline", "cell", "n", "mean Δ", "95 % t interval", "t p", "Holm p"]
     return _md(header, rows)
 
@@ -472,10 +487,18 @@ def _nan_none(p: float) -> float | None:
 def _across_table(acr: dict, holm_w: dict) -> list[str]:
     header = ["baseline", "family", "cells", "higher / lower", "mean Δ", "sign p", "Wilcoxon p"]
     rows = [
-        [METHODS[b].row, f, str(a["cells"]), f"{a['wins']} / {a['losses']}", _points(a["mean"]),
-         _p(a["sign"]), _p(a["wilcoxon"]), _p(holm_w[f].get(b))]
+        [
+            METHODS[b].row,
+            f,
+            str(a["cells"]),
+            f"{a['wins']} / {a['losses']}",
+            _points(a["mean"]),
+            _p(a["sign"]),
+            _p(a["wilcoxon"]),
+            _p(holm_w[f].get(b)),
+        ]
         for (b, f), a in acr.items()
-    ]  # fmt: skip
+    ]
     return _md([*header, "Holm p"], rows)
 
 
@@ -492,9 +515,12 @@ def _floor_lines(acr: dict, holm_w: dict) -> list[str]:
         lines.append(
             f"- {f}, {n} cells: the smallest two-sided p is {floor:.3g}, {min(1, len(h) * floor):.3g} "
             f"after Holm over {len(h)} baselines"
-            + (f": no across-cell difference can survive at {ALPHA}." if len(h) * floor >= ALPHA
-               else ".")
-        )  # fmt: skip
+            + (
+                f": no across-cell difference can survive at {ALPHA}."
+                if len(h) * floor >= ALPHA
+                else "."
+            )
+        )
     return lines
 
 
@@ -586,17 +612,21 @@ def orderings(runs: dict[Run, dict]) -> list[Ordering]:
     out = []
     for cell in columns(runs, TASK_ORDER):
         ms = [
-            m for m in METHODS
+            m
+            for m in METHODS
             if m in PAPER and cell in PAPER[m] and len(s.get((*cell, m), {})) >= MIN_SEEDS_ACROSS
-        ]  # fmt: skip
+        ]
         if len(ms) < 2 or not learns(runs, cell, [s[(*cell, m)] for m in ms]):
             continue
         signs = {(a, b): _separated(s[(*cell, a)], s[(*cell, b)]) for a, b in _pairs(ms)}
-        out.append(Ordering(
-            cell, {m: PAPER[m][cell] for m in ms},
-            {m: statistics.fmean(s[(*cell, m)].values()) for m in ms},
-            [(a, b) if sign > 0 else (b, a) for (a, b), sign in signs.items() if sign],
-        ))  # fmt: skip
+        out.append(
+            Ordering(
+                cell,
+                {m: PAPER[m][cell] for m in ms},
+                {m: statistics.fmean(s[(*cell, m)].values()) for m in ms},
+                [(a, b) if sign > 0 else (b, a) for (a, b), sign in signs.items() if sign],
+            )
+        )
     return out
 
 
@@ -624,14 +654,27 @@ def ordering_section(runs: dict[Run, dict]) -> list[str]:
         agree = sum(o.agrees(a, b) for a, b in pairs)
         sep_agree = sum(o.paper[a] > o.paper[b] for a, b in o.separated)
         tot.update(pairs=len(pairs), agree=agree, sep=len(o.separated), sep_agree=sep_agree)
-        rows.append([
-            f"{TASK_NAMES[o.cell[0]]} {o.cell[1]}", _order(o.paper), _order(o.ours),
-            f"{_place(o.paper)} / {_place(o.ours)}", f"{agree} of {len(pairs)}",
-            "–" if math.isnan(o.tau) else f"{o.tau:+.2f}", f"{sep_agree} of {len(o.separated)}",
-        ])  # fmt: skip
+        rows.append(
+            [
+                f"{TASK_NAMES[o.cell[0]]} {o.cell[1]}",
+                _order(o.paper),
+                _order(o.ours),
+                f"{_place(o.paper)} / {_place(o.ours)}",
+                f"{agree} of {len(pairs)}",
+                "–" if math.isnan(o.tau) else f"{o.tau:+.2f}",
+                f"{sep_agree} of {len(o.separated)}",
+            ]
+        )
     taus = [o.tau for o in cells if not math.isnan(o.tau)]
-    header = ["cell", "paper (RoBERTa-large)", "ours (test.final means)", "InfoPrompt's place",
-              "pairs ordered alike", "Kendall τ-b", "separated pairs in the paper's order"]  # fmt: skip
+    header = [
+        "cell",
+        "paper (RoBERTa-large)",
+        "ours (test.final means)",
+        "InfoPrompt's place",
+        "pairs ordered alike",
+        "Kendall τ-b",
+        "separated pairs in the paper's order",
+    ]
     return [
         "### The paper's ordering against ours",
         "",
@@ -781,16 +824,30 @@ def lr_section(runs: dict[Run, dict]) -> list[str]:
         used = ", ".join(f"{lr:g} ({k})" for lr, k in sorted(Counter(_lr(r) for r in rs).items()))
         searched = next((r for r in rs if r.get("lr_search")), None)
         search = searched["lr_search"] if searched else None
-        val = "–" if search is None else ", ".join(
-            f"{lr:g}: {pct(v)}" for lr, v in zip(search["grid"], search["val"])
-        )  # fmt: skip
+        val = (
+            "–"
+            if search is None
+            else ", ".join(f"{lr:g}: {pct(v)}" for lr, v in zip(search["grid"], search["val"]))
+        )
         o = searched and _optimism(searched)
         if o:
             gaps.append(o[0] - o[1])
-        rows.append([TASK_NAMES[t], METHODS[m].row, used, val,
-                     "–" if not o else f"{pct(o[0])} / {pct(o[1])}"])  # fmt: skip
-    header = ["task", "method", "lr used (runs)", "search: lr: validation score",
-              "chosen: validation / test.selected"]  # fmt: skip
+        rows.append(
+            [
+                TASK_NAMES[t],
+                METHODS[m].row,
+                used,
+                val,
+                "–" if not o else f"{pct(o[0])} / {pct(o[1])}",
+            ]
+        )
+    header = [
+        "task",
+        "method",
+        "lr used (runs)",
+        "search: lr: validation score",
+        "chosen: validation / test.selected",
+    ]
     lines = [
         "Learning rates: chosen once per task and method by the validation search (main metric "
         "on the validation split, in %); runs per rate in parentheses. The last column is the "
@@ -835,11 +892,18 @@ def time_section(out: Path, runs: dict[Run, dict]) -> list[str]:
     for run, r in runs.items():
         groups[(run.task, run.shots, run.method)].append(r)
     rows = [
-        [TASK_NAMES[t], str(n), METHODS[m].row, str(len(rs)),
-         f"{statistics.fmean(r.get('wall_time_s', 0.0) for r in rs):.0f}",
-         f"{statistics.fmean(r.get('setup_s', 0.0) for r in rs):.0f}"]
-        for (t, n, m), rs in sorted(groups.items(), key=lambda kv: (cell_key(kv[0][:2]), _rank(kv[0][2])))
-    ]  # fmt: skip
+        [
+            TASK_NAMES[t],
+            str(n),
+            METHODS[m].row,
+            str(len(rs)),
+            f"{statistics.fmean(r.get('wall_time_s', 0.0) for r in rs):.0f}",
+            f"{statistics.fmean(r.get('setup_s', 0.0) for r in rs):.0f}",
+        ]
+        for (t, n, m), rs in sorted(
+            groups.items(), key=lambda kv: (cell_key(kv[0][:2]), _rank(kv[0][2]))
+        )
+    ]
     total = sum(map(run_seconds, runs.values()))
     extra = search_extra_seconds(out, runs)
     return [

@@ -33,10 +33,14 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infoprompt._cli import HelpFormatter, dashed_flags_only, run_reporting_errors, set_threads
 from infoprompt.config import RunConfig
 from infoprompt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from transformers import HfArgumentParser
 
 
 @dataclasses.dataclass
@@ -55,7 +59,9 @@ class TrainOptions:
     )
     no_progress: bool = dataclasses.field(
         default=False,
-        metadata={"help": "no progress bars (ours, transformers', huggingface_hub's); log lines stay"},
+        metadata={
+            "help": "no progress bars (ours, transformers', huggingface_hub's); log lines stay"
+        },
     )
     threads: int | None = dataclasses.field(
         default=None,
@@ -66,13 +72,13 @@ class TrainOptions:
     )
 
 
-def train_parser() -> argparse.ArgumentParser:
+def train_parser() -> HfArgumentParser:
     """The ``train`` command line, read from the ``RunConfig`` and ``TrainOptions`` fields, one
     dashed spelling per flag; ``--out`` is required (a config in memory may have none)."""
     from transformers import HfArgumentParser
 
     parser = HfArgumentParser(
-        (RunConfig, TrainOptions),
+        (RunConfig, TrainOptions),  # type: ignore[arg-type]  # frozen dataclasses are dataclasses
         prog="python -m infoprompt train",
         description="train one configuration for one or more seeds",
         formatter_class=HelpFormatter,

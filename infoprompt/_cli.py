@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import TypeVar
 
 from infoprompt.errors import ConfigError, DataError
 
@@ -23,7 +24,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action) or ""
 
 
-def dashed_flags_only(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+P = TypeVar("P", bound=argparse.ArgumentParser)
+
+
+def dashed_flags_only(parser: P) -> P:
     """Keep one spelling per option, the dashed one (``--data-dir``): ``HfArgumentParser`` also
     registers ``--data_dir``, which would then show in usage lines and help."""
     for action in parser._actions:
@@ -64,7 +68,9 @@ def set_threads(threads: int | None) -> int:
     torch.set_num_threads(n)
     threadpool_limits(limits=n)
     if os.environ.get("RANK", "0") == "0":
-        print(f"threads: {n} per process (torch intra-op and BLAS; --threads to change)", flush=True)
+        print(
+            f"threads: {n} per process (torch intra-op and BLAS; --threads to change)", flush=True
+        )
     return n
 
 

@@ -1,5 +1,4 @@
-"""What a method trains inside the encoder: bottleneck adapters (Houlsby et al. 2019) or LoRA (PEFT).
-"""
+"""What a method trains inside the encoder: bottleneck adapters (Houlsby et al. 2019) or LoRA (PEFT)."""
 
 from __future__ import annotations
 

@@ -154,7 +154,7 @@ class RunConfig:
     @property
     def method_spec(self) -> Method:
         """The method object, resolved once from ``method``."""
-        return self._method  # type: ignore[attr-defined,no-any-return]
+        return self._method  # type: ignore[attr-defined]
 
     def _derived(self, **changes: Any) -> RunConfig:
         """A copy with ``changes``, not validated again: only for changes that cannot make a
@@ -175,9 +175,7 @@ class RunConfig:
     def with_method(self, method: str, **changes: Any) -> RunConfig:
         """A new configuration: this one's shared fields, ``method`` with its own defaults (its
         fields and learning rate), and ``changes``; validated like any new one."""
-        kept = {
-            k: v for k, v in self.to_dict().items() if k not in METHOD_FIELDS and k != "lr"
-        }
+        kept = {k: v for k, v in self.to_dict().items() if k not in METHOD_FIELDS and k != "lr"}
         return RunConfig(**(kept | {"method": method} | changes))
 
     @property

@@ -16,10 +16,13 @@ against held-out random sets. It says how well the prompt can be read back from 
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 
 from infoprompt.config import RunConfig
+from infoprompt.data import Example
 from infoprompt.figures import build, method_config, run_steps
 from infoprompt.session import Session, Split, collate
 
@@ -30,7 +33,7 @@ HANDCRAFTED = {"handcrafted (SST-2)": "the sentiment is :", "handcrafted (MRPC)"
 
 @torch.no_grad()
 def prompts_and_states(
-    setup: Session, split: Split, prompts=None
+    setup: Session, split: Split, prompts: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """P = mean prompt vector (N, D) and Z = prompted mask state (N, D) of every example, with the
     model's own prompts or, if given, the fixed ``prompts`` (n_p, D) for every example."""
@@ -43,6 +46,7 @@ def prompts_and_states(
             pr = m.make_prompts(len(idx), b.get("pooled"))  # (B, n_p, D)
         else:
             pr = prompts.expand(len(idx), -1, -1)
+        assert pr is not None  # Fig. 1 compares methods with prompts
         ps.append(pr.float().mean(1).cpu())
         z = m.encode(b["input_ids"], b["attention_mask"], b["mask_pos"], pr, b["prompt_pos"])
         zs.append(z.float().cpu())
@@ -67,7 +71,9 @@ def prompt_scores(w: torch.Tensor, p: torch.Tensor, z: torch.Tensor) -> torch.Te
     return torch.einsum("nkd,de,ne->nk", p, w, z)
 
 
-def nce_over_prompts(w, p_pos, p_neg, z) -> torch.Tensor:
+def nce_over_prompts(
+    w: torch.Tensor, p_pos: torch.Tensor, p_neg: torch.Tensor, z: torch.Tensor
+) -> torch.Tensor:
     """NCE_x = logsumexp_k s(P_k, z) − s(P_x, z) (N,): which of K prompts produced z = Z(x, P_x)?
 
     p_pos (N, D) the prompt used, p_neg (N, K − 1, D) other prompts, z (N, D).
@@ -76,7 +82,15 @@ def nce_over_prompts(w, p_pos, p_neg, z) -> torch.Tensor:
     return torch.logsumexp(s, 1) - s[:, 0]
 
 
-def fit_critic(p_sets: torch.Tensor, z: torch.Tensor, k: int, steps: int, lr=1e-2, wd=0.1, seed=0):
+def fit_critic(
+    p_sets: torch.Tensor,
+    z: torch.Tensor,
+    k: int,
+    steps: int,
+    lr: float = 1e-2,
+    wd: float = 0.1,
+    seed: int = 0,
+) -> torch.Tensor:
     """W (D, D) of the critic, trained on random prompts only: for every input x and step, K of
     the S prompt sets are drawn, the first is the one whose Z(x, ·) is shown, and AdamW minimises
     the mean NCE_x. p_sets (S, D) mean prompt vectors, z (N, S, D) = Z(x_n, r_s). W = 0 at the
@@ -96,22 +110,33 @@ def fit_critic(p_sets: torch.Tensor, z: torch.Tensor, k: int, steps: int, lr=1e-
 
 
 @torch.no_grad()
-def cmi_bound(w, p, z, p_ref) -> torch.Tensor:
+def cmi_bound(
+    w: torch.Tensor, p: torch.Tensor, z: torch.Tensor, p_ref: torch.Tensor
+) -> torch.Tensor:
     """Per-example lower bound Î_x = log K − NCE_x (N,) ≤ log K, negatives the K − 1 reference
     prompts p_ref (K − 1, D) (the same for every example), positive the prompt P_x (N, D)."""
     neg = p_ref.expand(len(p), -1, -1)  # (N, K − 1, D)
     return math.log(p_ref.shape[0] + 1) - nce_over_prompts(w, p, neg, z)
 
 
-def phrase_embeddings(tokenizer, embeddings: torch.Tensor, phrase: str, n: int) -> torch.Tensor:
+def phrase_embeddings(
+    tokenizer: Any, embeddings: torch.Tensor, phrase: str, n: int
+) -> torch.Tensor:
     """Input embeddings (n, D) of the first n tokens of ``phrase`` (repeated if it is shorter)."""
     ids = tokenizer(phrase, add_special_tokens=False)["input_ids"]
     return embeddings[[ids[i % len(ids)] for i in range(n)]].detach().float()
 
 
 def cmi_distributions(
-    backbone, train_ex, dev_ex, base: RunConfig, steps: int, k: int, unit=False, **critic
-):
+    backbone: tuple[Any, Any],
+    train_ex: list[Example],
+    dev_ex: list[Example],
+    base: RunConfig,
+    steps: int,
+    k: int,
+    unit: bool = False,
+    **critic: Any,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """({prompt kind: per-dev-example CMI bound (N_dev,)}, {kind: mean ‖P‖}) for InfoPrompt and
     WARP trained ``steps`` steps, a random prompt set and the two handcrafted prompts (the last
     three untrained).
@@ -124,6 +149,7 @@ def cmi_distributions(
     scale = (lambda p: p / p.norm(dim=-1, keepdim=True)) if unit else (lambda p: p)
     emb = backbone[1].get_input_embeddings().weight
     n_sets, n_p = critic.pop("sets", 96), base.n_prompts
+    assert n_p is not None  # the base is InfoPrompt's configuration
     critic["steps"] = critic.pop("critic_steps", 300)
     train_sets = random_prompts(emb, n_sets, n_p, base.seed + 1)  # (S, n_p, D)
     held_out = random_prompts(emb, k, n_p, base.seed + 2)  # K − 1 negatives + 1 'random' kind

@@ -9,11 +9,14 @@ trajectory of p₁ (mean over the same examples) during training with γ = 0.05 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from infoprompt.config import RunConfig
+from infoprompt.data import Example
 from infoprompt.figures import build, run_steps
 from infoprompt.session import Session, Split, collate
 
@@ -38,15 +41,21 @@ def embedding_pcs(weight: torch.Tensor, n: int = 2) -> tuple[torch.Tensor, torch
 def first_prompt(setup: Session, split: Split, idx: list[int]) -> torch.Tensor:
     """p₁, the first prompt vector, averaged over the examples ``idx`` of ``split`` (D,)."""
     b = collate(split, idx, setup.pad, setup.accelerator.device)
-    return setup.model.make_prompts(len(idx), b.get("pooled"))[:, 0].float().mean(0).cpu()
+    prompts = setup.model.make_prompts(len(idx), b.get("pooled"))  # (B, n_p, D)
+    assert prompts is not None  # the landscape's runs have prompts
+    return prompts[:, 0].float().mean(0).cpu()
 
 
 @torch.no_grad()
-def point_losses(setup: Session, batch: dict, p1: torch.Tensor, seed: int = 0) -> tuple[float, float]:
+def point_losses(
+    setup: Session, batch: dict, p1: torch.Tensor, seed: int = 0
+) -> tuple[float, float]:
     """(L_pred, NCE_rep) of ``batch`` with prompt slot 1 of every example set to p1 (D,); the other
     slots keep the model's prompts. The noise of NCE_rep is drawn from ``seed``."""
     m = setup.model
-    prompts = m.make_prompts(len(batch["input_ids"]), batch.get("pooled")).clone()  # (B, n_p, D)
+    own = m.make_prompts(len(batch["input_ids"]), batch.get("pooled"))
+    assert own is not None
+    prompts = own.clone()  # (B, n_p, D)
     prompts[:, 0] = p1
     z = m.encode(
         batch["input_ids"], batch["attention_mask"], batch["mask_pos"], prompts, batch["prompt_pos"]
@@ -59,7 +68,14 @@ def point_losses(setup: Session, batch: dict, p1: torch.Tensor, seed: int = 0) -
     return pred, rep
 
 
-def loss_grid(setup: Session, split: Split, idx: list[int], center, u, coords: np.ndarray):
+def loss_grid(
+    setup: Session,
+    split: Split,
+    idx: list[int],
+    center: torch.Tensor,
+    u: torch.Tensor,
+    coords: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """L_pred and NCE_rep (G, G), mean over the examples ``idx`` of ``split``, at
     p₁ = center + a u₁ + b u₂ with a = coords[j], b = coords[i]."""
     batch = collate(split, idx, setup.pad, setup.accelerator.device)
@@ -85,8 +101,14 @@ def roughness(grid: np.ndarray) -> float:
 
 
 def landscape_run(
-    backbone, train_ex, dev_ex, config: RunConfig, steps: int, n_points: int, grid: int
-):
+    backbone: tuple[Any, Any],
+    train_ex: list[Example],
+    dev_ex: list[Example],
+    config: RunConfig,
+    steps: int,
+    n_points: int,
+    grid: int,
+) -> dict[str, np.ndarray]:
     """Train ``config`` for ``steps`` steps recording p₁, the mean first prompt of the first
     ``n_points`` dev examples (held out: on the training examples every loss is ~0 after a few
     epochs); then the loss grids of the same examples around the last p₁ over the embeddings'

@@ -48,9 +48,7 @@ def _quiet(line: str) -> None:
     """The figures' sessions log nothing."""
 
 
-def run_steps(
-    setup: Session, n_steps: int, on_step: Callable[[int], object] | None = None
-) -> None:
+def run_steps(setup: Session, n_steps: int, on_step: Callable[[int], object] | None = None) -> None:
     """``n_steps`` training steps of ``loop.TrainLoop`` (AdamW, warm-up, linear decay over the
     whole epochs that cover ``n_steps``), in memory; ``on_step(step)`` after each step (it may
     evaluate: the model is put back in train mode)."""

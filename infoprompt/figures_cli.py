@@ -1,5 +1,4 @@
-"""Command line of the figures: ``python -m infoprompt figures {cmi,landscape,curves}``.
-"""
+"""Command line of the figures: ``python -m infoprompt figures {cmi,landscape,curves}``."""
 
 from __future__ import annotations
 
@@ -31,7 +30,9 @@ def _data(args: argparse.Namespace) -> tuple[list[Example], list[Example]]:
     return train, dev
 
 
-def _base(args: argparse.Namespace, **weights: float) -> RunConfig:
+def _base(
+    args: argparse.Namespace, beta: float | None = None, gamma: float | None = None
+) -> RunConfig:
     """The figures' configuration (in memory: no run folder)."""
     return RunConfig(
         task=args.task,
@@ -41,7 +42,8 @@ def _base(args: argparse.Namespace, **weights: float) -> RunConfig:
         val_shots=0,
         seed=args.seed,
         max_len=args.max_len,
-        **weights,
+        beta=beta,
+        gamma=gamma,
     )
 
 

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,13 +30,16 @@ from infoprompt.checkpoint import (
 )
 from infoprompt.config import RunConfig
 from infoprompt.evaluation import critic_gap, evaluate
+from infoprompt.model import PromptModel
 from infoprompt.runs import BEST, LAST, RESULTS, versions
 from infoprompt.session import Session, collate
 
 CRITIC_EVERY = 5  # validations between two runs of the critics' control
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank=0, world=1):
+def epoch_batches(
+    n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1
+) -> list[list[int]]:
     """This process's batches of one epoch: a permutation seeded by (seed, epoch), cut into global
     batches of batch_size × world, each split across processes. With several processes the order
     is padded from its start so that every process gets batch_size examples every step."""
@@ -49,7 +53,9 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank=0, world=
     return [order[a : a + batch_size] for a in starts]
 
 
-def make_optimizer(model, config: RunConfig, total_steps: int):
+def make_optimizer(
+    model: PromptModel, config: RunConfig, total_steps: int
+) -> tuple[torch.optim.AdamW, Any]:
     """AdamW over the trainable parameters; linear warm-up over ``warmup`` of the steps, then
     linear decay to 0 (transformers' ``get_linear_schedule_with_warmup``). One rate for all, as
     the paper; with ``critic_lr`` the MI critics form a second group at that rate."""
@@ -57,10 +63,11 @@ def make_optimizer(model, config: RunConfig, total_steps: int):
 
     critics = model.critics()
     if config.critic_lr is None or not critics:
-        groups = [{"params": list(model.trainable().values())}]
+        groups: list[dict[str, Any]] = [{"params": list(model.trainable().values())}]
     else:  # the critics in a group of their own, at --critic-lr
         rest = [p for n, p in model.trainable().items() if n not in critics]
         groups = [{"params": rest}, {"params": list(critics.values()), "lr": config.critic_lr}]
+    assert config.lr is not None  # an lr search trains one rate at a time (RunConfig.at_lr)
     opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     warmup = round(config.warmup * total_steps)
     return opt, get_linear_schedule_with_warmup(opt, warmup, total_steps)
@@ -88,7 +95,13 @@ class TrainLoop:
         self.setup_s = 0.0  # loading, encoding and caching, measured by ``fit``
         self.optimizer, self.scheduler = make_optimizer(self.model, self.config, self.total)
         self.ddp_model, self.prepared_opt = self.acc.prepare(self.model, self.optimizer)
-        self.state = {"step": 0, "curve": [], "best": None, "elapsed_s": 0.0, "activity": []}
+        self.state: dict[str, Any] = {
+            "step": 0,
+            "curve": [],
+            "best": None,
+            "elapsed_s": 0.0,
+            "activity": [],
+        }
         self.generator = self.model.generator()  # the parameters whose gradient shares we measure
         self.reported_activity = 0  # measured steps already in the curve
         self.sums: dict[str, float] = defaultdict(float)

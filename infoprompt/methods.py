@@ -62,13 +62,20 @@ FIELD_DEFAULTS: dict[str, Any] = {
 class PromptSettings(Protocol):
     """The configuration fields the builders read (``RunConfig`` has them)."""
 
-    n_prompts: int | None
-    bottleneck: int | None
-    lora_r: int | None
-    lora_alpha: int | None
-    beta: float | None
-    gamma: float | None
-    n_negatives: int | None
+    @property
+    def n_prompts(self) -> int | None: ...
+    @property
+    def bottleneck(self) -> int | None: ...
+    @property
+    def lora_r(self) -> int | None: ...
+    @property
+    def lora_alpha(self) -> int | None: ...
+    @property
+    def beta(self) -> float | None: ...
+    @property
+    def gamma(self) -> float | None: ...
+    @property
+    def n_negatives(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,7 @@ _GEN = ("n_prompts", "bottleneck")
 
 
 def _infoprompt(
-    name: str, row: str, beta: float, gamma: float, free: bool = False, rep_negatives="plain"
+    name: str, row: str, beta: float, gamma: float, free: bool = False, rep_negatives: str = "plain"
 ) -> Method:
     return Method(
         name,

@@ -24,11 +24,12 @@ method is read from its registry entry (``infoprompt.methods.Method``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from infoprompt.backbone import load_backbone
 from infoprompt.config import RunConfig
@@ -47,7 +48,9 @@ def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Ten
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
 
 
-def label_word_rows(tokenizer, embeddings: torch.Tensor, words, n_classes: int) -> torch.Tensor:
+def label_word_rows(
+    tokenizer: Any, embeddings: Tensor, words: Sequence[str] | None, n_classes: int
+) -> Tensor:
     """Head weight (C, D): each label word's input embedding if it is one known token, else N(0, s).
 
     s = the standard deviation of the embeddings, so random rows sit on the same scale.
@@ -64,7 +67,10 @@ def label_word_rows(tokenizer, embeddings: torch.Tensor, words, n_classes: int) 
 class PromptModel(nn.Module):
     """Encoder + prompts + head (+ MI losses); ``forward``: logits and, given labels, losses."""
 
-    def __init__(self, config: RunConfig, spec: TaskSpec, tokenizer: Any, encoder: nn.Module):
+    special_ids: torch.Tensor  # (S,) the tokenizer's special ids, never negatives
+    embed: nn.Embedding  # the encoder's input embeddings (V, D)
+
+    def __init__(self, config: RunConfig, spec: TaskSpec, tokenizer: Any, encoder: Any):
         super().__init__()
         self.method = m = config.method_spec
         self.theta = config.theta
@@ -93,7 +99,7 @@ class PromptModel(nn.Module):
     def generates_prompts(self) -> bool:
         return self.method.generates_prompts
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> PromptModel:
         """Train mode for the trainable parts; a frozen encoder stays in eval mode (no dropout)."""
         super().train(mode)
         self.encoder.train(mode and self.method.trains_encoder)
@@ -112,17 +118,27 @@ class PromptModel(nn.Module):
         return [] if self.prompts is None else list(self.prompts.parameters())
 
     @torch.no_grad()
-    def plain_pass(self, input_ids, attention_mask, mask_pos):
+    def plain_pass(
+        self, input_ids: Tensor, attention_mask: Tensor, mask_pos: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """The prompt-free pass Φ(X): P' = mean-pooled last hidden state and Z' = mask state."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         z = hidden[torch.arange(len(mask_pos), device=hidden.device), mask_pos]  # (B, D)
         return masked_mean(hidden, attention_mask).float(), z.float()
 
-    def encode(self, input_ids, attention_mask, mask_pos, prompts=None, prompt_pos=None):
+    def encode(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        mask_pos: Tensor,
+        prompts: Tensor | None = None,
+        prompt_pos: Tensor | None = None,
+    ) -> Tensor:
         """Z (B, D): the mask state, with prompts (B, n_p, D) written at prompt_pos (B, n_p)."""
         if prompts is None:
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
         else:
+            assert prompt_pos is not None  # prompts come with their slots
             embeds = self.embed(input_ids)  # (B, T, D)
             index = prompt_pos.unsqueeze(-1).expand(-1, -1, embeds.shape[-1])  # (B, n_p, D)
             embeds = embeds.scatter(1, index, prompts.to(embeds.dtype))  # row b gets its own
@@ -130,7 +146,7 @@ class PromptModel(nn.Module):
         hidden = out.last_hidden_state  # (B, T, D)
         return hidden[torch.arange(len(mask_pos), device=hidden.device), mask_pos]
 
-    def make_prompts(self, batch_size: int, pooled: torch.Tensor | None):
+    def make_prompts(self, batch_size: int, pooled: Tensor | None) -> Tensor | None:
         """(B, n_p, D) prompts for this batch, or None for methods without prompts."""
         if self.prompts is None:
             return None
@@ -138,13 +154,13 @@ class PromptModel(nn.Module):
 
     def forward(
         self,
-        input_ids,  # (B, T)
-        attention_mask,  # (B, T)
-        mask_pos,  # (B,)
-        prompt_pos=None,  # (B, n_p)
-        pooled=None,  # (B, D) P' from the cache
-        z_plain=None,  # (B, D) Z' from the cache
-        labels=None,  # (B,)
+        input_ids: Tensor,  # (B, T)
+        attention_mask: Tensor,  # (B, T)
+        mask_pos: Tensor,  # (B,)
+        prompt_pos: Tensor | None = None,  # (B, n_p)
+        pooled: Tensor | None = None,  # (B, D) P' from the cache
+        z_plain: Tensor | None = None,  # (B, D) Z' from the cache
+        labels: Tensor | None = None,  # (B,)
         shuffle_prompts: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Logits (B, C); given labels, the loss and its parts. ``shuffle_prompts``: the MI terms
@@ -161,6 +177,7 @@ class PromptModel(nn.Module):
             return {"logits": logits}
         parts = {"pred": F.cross_entropy(logits, labels)}
         if self.rep_mi is not None or self.head_mi is not None:
+            assert prompts is not None  # the MI losses exist for prompt generators only
             p = prompts.float().mean(1)  # (B, D): P = mean of the example's prompt vectors
             if shuffle_prompts:
                 p = p.roll(1, 0)
@@ -178,10 +195,11 @@ class PromptModel(nn.Module):
             **{k: v.detach() for k, v in parts.items()},
         }
 
-    def _theta(self, logits, labels):
+    def _theta(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        assert self.theta is not None  # set for every method with NCE_head
         return theta_of(self.theta, self.head.weight, logits, labels)  # (B, D)
 
-    def _negatives(self, input_ids):
+    def _negatives(self, input_ids: Tensor) -> Tensor:
         """K − 1 negative prompts P_k: input embeddings of tokens drawn from each example's own
         text (B, K − 1, D)."""
         context = ~torch.isin(input_ids, self.special_ids)  # (B, T): no special, pad or mask

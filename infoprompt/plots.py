@@ -1,5 +1,4 @@
-"""Drawing the paper's figures 1–3 from the experiments' numbers (matplotlib, imported on use).
-"""
+"""Drawing the paper's figures 1–3 from the experiments' numbers (matplotlib, imported on use)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,15 @@ import torch
 from torch import nn
 
 
-class PromptGenerator(nn.Module):
+class GeneratedPrompts(nn.Module):
+    """Prompts computed from P' (B, D) → (B, n_p, D), with an output scale set on the training
+    examples (``calibrate_``)."""
+
+    def calibrate_(self, pooled: torch.Tensor, target_std: float) -> None:
+        raise NotImplementedError
+
+
+class PromptGenerator(GeneratedPrompts):
     """p_i = W_up_i W_down_i P' for i = 1..n_p; W_down_i (r, D), W_up_i (D, r), r = 64.
 
     Initialisation: W_down ~ N(0, 1/D), so W_down P' keeps P''s scale; W_up ~ N(0, 1/r), then
@@ -49,7 +57,7 @@ class StaticPrompts(nn.Module):
         return self.prompts.unsqueeze(0).expand(batch_size, -1, -1)
 
 
-class IdpgGenerator(nn.Module):
+class IdpgGenerator(GeneratedPrompts):
     """IDPG's generator: prompts = W_u tanh(W_d P' + b_d) + b_u, W_d (r, D), W_u (n_p D, r).
 
     ``calibrate_`` scales the output layer so that the prompts of the training examples start with

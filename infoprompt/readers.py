@@ -72,7 +72,9 @@ def task_spec(task: str, labels: Sequence[str], tsv: TsvFormat | None = None) ->
     return dataclasses.replace(spec, labels=tuple(labels))
 
 
-def check_reported(task: str, data_dir, labels: Sequence[str], tsv: TsvFormat | None = None):
+def check_reported(
+    task: str, data_dir: str | Path, labels: Sequence[str], tsv: TsvFormat | None = None
+) -> None:
     """Parse the reported split up front for its errors (missing file, bad rows, labels unseen in
     training) and discard it: nothing of it is kept or used before training ends."""
     load_split(task, data_dir, reported_split(task), labels=labels, tsv=tsv)
@@ -181,6 +183,7 @@ def _span(value: object, text: str, path: Path, line: int, key: str) -> tuple[in
             f"{path}, line {line}: {key!r} must be [start, end] character offsets with "
             f"0 <= start < end <= len(text) = {len(text)}; got {value!r}"
         )
+    assert isinstance(value, list)
     return value[0], value[1]
 
 

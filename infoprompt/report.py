@@ -153,7 +153,7 @@ def row_names(settings: list[tuple]) -> dict[tuple, str]:
 
 
 def _weights(d: dict[str, str], method: str) -> str:
-    """" (β=…, γ=…)" where a method with free weights ran with others than its own."""
+    """ " (β=…, γ=…)" where a method with free weights ran with others than its own."""
     m = method_named(method)
     beta, gamma = json.loads(d.get("beta", "null")), json.loads(d.get("gamma", "null"))
     return "" if m is None else m.label(beta, gamma).removeprefix(method)

@@ -26,6 +26,7 @@ from infoprompt.backbone import load_backbone
 from infoprompt.config import RunConfig
 from infoprompt.data import Example
 from infoprompt.model import PromptModel
+from infoprompt.prompts import GeneratedPrompts
 from infoprompt.readers import check_reported, load_split, reported_split
 from infoprompt.sampling import draw
 from infoprompt.tasks import Encoded, TaskSpec, Template
@@ -81,8 +82,9 @@ class Session:
         it on or off)."""
         bar = batch_bar(CACHING if self.progress else None, self.accelerator)
         c = self.config
-        return encode_split(c, self.template, self.model, self.accelerator, examples, cache,
-                            self.pad, bar)  # fmt: skip
+        return encode_split(
+            c, self.template, self.model, self.accelerator, examples, cache, self.pad, bar
+        )
 
     def reported(self) -> Split:
         """The reported set, read from disk on first call only."""
@@ -181,8 +183,10 @@ def describe_draw(config: RunConfig, n_train: int, n_val: int) -> str:
             "no validation split (--val-shots defaults to --shots, 0), so test.selected is the "
             "final epoch; pass --val-shots N to hold out N examples"
         )
-    return line + f"(--shots 0: every example of the training file trains but {how}); " + (
-        "loading the encoder"
+    return (
+        line
+        + f"(--shots 0: every example of the training file trains but {how}); "
+        + ("loading the encoder")
     )
 
 
@@ -203,8 +207,10 @@ def build_session(
     spec, train, val = examples or read_examples(config)
     log(describe_draw(config, len(train), len(val)))
     if val and (absent := sorted({e.label for e in train} - {e.label for e in val})):
-        log(f"data: validation has no example of {[spec.labels[c] for c in absent]} (one example "
-            "in the training file: it trains)")  # fmt: skip
+        log(
+            f"data: validation has no example of {[spec.labels[c] for c in absent]} (one example "
+            "in the training file: it trains)"
+        )
     tokenizer, encoder = backbone or load_backbone(config.model)
     if backbone is not None:
         encoder = copy.deepcopy(encoder)
@@ -221,11 +227,13 @@ def build_session(
         for part in (train, val)
     )
     if model.generates_prompts and train:
-        assert train_set.cache is not None and model.prompts is not None
+        assert train_set.cache is not None and isinstance(model.prompts, GeneratedPrompts)
         model.prompts.calibrate_(train_set.cache.pooled, model.embed.weight.std().item())
     cut = train_set.truncated + val_set.truncated
-    log(f"{cut} of {len(train) + len(val)} training and validation inputs truncated to max_len "
-        f"{config.max_len}")  # fmt: skip
+    log(
+        f"{cut} of {len(train) + len(val)} training and validation inputs truncated to max_len "
+        f"{config.max_len}"
+    )
     return Session(
         config, spec, tokenizer, template, model, accelerator, train_set, val_set, log, progress
     )

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from infoprompt.data import Example
 from infoprompt.errors import ConfigError, DataError
@@ -222,7 +223,7 @@ class Template:
     ``n_prompts = 0`` gives sequences without prompt slots (fine-tuning, LoRA).
     """
 
-    def __init__(self, template: str, tokenizer, n_prompts: int, max_len: int):
+    def __init__(self, template: str, tokenizer: Any, n_prompts: int, max_len: int):
         if tokenizer.mask_token_id is None:
             raise ConfigError(
                 f"tokenizer {type(tokenizer).__name__} has no mask token; "
@@ -242,10 +243,10 @@ class Template:
                 f"{n_prompts} prompts needs {fixed} tokens; raise max_len"
             )
 
-    def _parse(self, words: list[str], n_prompts: int) -> list[tuple[str, object]]:
+    def _parse(self, words: list[str], n_prompts: int) -> list[tuple[str, Any]]:
         """Items ("<P>", n slots), ("<MASK>", None), (text slot, None) or ("lit", token ids)."""
         sizes = iter(group_sizes(n_prompts, max(words.count("<P>"), 1)))
-        items: list[tuple[str, object]] = []
+        items: list[tuple[str, Any]] = []
         for w in words:
             if w == "<P>":
                 items.append(("<P>", next(sizes)))
@@ -288,7 +289,7 @@ class Template:
         full = [len(tokens[i]) for i in slots]
         kept = fit_lengths(full, self.budget)
         tokens.update({i: tokens[i][:n] for i, n in zip(slots, kept, strict=True)})
-        ids, plain, prompt_pos = [self.bos], [self.bos], []
+        ids, plain, prompt_pos = [self.bos], [self.bos], list[int]()
         mask_pos = plain_mask_pos = -1
         for i, (kind, value) in enumerate(self.items):
             if kind == "<P>":
@@ -308,7 +309,7 @@ class Template:
         return Encoded(tuple(ids), tuple(prompt_pos), mask_pos, tuple(plain), plain_mask_pos, cut)
 
 
-def _first_id(tokenizer, *names: str) -> int:
+def _first_id(tokenizer: Any, *names: str) -> int:
     """The first of the tokenizer's special ids ``names`` that it defines."""
     for name in names:
         value = getattr(tokenizer, name, None)

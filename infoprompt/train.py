@@ -126,6 +126,7 @@ def score_reported(loop: TrainLoop) -> dict[str, Any]:
     out = {"final": final, "selected": final, "selected_step": loop.total, "n": len(split.labels)}
     preds = {"final": pred, "selected": pred}
     if best is not None and best["step"] != loop.total:
+        assert loop.run_dir is not None  # a run that saved its best checkpoint
         load_params(session.model, read_checkpoint(loop.run_dir / BEST)[0])
         out["selected"], preds["selected"] = evaluate(
             session, split, with_predictions=True, desc=desc("reported set, selected")

@@ -108,7 +108,11 @@ def load_tsv(
     spec = tsv_spec(fmt, names, data_dir / "train.tsv")
     from_train = labels is None or split != "train"
     return spec, [
-        Example(*texts, label=_tsv_label_id(label, names, path, i, from_train))
+        Example(
+            texts[0],
+            texts[1] if len(texts) == 2 else None,
+            label=_tsv_label_id(label, names, path, i, from_train),
+        )
         for i, texts, label in records
     ]
 

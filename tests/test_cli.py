@@ -106,11 +106,22 @@ def test_module_entry_point_with_bf16_autocast(tmp_path, tiny_bert, sst2_dir):
 
 
 def _run(seed, acc, method="warp", path="a", **config):
-    config = {"shots": 64, "method": method, "seed": seed, "lr": 1e-3, "epochs": 30,
-              "data_dir": "SST-2"} | config  # fmt: skip
+    config = {
+        "shots": 64,
+        "method": method,
+        "seed": seed,
+        "lr": 1e-3,
+        "epochs": 30,
+        "data_dir": "SST-2",
+    } | config
     test = {"final": {"accuracy": acc}, "selected": {"accuracy": acc - 0.1}}
-    return {"config": config, "task": "sst2", "main_metric": "accuracy", "test": test,
-            "path": f"{path}{seed}{method}"}  # fmt: skip
+    return {
+        "config": config,
+        "task": "sst2",
+        "main_metric": "accuracy",
+        "test": test,
+        "path": f"{path}{seed}{method}",
+    }
 
 
 def test_report_mean_and_std():
@@ -210,8 +221,9 @@ def test_two_process_resume_restores_each_process_rng(tmp_path, tiny_bert):
     b, _ = read_checkpoint(tmp_path / "cut" / "seed13" / "last.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng/")), "parameters"
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("rng/")), "RNG states"
-    ra, rb = (json.loads((tmp_path / r / "seed13" / "results.json").read_text())
-              for r in ("full", "cut"))  # fmt: skip
+    ra, rb = (
+        json.loads((tmp_path / r / "seed13" / "results.json").read_text()) for r in ("full", "cut")
+    )
     assert [p["train"] for p in ra["curve"]] == [p["train"] for p in rb["curve"]]
     assert ra["test"] == rb["test"]
 
@@ -251,8 +263,13 @@ def test_unknown_model_fails_at_once_offline_by_default(tmp_path, sst2_dir):
     }
     args = train_args("no-such-org/no-such-model", sst2_dir, tmp_path / "o")
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "infoprompt", *args], capture_output=True,
-                          text=True, env=env, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "infoprompt", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 2 and time.monotonic() - start < 30
     assert done.stderr.startswith("error: could not load model 'no-such-org/no-such-model'")
     assert "HF_HUB_OFFLINE=1" in done.stderr and done.stderr.count("\n") == 1
@@ -312,8 +329,9 @@ def test_evaluation_bars_and_no_progress(tmp_path, tiny_bert, sst2_dir, capsys):
     from infoprompt.train import train
 
     fast = {"shots": 8, "epochs": 1, "batch_size": 4, "max_len": 32}
-    config = RunConfig(task="sst2", data_dir=sst2_dir, out=str(tmp_path / "a"), model=tiny_bert,
-                       **fast)  # fmt: skip
+    config = RunConfig(
+        task="sst2", data_dir=sst2_dir, out=str(tmp_path / "a"), model=tiny_bert, **fast
+    )
     train(config, progress=True)
     err = capsys.readouterr().err
     assert all(name in err for name in ("training", "validation", "critics", "reported set"))

@@ -46,25 +46,54 @@ def result(task, method, correct, selected=None, lr=1e-3, lr_search=None, critic
     score = lambda pred: compute_all(spec.metrics, labels, pred, spec.labels)
     main = spec.main_metric
     out = {
-        "config": {"method": method, "lr": lr, "epochs": 30, "model": "m", "batch_size": 8,
-                   "n_negatives": 32, "n_prompts": 4, "val_shots": 64},
+        "config": {
+            "method": method,
+            "lr": lr,
+            "epochs": 30,
+            "model": "m",
+            "batch_size": 8,
+            "n_negatives": 32,
+            "n_prompts": 4,
+            "val_shots": 64,
+        },
         "label": method,
         "task": task,
         "main_metric": main,
         "n_train": 64,
         "n_val": 64,
-        "curve": [{"step": 1, "epoch": 1.0, "train": {"loss": 1.0}, "val": {main: 0.999},
-                   "critic": critic or {}, "test_curve": {main: 0.888}}],
+        "curve": [
+            {
+                "step": 1,
+                "epoch": 1.0,
+                "train": {"loss": 1.0},
+                "val": {main: 0.999},
+                "critic": critic or {},
+                "test_curve": {main: 0.888},
+            }
+        ],
         "best": {"step": 1, "epoch": 1.0, "val": {main: 0.999}},
         "wall_time_s": 100.0,
         "setup_s": 10.0,
         "finished": True,
-        "versions": {"python": "3.x", "torch": "t", "transformers": "tf", "peft": "p",
-                     "accelerate": "a", "machine": "x86_64", "gpu": None, "cpus": 2},
-        "test": {"final": score(final_pred), "selected": score(sel_pred), "selected_step": 1,
-                 "n": N, "labels": labels,
-                 "predictions": {"final": final_pred, "selected": sel_pred}},
-    }  # fmt: skip
+        "versions": {
+            "python": "3.x",
+            "torch": "t",
+            "transformers": "tf",
+            "peft": "p",
+            "accelerate": "a",
+            "machine": "x86_64",
+            "gpu": None,
+            "cpus": 2,
+        },
+        "test": {
+            "final": score(final_pred),
+            "selected": score(sel_pred),
+            "selected_step": 1,
+            "n": N,
+            "labels": labels,
+            "predictions": {"final": final_pred, "selected": sel_pred},
+        },
+    }
     if lr_search:
         out |= {"lr": lr, "lr_search": lr_search}
     return out
@@ -90,8 +119,15 @@ def row(text, name):
 
 
 def test_paper_rows_average_to_the_printed_average():
-    printed = {"finetune": 0.6153, "adapter": 0.4750, "warp": 0.5077, "infoprompt": 0.5559,
-               "gamma0": 0.5402, "beta0": 0.5092, "beta0gamma0": 0.4925}  # fmt: skip
+    printed = {
+        "finetune": 0.6153,
+        "adapter": 0.4750,
+        "warp": 0.5077,
+        "infoprompt": 0.5559,
+        "gamma0": 0.5402,
+        "beta0": 0.5092,
+        "beta0gamma0": 0.4925,
+    }
     for m, avg in printed.items():
         glue = [v for (t, _), v in rep.PAPER[m].items() if t != "semeval"]
         assert len(glue) == 8 and statistics.fmean(glue) == pytest.approx(avg, abs=6e-5)
@@ -211,7 +247,9 @@ def test_statistics_section_pairs_cells_by_seed_and_corrects_the_family(tmp_path
     assert "GLUE: mean cell difference +25.0 points over 1 cells (higher in 1, lower in 0)" in text
     assert "Wilcoxon Holm p = 1: does not survive" in text
     assert "McNemar" not in text
-    assert "survives Holm over the family in 1 of 2 cells (InfoPrompt higher in 1, lower in 0)" in text
+    assert (
+        "survives Holm over the family in 1 of 2 cells (InfoPrompt higher in 1, lower in 0)" in text
+    )
 
 
 def test_glance_table_bolds_the_cells_that_survive_holm(tmp_path):
@@ -234,7 +272,9 @@ def test_glance_table_bolds_the_cells_that_survive_holm(tmp_path):
     assert sst2 == "**+26.7** (3)"
     assert sst2_256 == "+50.0 (1)"
     # t p of SST-2 64 (Δ 25, 30, 25): 0.0039; Holm over the two cells with a p: 0.0078
-    assert "survives Holm over the family in 1 of 3 cells (InfoPrompt higher in 1, lower in 0)" in text
+    assert (
+        "survives Holm over the family in 1 of 3 cells (InfoPrompt higher in 1, lower in 0)" in text
+    )
     assert "raw 95 % interval excludes 0 in 1" in text
 
 
@@ -284,8 +324,11 @@ def test_ordering_against_the_paper(tmp_path):
     assert row(section, "SST-2 64") == [
         "Finetuning 80.3 > InfoPrompt 67.0 > WARP 58.7",
         "InfoPrompt 86.7 > Finetuning 80.0 > WARP 61.7",
-        "2 of 3 / 1 of 3", "2 of 3", "+0.33", "1 of 1",
-    ]  # fmt: skip
+        "2 of 3 / 1 of 3",
+        "2 of 3",
+        "+0.33",
+        "1 of 1",
+    ]
     assert "Over 1 cells: 2 of 3 pairs ordered alike, mean Kendall τ-b +0.33" in section
     assert "of the 1 pairs our seeds separate, 1 in the paper's order" in section
 
@@ -364,8 +407,10 @@ def test_runs_counted_per_part_of_the_grid(tmp_path):
     # the runner's estimate: two 256-shot runs at 4 × the 64-shot run's 110 s
     part = plan(["sst2"], [256], ["infoprompt"], [13, 21])
     lines = rep.missing_lines(part, rep.load(tmp_path)[0], {"x": part}, tmp_path)
-    assert lines[2].endswith(f"0 of 2 finished; not finished (about {880 / 3600:.1f} h of one "
-                             "job, the runner's estimate):")  # fmt: skip
+    assert lines[2].endswith(
+        f"0 of 2 finished; not finished (about {880 / 3600:.1f} h of one "
+        "job, the runner's estimate):"
+    )
 
 
 def test_lr_time_and_commands(tmp_path):
@@ -380,8 +425,10 @@ def test_lr_time_and_commands(tmp_path):
     )
     text = rep.summarize(tmp_path, [], ["--out", "x y"])
     assert row(text, "SST-2")[1:] == [
-        "0.001 (2)", "0.0001: 50.0, 0.001: 75.0, 0.01: –", "75.0 / 70.0"  # 14 of 20 right
-    ]  # fmt: skip
+        "0.001 (2)",
+        "0.0001: 50.0, 0.001: 75.0, 0.01: –",
+        "75.0 / 70.0",  # 14 of 20 right
+    ]
     assert "Over the 1 searches the chosen validation score is +5.0 points above" in text
     assert "finished runs: 0.06 h" in text and "not chosen: 0.06 h more" in text  # 220 s, 220 s
     assert text.count("benchmarks/fewshot.py --jobs 1") == 1

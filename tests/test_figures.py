@@ -111,7 +111,9 @@ def test_point_losses_at_the_models_own_prompt_equal_the_training_loss(backbone)
 
 def test_landscape_run_shapes_and_trajectory_ends_at_the_centre(backbone):
     config = RunConfig(task="sst2", data_dir="-", out="-", model="-", batch_size=4, max_len=32)
-    r = fig_landscape.landscape_run(backbone, EXAMPLES, EXAMPLES[:2], config, steps=3, n_points=4, grid=3)
+    r = fig_landscape.landscape_run(
+        backbone, EXAMPLES, EXAMPLES[:2], config, steps=3, n_points=4, grid=3
+    )
     assert r["traj"].shape == (4, 2) and np.allclose(r["traj"][-1], 0, atol=1e-6)
     assert r["pred"].shape == r["rep"].shape == (3, 3) and np.isfinite(r["pred"]).all()
 
@@ -155,9 +157,18 @@ def test_curves_figure_reads_test_curve_runs(tiny_bert, sst2_dir, tmp_path):
     from infoprompt.train import train
 
     for method in ("infoprompt", "warp"):
-        config = RunConfig(task="sst2", data_dir=sst2_dir, out=str(tmp_path / "runs" / method),
-                           model=tiny_bert, method=method, shots=8, epochs=2, batch_size=4,
-                           max_len=32, test_curve=True)  # fmt: skip
+        config = RunConfig(
+            task="sst2",
+            data_dir=sst2_dir,
+            out=str(tmp_path / "runs" / method),
+            model=tiny_bert,
+            method=method,
+            shots=8,
+            epochs=2,
+            batch_size=4,
+            max_len=32,
+            test_curve=True,
+        )
         train(config, progress=False)
     curves = figures.reported_curves([str(tmp_path / "runs")])
     assert set(curves) == {"infoprompt", "warp"} and [s for s, _ in curves["warp"][0]] == [2, 4]
