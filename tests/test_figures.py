@@ -13,6 +13,7 @@ from infoprompt import fig_cmi, fig_landscape, figures, plots
 from infoprompt.__main__ import main
 from infoprompt.config import RunConfig
 from infoprompt.data import Example
+from infoprompt.evaluation import evaluate
 from infoprompt.losses import info_nce
 from infoprompt.model import load_backbone
 
@@ -124,7 +125,13 @@ def test_landscape_run_shapes_and_trajectory_ends_at_the_centre(backbone):
 def test_learning_curve_points(backbone):
     curve = figures.learning_curve(tiny_setup(backbone, method="warp"), steps=5, every=2)
     assert [t for t, _ in curve] == [0, 2, 4, 5]
-    assert all(0 <= a <= 1 for _, a in curve)
+    # each point is the dev accuracy of the model trained that far: 4 dev examples, so k / 4,
+    # the first one of the untrained model, the last one of a model trained 5 steps anew
+    assert all(4 * a == round(4 * a) for _, a in curve)
+    fresh = tiny_setup(backbone, method="warp")
+    assert curve[0][1] == evaluate(fresh, fresh.val_set)["accuracy"]
+    figures.run_steps(fresh, 5)
+    assert curve[-1][1] == evaluate(fresh, fresh.val_set)["accuracy"]
 
 
 def test_curve_stats():

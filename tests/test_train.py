@@ -60,10 +60,13 @@ def test_every_method_runs_end_to_end(tmp_path, tiny_bert, sst2_dir, method, ext
     assert results["config"] == config.to_dict()
     assert (results["n_train"], results["n_val"]) == (8, 8)
     assert [p["step"] for p in results["curve"]] == [2, 4]
-    assert 0 <= results["best"]["val"]["accuracy"] <= 1
+    val = [p["val"]["accuracy"] for p in results["curve"]]
+    first_best = [2, 4][val.index(max(val))]  # ties: the earliest validation
+    assert results["best"]["val"]["accuracy"] == max(val) and results["best"]["step"] == first_best
+    assert all(8 * v == round(8 * v) for v in val)  # 8 validation examples
     for which in ("final", "selected"):
         assert set(results["test"][which]) == {"accuracy"}
-    assert results["test"]["n"] == 8 and results["test"]["selected_step"] in (2, 4)
+    assert results["test"]["n"] == 8 and results["test"]["selected_step"] == first_best
     parts = {"loss", "pred"} | {k for k, w in (("rep", config.beta), ("head", config.gamma)) if w}
     assert set(results["curve"][0]["train"]) == parts
     critic = results["curve"][0]["critic"]
