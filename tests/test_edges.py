@@ -179,3 +179,29 @@ def test_results_name_the_encoder_portably(tmp_path, tiny_bert):
     (copy / "config.json").write_text((copy / "config.json").read_text() + " ")
     identity.cache_clear()
     assert identity(str(copy))["sha256"] != first["sha256"]
+
+
+@pytest.mark.parametrize(
+    "extra, rates",
+    [
+        (["--lr", "0.003"], [0.003]),
+        (["--method", "probe-pooled"], [1e-2]),  # the method's own default (methods.py)
+        (["--lr", "0.003", "--critic-lr", "0.02"], [0.003, 0.02]),  # prompts, critics
+    ],
+)
+def test_lr_from_the_command_line_reaches_the_optimizer(
+    tmp_path, tiny_bert, sst2_dir, monkeypatch, extra, rates
+):
+    import torch
+
+    seen: list[list[float]] = []
+    adamw = torch.optim.AdamW
+
+    def recording(groups, lr, **kw):
+        opt = adamw(groups, lr=lr, **kw)
+        seen.append([g["lr"] for g in opt.param_groups])
+        return opt
+
+    monkeypatch.setattr(torch.optim, "AdamW", recording)
+    assert main(train_args(tiny_bert, sst2_dir, tmp_path / "o", *extra)) == 0
+    assert seen == [rates]  # one run, one optimizer, the rates asked for
