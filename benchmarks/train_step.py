@@ -4,7 +4,7 @@
     python benchmarks/train_step.py --repeats 11 --steps 5 --model PATH_OR_NAME
 
 Each method gets its own model and its own optimizer; a step is exactly the trainer's step
-(``infoprompt.train.TrainLoop.step``: forward, backward, clipping, AdamW, schedule). Methods
+(``infoprompt.loop.TrainLoop.step``: forward, backward, clipping, AdamW, schedule). Methods
 are interleaved within every repeat (a shared, noisy machine slows them alike) and the table reports
 the median over repeats. Rows:
 

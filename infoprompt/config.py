@@ -50,7 +50,7 @@ class RunConfig:
     """Everything one training run depends on (one task, one method, one seed)."""
 
     task: str = _help(f"task: one of {', '.join([*TASKS, TSV])} ('tsv': your own train/dev.tsv)")
-    data_dir: str = _help("the task's data folder (see infoprompt.data for the files)")
+    data_dir: str = _help("the task's data folder (see infoprompt.files for the files)")
     out: str | None = _help(
         "run folder: results.json, checkpoints (train requires it; None: a session in memory)",
         default=None,

@@ -1,11 +1,13 @@
 """The prompted classifier: a frozen (or partly trained) encoder, prompts, a head and the MI losses.
 
-Conventions: B examples, T tokens, D hidden size, n_p prompts, C classes. What is built for a
-method is read from its registry entry (``infoprompt.methods.Method``).
+Conventions: B examples, T tokens, D hidden size, n_p prompts, C classes. The method object
+(``infoprompt.methods.Method``) builds what it trains: the prompt module (``infoprompt.prompts``)
+and the encoder's trained parts (``infoprompt.adapters``).
 
 - Encoder Φ: any Hugging Face encoder with a mask token (``AutoModel``), kept in eval mode and
   without gradient to its weights, except for ``finetune`` (all weights), ``lora`` (PEFT LoRA
-  adapters) and ``adapter`` (``Adapter`` after the last linear layer of every transformer block).
+  adapters) and ``adapter`` (``adapters.Adapter`` after the last linear layer of every transformer
+  block).
 - Prompts enter through ``inputs_embeds``: the template leaves n_p slots (pad ids) and the model
   writes row b's prompt vectors into row b's slots (``torch.scatter``), so every example gets its
   own prompts.
