@@ -205,3 +205,15 @@ def test_lr_from_the_command_line_reaches_the_optimizer(
     monkeypatch.setattr(torch.optim, "AdamW", recording)
     assert main(train_args(tiny_bert, sst2_dir, tmp_path / "o", *extra)) == 0
     assert seen == [rates]  # one run, one optimizer, the rates asked for
+
+
+def test_resume_compares_the_encoder_by_name_and_lists_only_real_differences():
+    from infoprompt.runs import differences
+
+    base = RunConfig(task="sst2", data_dir=".", out="o").to_dict()
+    old = base | {"model": packaged_path()}  # a run saved before encoders had portable names
+    assert differences(old, base) == []
+    warp = RunConfig(task="sst2", data_dir=".", out="o", method="warp", epochs=3).to_dict()
+    assert differences(base, warp) == ["epochs", "method"]  # not beta, gamma, theta, ...
+    more = RunConfig(task="sst2", data_dir=".", out="o", method="warp", n_prompts=2).to_dict()
+    assert differences(base, more) == ["method", "n_prompts"]  # both read n_prompts
