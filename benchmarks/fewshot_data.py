@@ -1,4 +1,4 @@
-"""The few-shot report's data: the grid's runs loaded and checked, the paper's numbers, scores per cell."""
+"""The few-shot report's data: the grid's runs loaded and checked, the paper's numbers, scores."""
 
 from __future__ import annotations
 

@@ -8,7 +8,10 @@ Input: every finished ``OUT/<task>-<shots>/<method>/seed<k>/results.json`` (the 
 bookkeeping). Unfinished runs are skipped; unreadable files are listed. The tables and statistics
 use every finished run found; the grid options only say which runs are expected, so that the
 missing ones can be listed: the runner's ``PARTS`` (``--parts``, default all three, each counted
-apart; the pre-registered test's runs live apart, ``benchmarks.prereg_report``), or instead a grid of ``--shots --methods --seeds`` (the runner's defaults).
+apart; the pre-registered test's runs live apart, ``benchmarks.prereg_report``), or instead a grid
+of ``--shots --methods --seeds`` (the runner's defaults). Its parts: ``fewshot_data`` (loading,
+the paper's numbers), ``fewshot_compare`` (seed-level comparisons on ``infoprompt.stats``),
+``fewshot_tables`` and ``fewshot_prose``.
 
 The protocol: every reported-set number comes from ``test.final`` (the model after the last
 epoch, the paper's rule), ``test.selected`` (the best-on-validation checkpoint), ``test.labels``

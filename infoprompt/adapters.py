@@ -1,4 +1,7 @@
-"""What a method trains inside the encoder: bottleneck adapters (Houlsby et al. 2019) or LoRA (PEFT)."""
+"""What a method trains inside the encoder: bottleneck adapters (Houlsby et al. 2019), LoRA.
+
+LoRA comes from PEFT (``peft.get_peft_model``); the adapter is this module's ``Adapter``.
+"""
 
 from __future__ import annotations
 

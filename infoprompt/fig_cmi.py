@@ -67,7 +67,7 @@ def reference_states(setup: Session, split: Split, prompt_sets: torch.Tensor) ->
 
 
 def prompt_scores(w: torch.Tensor, p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Bilinear critic s(P, z) = Pᵀ W z for K candidate prompts p (N, K, D) and z (N, D) → (N, K)."""
+    """Bilinear critic s(P, z) = Pᵀ W z of K candidate prompts p (N, K, D), z (N, D) → (N, K)."""
     return torch.einsum("nkd,de,ne->nk", p, w, z)
 
 

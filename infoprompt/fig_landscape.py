@@ -1,4 +1,4 @@
-"""Fig. 2: loss landscapes of one prompt token over the token embeddings' top-2 principal components.
+"""Fig. 2: loss landscapes of one prompt token over the token embeddings' top-2 principal axes.
 
 Conventions: D hidden size, n_p prompts, G grid points per axis.
 
