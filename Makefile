@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make solve   — install into .venv (once) and run the main job, the Newton solver on a synthetic instance
-#   make test    — install into .venv (once) and run the linter and the whole test suite
+#   make test    — install into .venv (once), run the linters (ruff, ruff format --check, mypy)
+#                  and the whole test suite
 # make notebooks writes notebooks/0*.ipynb from their .py twins (jupytext) and executes them in place,
 # so that the committed notebooks show their outputs and figures; tests/test_notebooks_sync.py checks it.
 # Pass options to the solver with ARGS, e.g. make solve ARGS="--regime nonlinear --n 20000".
@@ -27,6 +28,8 @@ solve: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 # MPLBACKEND=Agg: in CI figures are drawn but not rendered; the notebooks never choose a backend, so a
 # learner's Jupyter shows them inline (ipykernel sets its inline backend when MPLBACKEND is unset).

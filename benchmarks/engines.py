@@ -92,10 +92,18 @@ def thread_pool(sizes, methods, repeats) -> str:
             )
         del A, mem
     return markdown_table(
-        ["A", "method", "nit (1 / 2 workers)", "ms/it, 1 worker", "ms/it, 2 workers",
-         "speed-up", "scipy's best, 2 BLAS threads", "2 workers vs scipy"],
+        [
+            "A",
+            "method",
+            "nit (1 / 2 workers)",
+            "ms/it, 1 worker",
+            "ms/it, 2 workers",
+            "speed-up",
+            "scipy's best, 2 BLAS threads",
+            "2 workers vs scipy",
+        ],
         rows,
-    )  # fmt: skip
+    )
 
 
 def dask_cluster(n, d, methods, repeats) -> str:
@@ -135,10 +143,18 @@ def dask_cluster(n, d, methods, repeats) -> str:
                 )
             eng.close()
     table = markdown_table(
-        ["A", "method", "nit (threads / dask)", "ms/it, 2 threads", "ms/it, 2 Dask workers",
-         "dask / threads", "bytes per iteration", "rounds per iteration"],
+        [
+            "A",
+            "method",
+            "nit (threads / dask)",
+            "ms/it, 2 threads",
+            "ms/it, 2 Dask workers",
+            "dask / threads",
+            "bytes per iteration",
+            "rounds per iteration",
+        ],
         rows,
-    )  # fmt: skip
+    )
     return table + f"\n\nDrawing A on the workers took {drawn:.1f} s."
 
 
@@ -157,9 +173,16 @@ def torch_cpu(n, d, methods, repeats) -> str:
             with TorchEngine.from_arrays(A, b, w, blocks=1, device="cpu") as eng:
                 tt, nt, _ = timed(EngineRegression(eng), method, repeats)
             rows.append(
-                [f"{n}×{d}", method, str(threads), f"{nn} / {nt}", per_iteration(tn, nn),
-                 per_iteration(tt, nt), f"{(tt / nt) / (tn / nn):.2f}×"]
-            )  # fmt: skip
+                [
+                    f"{n}×{d}",
+                    method,
+                    str(threads),
+                    f"{nn} / {nt}",
+                    per_iteration(tn, nn),
+                    per_iteration(tt, nt),
+                    f"{(tt / nt) / (tn / nn):.2f}×",
+                ]
+            )
     return markdown_table(
         [
             "A",
@@ -237,8 +260,11 @@ def main(argv=None) -> None:
             flush=True,
         )
     if "dask" in parts:
-        print("\n### LocalCluster of 2 workers against the in-process engine with 2 threads\n\n"
-              + dask_cluster(*big, methods, args.repeats), flush=True)  # fmt: skip
+        print(
+            "\n### LocalCluster of 2 workers against the in-process engine with 2 threads\n\n"
+            + dask_cluster(*big, methods, args.repeats),
+            flush=True,
+        )
     if "torch" in parts:
         print(
             "\n### torch (CPU) against numpy\n\n" + torch_cpu(*sizes[0], methods, args.repeats),

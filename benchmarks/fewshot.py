@@ -121,9 +121,12 @@ PART_B = ("infoprompt", "warp", "beta0gamma0", "probe-pooled")
 # them, to 20 distinct seeds (1–12, 14, 15, 16)
 PREREG_SEEDS = SEEDS + tuple(s for s in range(1, 17) if s not in SEEDS)
 PREREG = Part(
-    (64,), ("infoprompt", "beta0gamma0", "infoprompt-pneg"), PREREG_SEEDS, lr=1e-3,
+    (64,),
+    ("infoprompt", "beta0gamma0", "infoprompt-pneg"),
+    PREREG_SEEDS,
+    lr=1e-3,
     tasks=("sst2", "semeval"),
-)  # fmt: skip
+)
 PARTS = {  # run in this order, each part complete before the next
     "a": Part((64,), tuple(METHODS), SEEDS),  # every method, five seeds
     "b": Part((256,), PART_B, SEEDS),
@@ -208,12 +211,28 @@ def lr_flags(
 def command(run: Run, out: Path, data: Path, lr: list[str], extra: list[str]) -> list[str]:
     """The trainer command of one run (always --resume: the trainer continues a partial run)."""
     return [
-        sys.executable, "-m", "infoprompt", "train",
-        "--task", run.task, "--data-dir", str(Path(data) / DATA_DIRS[run.task]),
-        "--method", run.method, "--shots", str(run.shots), "--seeds", str(run.seed), *lr,
-        "--out", str(run.folder(out)), "--resume", "--no-progress",
-        *TASK_FLAGS.get(run.task, []), *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "infoprompt",
+        "train",
+        "--task",
+        run.task,
+        "--data-dir",
+        str(Path(data) / DATA_DIRS[run.task]),
+        "--method",
+        run.method,
+        "--shots",
+        str(run.shots),
+        "--seeds",
+        str(run.seed),
+        *lr,
+        "--out",
+        str(run.folder(out)),
+        "--resume",
+        "--no-progress",
+        *TASK_FLAGS.get(run.task, []),
+        *extra,
+    ]
 
 
 def thread_env(threads: int) -> dict:
@@ -263,9 +282,16 @@ def eta_hours(seconds: float, jobs: int) -> str:
 
 
 def execute(
-    runs, out: Path, make_cmd, jobs: int = 1, threads: int = 1, budget=None, log=print,
-    lr_shots: int = LR_SHOTS, searched: bool = True,
-):  # fmt: skip
+    runs,
+    out: Path,
+    make_cmd,
+    jobs: int = 1,
+    threads: int = 1,
+    budget=None,
+    log=print,
+    lr_shots: int = LR_SHOTS,
+    searched: bool = True,
+):
     """Run the pending ``runs`` (``make_cmd(run) -> argv``, or None while it must wait), ``jobs``
     at a time; skip finished ones. A search that finishes with an edge choice runs again, widened
     (``search_grid``); a run trained at a rate its widened search no longer chooses is deleted and
@@ -274,8 +300,10 @@ def execute(
     out = Path(out)
     graded = runs if searched else None
     todo = [r for r in runs if status(r, out, graded, lr_shots) != "done"]
-    log(f"grid: {len(runs)} runs, {len(runs) - len(todo)} finished, {len(todo)} to run, "
-        f"{jobs} at a time × {threads} threads")  # fmt: skip
+    log(
+        f"grid: {len(runs)} runs, {len(runs) - len(todo)} finished, {len(todo)} to run, "
+        f"{jobs} at a time × {threads} threads"
+    )
     env, t0 = thread_env(threads), time.monotonic()
     running: dict[subprocess.Popen, tuple[Run, float, object]] = {}
     codes: dict[Run, int] = {}
@@ -304,8 +332,10 @@ def execute(
                     codes[run] = 0
                     continue
                 if state == "stale":
-                    log(f"superseded: {run.name()} (trained at another rate than its widened "
-                        f"search chose); training it again")  # fmt: skip
+                    log(
+                        f"superseded: {run.name()} (trained at another rate than its widened "
+                        f"search chose); training it again"
+                    )
                     shutil.rmtree(run.run_dir(out))
                 run.folder(out).mkdir(parents=True, exist_ok=True)
                 logf = open(run.folder(out) / f"seed{run.seed}.log", "a")
@@ -316,8 +346,10 @@ def execute(
             if stopping:
                 queue.clear()
             if not running and queue:
-                log(f"error: {len(queue)} runs wait for learning-rate searches that failed or "
-                    f"are not in this plan (run the {LR_SHOTS}-shot grid first)")  # fmt: skip
+                log(
+                    f"error: {len(queue)} runs wait for learning-rate searches that failed or "
+                    f"are not in this plan (run the {LR_SHOTS}-shot grid first)"
+                )
                 break
             time.sleep(0.05)
             for p in [p for p in running if p.poll() is not None]:
@@ -356,8 +388,10 @@ def _done_line(run: Run, out: Path, code: int, seconds: float) -> str:
         return f"FAILED ({code}) {run.name()} after {seconds:.0f} s; see its seed{run.seed}.log"
     m = r["main_metric"]
     final, selected = r["test"]["final"][m], r["test"]["selected"][m]
-    return (f"done {run.name()}: test.final {m} {100 * final:.1f}, test.selected "
-            f"{100 * selected:.1f}, lr {r['config']['lr'] or r.get('lr'):g} in {seconds:.0f} s")  # fmt: skip
+    return (
+        f"done {run.name()}: test.final {m} {100 * final:.1f}, test.selected "
+        f"{100 * selected:.1f}, lr {r['config']['lr'] or r.get('lr'):g} in {seconds:.0f} s"
+    )
 
 
 def _csv(text, cast=str):
@@ -377,9 +411,11 @@ def grid(p: argparse.ArgumentParser, a: argparse.Namespace) -> list[Run]:
 def plan_flags(tasks: str, shots: str | None, methods: str | None, seeds: str | None):
     """``plan`` from the comma lists of the flags; unset: 64 shots, every method, ``SEEDS``."""
     return plan(
-        _csv(tasks), _csv(shots or "64", int), _csv(methods) if methods else list(METHODS),
+        _csv(tasks),
+        _csv(shots or "64", int),
+        _csv(methods) if methods else list(METHODS),
         _csv(seeds, int) if seeds else SEEDS,
-    )  # fmt: skip
+    )
 
 
 def main(argv=None) -> int:
@@ -387,8 +423,11 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="../shared/data", help="folder holding SST-2/, RTE/, ...")
     p.add_argument("--out", default="results/fewshot")
     p.add_argument("--tasks", default="sst2,rte,mrpc,cola,semeval")
-    p.add_argument("--part", choices=PARTS, help="a part of the paper's grid (PARTS): sets "
-                   "--shots, --methods and --seeds")  # fmt: skip
+    p.add_argument(
+        "--part",
+        choices=PARTS,
+        help="a part of the paper's grid (PARTS): sets --shots, --methods and --seeds",
+    )
     p.add_argument("--shots", help="default 64")
     p.add_argument("--methods", help=f"of {', '.join(METHODS)} (default: all)")
     p.add_argument("--seeds", help=f"default {','.join(map(str, SEEDS))}")
@@ -397,8 +436,12 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=float, default=None, help="start no run after this many s")
     p.add_argument("--extra", default="", help="more trainer flags, e.g. '--epochs 10'")
     p.add_argument("--lr-shots", type=int, default=LR_SHOTS, help="shots of the lr searches")
-    p.add_argument("--lr", type=float, default=None, help="one fixed rate for every run, no "
-                   "search (--part prereg: 1e-3)")  # fmt: skip
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="one fixed rate for every run, no search (--part prereg: 1e-3)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan, its cost, and exit")
     a = p.parse_args(argv)
     out = Path(a.out)
@@ -422,9 +465,14 @@ def main(argv=None) -> int:
             )
         todo = [r for r in runs if status(r, out, graded, a.lr_shots) != "done"]
         eta = estimate(todo, out, graded)
-        print(f"{len(todo)} of {len(runs)} runs to go; estimated "
-              + (eta_hours(eta, a.jobs) if eta is not None else "cost unknown "
-                 "(no finished run of some method yet)"))  # fmt: skip
+        print(
+            f"{len(todo)} of {len(runs)} runs to go; estimated "
+            + (
+                eta_hours(eta, a.jobs)
+                if eta is not None
+                else "cost unknown (no finished run of some method yet)"
+            )
+        )
         return 0
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "commands.log", "a") as f:

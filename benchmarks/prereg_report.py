@@ -148,10 +148,16 @@ def summarize(out: Path) -> str:
         x, is_live = tests[t], live(runs, t)
         a, b = scores(runs, t, OURS), scores(runs, t, ABLATION)
         row = [
-            f"{TASK_NAMES[t]} 64", str(x.n), _mean_sd(a), _mean_sd(b), _pts(x.mean),
-            f"[{_pts(x.low)}, {_pts(x.high)}]", _p(x.p), _p(adjusted[t]),
+            f"{TASK_NAMES[t]} 64",
+            str(x.n),
+            _mean_sd(a),
+            _mean_sd(b),
+            _pts(x.mean),
+            f"[{_pts(x.low)}, {_pts(x.high)}]",
+            _p(x.p),
+            _p(adjusted[t]),
             {None: "–", True: "yes", False: "no"}[is_live],
-        ]  # fmt: skip
+        ]
         if complete:
             row.append(verdict(t, x, adjusted[t], is_live))
         lines.append("| " + " | ".join(row) + " |")
@@ -196,8 +202,11 @@ def secondary_table(runs, tasks) -> list[str]:
     """The plan's descriptive comparisons and the critics' control (no verdict)."""
     rows = []
     for t in tasks:
-        for a, b, which in ((PNEG, ABLATION, "final"), (OURS, PNEG, "final"),
-                            (OURS, ABLATION, "selected")):  # fmt: skip
+        for a, b, which in (
+            (PNEG, ABLATION, "final"),
+            (OURS, PNEG, "final"),
+            (OURS, ABLATION, "selected"),
+        ):
             x = paired(runs, t, a, b, which)
             rows.append(
                 f"| {TASK_NAMES[t]} 64 | {a} − {b} | test.{which} | {x.n} | {_pts(x.mean)} | "

@@ -4,7 +4,7 @@
     python benchmarks/train_step.py --repeats 11 --steps 5 --model PATH_OR_NAME
 
 Each method gets its own model and its own optimizer; a step is exactly the trainer's step
-(``infoprompt.train.TrainLoop.step``: forward, backward, clipping, AdamW, schedule). Methods
+(``infoprompt.loop.TrainLoop.step``: forward, backward, clipping, AdamW, schedule). Methods
 are interleaved within every repeat (a shared, noisy machine slows them alike) and the table reports
 the median over repeats. Rows:
 
@@ -33,11 +33,12 @@ import torch
 import torch.nn.functional as F
 
 from infoprompt.config import RunConfig, default_model
-from infoprompt.data import TASKS, Example
+from infoprompt.data import Example
+from infoprompt.loop import TrainLoop
 from infoprompt.methods import METHODS
 from infoprompt.model import load_backbone
 from infoprompt.session import Split, build_cache, build_session, collate, make_template
-from infoprompt.train import TrainLoop
+from infoprompt.tasks import TASKS
 
 SENTENCES = [  # SST-2-like lengths (15 to 30 words)
     "it 's a charming and often affecting journey , full of small moments that stay with you "
@@ -152,7 +153,7 @@ def cpu_name() -> str:
 
 
 def machine_line() -> str:
-    from infoprompt.train import versions
+    from infoprompt.runs import versions
 
     v = versions()
     where = v["gpu"] or f"{cpu_name()}, {os.cpu_count()} cores"

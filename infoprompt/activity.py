@@ -17,6 +17,7 @@ when the critics' control (``train.critic_gap``) can no longer tell anything.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -54,11 +55,13 @@ def shares(mi_grads: dict[str, torch.Tensor], params: list[torch.Tensor]) -> dic
     return {k: (v / s if s > 0 else 0.0) for k, v in norms.items()}
 
 
-def _flat(grads, params) -> torch.Tensor:
-    return torch.cat([
-        (g if g is not None else torch.zeros_like(p)).detach().float().reshape(-1)
-        for g, p in zip(grads, params)
-    ])  # fmt: skip
+def _flat(grads: Sequence[torch.Tensor | None], params: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(
+        [
+            (g if g is not None else torch.zeros_like(p)).detach().float().reshape(-1)
+            for g, p in zip(grads, params)
+        ]
+    )
 
 
 def mean_shares(records: list[dict]) -> dict[str, float]:

@@ -15,12 +15,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save as save_bytes
 
-from infoprompt.config import ConfigError
+from infoprompt.errors import ConfigError
 
 
 def _umask() -> int:
@@ -47,7 +48,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         raise
 
 
-def write_json(path: str | Path, obj) -> None:
+def write_json(path: str | Path, obj: Any) -> None:
     atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
@@ -65,13 +66,13 @@ def _as_tensor(b: bytes) -> torch.Tensor:
 
 
 def save_checkpoint(
-    path,
-    params: dict,
-    info: dict,
-    optimizer=None,
-    state: dict | None = None,
+    path: str | Path,
+    params: dict[str, torch.Tensor],
+    info: dict[str, Any],
+    optimizer: torch.optim.Optimizer | None = None,
+    state: dict[str, Any] | None = None,
     rng: list[dict[str, bytes]] | None = None,
-):
+) -> None:
     """Trainable ``params`` and ``info`` (JSON values: the config, the label names); with
     ``optimizer`` and ``state`` also what resuming needs: ``rng`` holds one ``rng_state()`` per
     process, in rank order (gathered by the caller; default: this process's, as rank 0)."""
@@ -90,7 +91,7 @@ def save_checkpoint(
     atomic_write(path, save_bytes(tensors, metadata=meta))
 
 
-def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, metadata with its JSON values decoded) of a checkpoint file; a truncated or
     otherwise unreadable file is a ConfigError naming it."""
     from safetensors import SafetensorError
@@ -120,7 +121,14 @@ def load_params(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> Non
             params[n].copy_(v)
 
 
-def restore_training(tensors: dict, meta: dict, optimizer, scheduler, rank=0, world=1) -> dict:
+def restore_training(
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    rank: int = 0,
+    world: int = 1,
+) -> dict[str, Any]:
     """Load optimizer, scheduler and this process's (``rank`` of ``world``) RNG states from a
     checkpoint; return its JSON ``state``. A checkpoint written by another number of processes
     is refused: its batches and schedule were cut for that number. (Files without ``world``

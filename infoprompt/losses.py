@@ -27,7 +27,7 @@ P = (1/n_p) Σ_i p_i (B, D): one vector per example, in the space of the token e
   (reparameterised). Negatives, ``RepresentationMI(negatives=...)``:
   ``"plain"`` (the paper's, the default): K − 1 draws z'_k = μ' + σ' ⊙ ε_k with μ' = f_μ(Z'),
   σ' = softplus(f_σ(Z')), Z' the mask state of the prompt-free pass (cached once per example; see
-  ``train.PlainCache``). A critic can win this contrast by detecting *whether* a prompt was
+  ````session.PlainCache``). A critic can win this contrast by detecting *whether* a prompt was
   inserted, without reading which one; ``"prompts"``: the other examples' prompts P_j of the batch
   scored against the same z, P_jᵀ W2 z (B − 1 negatives, in-batch InfoNCE), so the bound depends
   on P's content. The design note says "K negatives"; here the positive is counted among the K
@@ -50,7 +50,9 @@ def info_nce(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     return (torch.logsumexp(scores, dim=1) - pos).mean()
 
 
-def theta_of(mode: str, weight: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor):
+def theta_of(
+    mode: str, weight: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """θ_X (B, D) from the head's class rows ``weight`` (C, D): expected row or gold row."""
     if mode == "expected":
         return logits.float().softmax(-1) @ weight.float()  # (B, D)
@@ -77,7 +79,9 @@ class HeadMI(nn.Module):
         super().__init__()
         self.W1 = nn.Parameter(torch.zeros(dim, dim))  # (D, D)
 
-    def forward(self, p: torch.Tensor, theta: torch.Tensor, negatives: torch.Tensor):
+    def forward(
+        self, p: torch.Tensor, theta: torch.Tensor, negatives: torch.Tensor
+    ) -> torch.Tensor:
         """p (B, D), θ_X (B, D), negative prompts P_k (B, K − 1, D) → NCE_head.
 
         Scores l(P, θ) = Pᵀ W1 θ: the positive Pᵀ (W1 θ), the negatives P_kᵀ (W1 θ).

@@ -1,11 +1,13 @@
 """The prompted classifier: a frozen (or partly trained) encoder, prompts, a head and the MI losses.
 
-Conventions: B examples, T tokens, D hidden size, n_p prompts, C classes. What is built for a
-method is read from its registry entry (``infoprompt.methods.Method``).
+Conventions: B examples, T tokens, D hidden size, n_p prompts, C classes. The method object
+(``infoprompt.methods.Method``) builds what it trains: the prompt module (``infoprompt.prompts``)
+and the encoder's trained parts (``infoprompt.adapters``).
 
 - Encoder Φ: any Hugging Face encoder with a mask token (``AutoModel``), kept in eval mode and
   without gradient to its weights, except for ``finetune`` (all weights), ``lora`` (PEFT LoRA
-  adapters) and ``adapter`` (``Adapter`` after the last linear layer of every transformer block).
+  adapters) and ``adapter`` (``adapters.Adapter`` after the last linear layer of every transformer
+  block).
 - Prompts enter through ``inputs_embeds``: the template leaves n_p slots (pad ids) and the model
   writes row b's prompt vectors into row b's slots (``torch.scatter``), so every example gets its
   own prompts.
@@ -24,55 +26,22 @@ method is read from its registry entry (``infoprompt.methods.Method``).
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-from infoprompt.config import ConfigError, RunConfig
-from infoprompt.data import TaskSpec
+from infoprompt.backbone import load_backbone
+from infoprompt.config import RunConfig
 from infoprompt.losses import HeadMI, RepresentationMI, sample_context, theta_of
-from infoprompt.methods import METHODS
+from infoprompt.tasks import TaskSpec
+
+__all__ = ["PromptModel", "label_word_rows", "load_backbone", "masked_mean"]  # load_backbone:
+# notebooks/04 imports it from here
 
 CRITIC_PREFIXES = ("rep_mi.", "head_mi.")
-LORA_TARGETS = ("query", "value", "q_lin", "v_lin", "query_proj", "value_proj", "q_proj", "v_proj")
-
-
-def offline() -> bool:
-    """Whether Hugging Face downloads are off (``HF_HUB_OFFLINE``; the command line's default)."""
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def unavailable(name: str, reason: str = "") -> ConfigError:
-    """The one-line error for a model that cannot be loaded, saying how to get it."""
-    if offline() and not os.path.isdir(os.path.expanduser(name)):
-        why = ("it is neither a local folder nor in the Hugging Face cache, and downloads are off "
-               "(HF_HUB_OFFLINE=1, the command line's default); set HF_HUB_OFFLINE=0 to "
-               "download it")  # fmt: skip
-    else:
-        why = " ".join(reason.split()) or "not found"
-    return ConfigError(
-        f"could not load model {name!r}: {why}. Or pass a local folder saved with "
-        "save_pretrained (with its tokenizer)"
-    )
-
-
-def load_backbone(name: str):
-    """(tokenizer, encoder) from a hub name or local folder, with a one-line error if unavailable
-    (offline: naming ``HF_HUB_OFFLINE``)."""
-    from transformers import AutoModel, AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        encoder = AutoModel.from_pretrained(name)
-    except (OSError, ValueError) as e:
-        raise unavailable(name, str(e)) from e
-    if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
-        raise ConfigError(f"model {name!r}: its tokenizer needs a mask token and a pad token")
-    return tokenizer, encoder
 
 
 def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -81,105 +50,9 @@ def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Ten
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
 
 
-class PromptGenerator(nn.Module):
-    """p_i = W_up_i W_down_i P' for i = 1..n_p; W_down_i (r, D), W_up_i (D, r), r = 64.
-
-    Initialisation: W_down ~ N(0, 1/D), so W_down P' keeps P''s scale; W_up ~ N(0, 1/r), then
-    ``calibrate_`` rescales W_up so that the prompts of the training examples have the standard
-    deviation of the vocabulary embeddings (prompts start on the embeddings' scale).
-    """
-
-    def __init__(self, n_prompts: int, dim: int, bottleneck: int):
-        super().__init__()
-        self.W_down = nn.Parameter(torch.randn(n_prompts, bottleneck, dim) / dim**0.5)
-        self.W_up = nn.Parameter(torch.randn(n_prompts, dim, bottleneck) / bottleneck**0.5)
-
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        """P' (B, D) → prompts (B, n_p, D)."""
-        h = torch.einsum("nrd,bd->bnr", self.W_down, pooled.float())  # (B, n_p, r)
-        return torch.einsum("ndr,bnr->bnd", self.W_up, h)  # (B, n_p, D)
-
-    @torch.no_grad()
-    def calibrate_(self, pooled: torch.Tensor, target_std: float) -> None:
-        """Scale W_up so that std(prompts of ``pooled`` (N, D)) = target_std."""
-        self.W_up.mul_(target_std / self(pooled).std().clamp(min=1e-12))
-
-
-class StaticPrompts(nn.Module):
-    """WARP's prompts: n_p vectors (n_p, D), initialised from random vocabulary embeddings."""
-
-    def __init__(self, embeddings: torch.Tensor, n_prompts: int, skip: list[int]):
-        super().__init__()
-        allowed = torch.ones(embeddings.shape[0], dtype=torch.bool)
-        allowed[skip] = False
-        rows = torch.multinomial(allowed.float(), n_prompts, replacement=False)
-        self.prompts = nn.Parameter(embeddings[rows].detach().float().clone())  # (n_p, D)
-
-    def forward(self, batch_size: int) -> torch.Tensor:
-        """The same n_p vectors for every row → (B, n_p, D)."""
-        return self.prompts.unsqueeze(0).expand(batch_size, -1, -1)
-
-
-class IdpgGenerator(nn.Module):
-    """IDPG's generator: prompts = W_u tanh(W_d P' + b_d) + b_u, W_d (r, D), W_u (n_p D, r).
-
-    ``calibrate_`` scales the output layer so that the prompts of the training examples start with
-    the standard deviation of the vocabulary embeddings, as for ``PromptGenerator``.
-    """
-
-    def __init__(self, n_prompts: int, dim: int, bottleneck: int):
-        super().__init__()
-        self.n_prompts, self.dim = n_prompts, dim
-        self.down = nn.Linear(dim, bottleneck)
-        self.up = nn.Linear(bottleneck, n_prompts * dim)
-
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        """P' (B, D) → prompts (B, n_p, D)."""
-        h = torch.tanh(self.down(pooled.float()))  # (B, r)
-        return self.up(h).view(-1, self.n_prompts, self.dim)
-
-    @torch.no_grad()
-    def calibrate_(self, pooled: torch.Tensor, target_std: float) -> None:
-        scale = target_std / self(pooled).std().clamp(min=1e-12)
-        self.up.weight.mul_(scale)
-        self.up.bias.mul_(scale)
-
-
-class Adapter(nn.Module):
-    """A bottleneck adapter after a linear layer: y = h + W_u relu(W_d h), h = linear(x).
-
-    W_u starts at zero, so the adapted encoder starts as the frozen one (Houlsby et al. 2019).
-    """
-
-    def __init__(self, linear: nn.Linear, bottleneck: int):
-        super().__init__()
-        self.linear = linear
-        self.down = nn.Linear(linear.out_features, bottleneck)
-        self.up = nn.Linear(bottleneck, linear.out_features)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.linear(x)
-        return h + self.up(F.relu(self.down(h)))
-
-
-def add_adapters(encoder: nn.Module, bottleneck: int) -> int:
-    """Wrap the last ``nn.Linear`` of every transformer block (the items of the encoder's
-    ``ModuleList`` of layers) in an ``Adapter``; returns the number of blocks adapted."""
-    lists = [m for m in encoder.modules() if isinstance(m, nn.ModuleList)]
-    if not lists:
-        raise ConfigError(f"adapter: no list of transformer blocks in {type(encoder).__name__}")
-    blocks = max(lists, key=len)
-    for block in blocks:
-        name = [n for n, m in block.named_modules() if isinstance(m, nn.Linear)][-1]
-        parent_name, _, attr = name.rpartition(".")
-        parent = block.get_submodule(parent_name) if parent_name else block
-        setattr(parent, attr, Adapter(getattr(parent, attr), bottleneck))
-    return len(blocks)
-
-
-def label_word_rows(tokenizer, embeddings: torch.Tensor, words, n_classes: int) -> torch.Tensor:
+def label_word_rows(
+    tokenizer: Any, embeddings: Tensor, words: Sequence[str] | None, n_classes: int
+) -> Tensor:
     """Head weight (C, D): each label word's input embedding if it is one known token, else N(0, s).
 
     s = the standard deviation of the embeddings, so random rows sit on the same scale.
@@ -196,28 +69,26 @@ def label_word_rows(tokenizer, embeddings: torch.Tensor, words, n_classes: int) 
 class PromptModel(nn.Module):
     """Encoder + prompts + head (+ MI losses); ``forward``: logits and, given labels, losses."""
 
-    def __init__(self, config: RunConfig, spec: TaskSpec, tokenizer, encoder: nn.Module):
+    special_ids: torch.Tensor  # (S,) the tokenizer's special ids, never negatives
+    embed: nn.Embedding  # the encoder's input embeddings (V, D)
+
+    def __init__(self, config: RunConfig, spec: TaskSpec, tokenizer: Any, encoder: Any):
         super().__init__()
-        self.method = m = METHODS[config.method]
+        self.method = m = config.method_spec
         self.theta = config.theta
-        self.beta, self.gamma = config.beta or 0.0, config.gamma or 0.0
+        self.beta, self.gamma = config.loss_weights
         embeddings = encoder.get_input_embeddings().weight  # (V, D)
         dim = embeddings.shape[1]
-        encoder.requires_grad_(m.encoder == "all")
-        if getattr(encoder, "pooler", None) is not None:  # unused (Z and P' read hidden states);
-            encoder.pooler.requires_grad_(False)  # trainable, it would break DDP (no gradient)
-        if m.encoder == "adapter":
-            add_adapters(encoder, config.bottleneck)
-        self.encoder = _with_lora(encoder, config) if m.encoder == "lora" else encoder
+        self.encoder = m.wrap_encoder(encoder, config)
         self.embed = encoder.get_input_embeddings()
-        self.prompts = _prompts(config, embeddings, tokenizer)
+        self.prompts = m.build_prompts(config, embeddings, tokenizer.all_special_ids)
         self.head = nn.Linear(dim, len(spec.labels))
         with torch.no_grad():
             self.head.weight.copy_(
                 label_word_rows(tokenizer, embeddings, spec.label_words, len(spec.labels))
             )
             self.head.bias.zero_()
-        k_neg = (config.n_negatives or 2) - 1
+        k_neg = m.negatives(config)
         self.rep_mi = RepresentationMI(dim, k_neg, m.rep_negatives) if self.beta > 0 else None
         self.head_mi = HeadMI(dim) if self.gamma > 0 else None
         self.n_negatives = k_neg
@@ -228,9 +99,9 @@ class PromptModel(nn.Module):
 
     @property
     def generates_prompts(self) -> bool:
-        return self.method.prompts in ("generated", "idpg")
+        return self.method.generates_prompts
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> PromptModel:
         """Train mode for the trainable parts; a frozen encoder stays in eval mode (no dropout)."""
         super().train(mode)
         self.encoder.train(mode and self.method.trains_encoder)
@@ -249,17 +120,27 @@ class PromptModel(nn.Module):
         return [] if self.prompts is None else list(self.prompts.parameters())
 
     @torch.no_grad()
-    def plain_pass(self, input_ids, attention_mask, mask_pos):
+    def plain_pass(
+        self, input_ids: Tensor, attention_mask: Tensor, mask_pos: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """The prompt-free pass Φ(X): P' = mean-pooled last hidden state and Z' = mask state."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         z = hidden[torch.arange(len(mask_pos), device=hidden.device), mask_pos]  # (B, D)
         return masked_mean(hidden, attention_mask).float(), z.float()
 
-    def encode(self, input_ids, attention_mask, mask_pos, prompts=None, prompt_pos=None):
+    def encode(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        mask_pos: Tensor,
+        prompts: Tensor | None = None,
+        prompt_pos: Tensor | None = None,
+    ) -> Tensor:
         """Z (B, D): the mask state, with prompts (B, n_p, D) written at prompt_pos (B, n_p)."""
         if prompts is None:
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
         else:
+            assert prompt_pos is not None  # prompts come with their slots
             embeds = self.embed(input_ids)  # (B, T, D)
             index = prompt_pos.unsqueeze(-1).expand(-1, -1, embeds.shape[-1])  # (B, n_p, D)
             embeds = embeds.scatter(1, index, prompts.to(embeds.dtype))  # row b gets its own
@@ -267,7 +148,7 @@ class PromptModel(nn.Module):
         hidden = out.last_hidden_state  # (B, T, D)
         return hidden[torch.arange(len(mask_pos), device=hidden.device), mask_pos]
 
-    def make_prompts(self, batch_size: int, pooled: torch.Tensor | None):
+    def make_prompts(self, batch_size: int, pooled: Tensor | None) -> Tensor | None:
         """(B, n_p, D) prompts for this batch, or None for methods without prompts."""
         if self.prompts is None:
             return None
@@ -275,19 +156,20 @@ class PromptModel(nn.Module):
 
     def forward(
         self,
-        input_ids,  # (B, T)
-        attention_mask,  # (B, T)
-        mask_pos,  # (B,)
-        prompt_pos=None,  # (B, n_p)
-        pooled=None,  # (B, D) P' from the cache
-        z_plain=None,  # (B, D) Z' from the cache
-        labels=None,  # (B,)
+        input_ids: Tensor,  # (B, T)
+        attention_mask: Tensor,  # (B, T)
+        mask_pos: Tensor,  # (B,)
+        prompt_pos: Tensor | None = None,  # (B, n_p)
+        pooled: Tensor | None = None,  # (B, D) P' from the cache
+        z_plain: Tensor | None = None,  # (B, D) Z' from the cache
+        labels: Tensor | None = None,  # (B,)
         shuffle_prompts: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Logits (B, C); given labels, the loss and its parts. ``shuffle_prompts``: the MI terms
         see another example's P (rolled by one in the batch), the critics' control."""
-        if self.method.probe is not None:
-            logits = self.head(pooled if self.method.probe == "pooled" else z_plain).float()
+        features = self.method.probe_features(pooled, z_plain)
+        if features is not None:
+            logits = self.head(features).float()
             prompts = z = None
         else:
             prompts = self.make_prompts(len(input_ids), pooled)
@@ -297,6 +179,7 @@ class PromptModel(nn.Module):
             return {"logits": logits}
         parts = {"pred": F.cross_entropy(logits, labels)}
         if self.rep_mi is not None or self.head_mi is not None:
+            assert prompts is not None  # the MI losses exist for prompt generators only
             p = prompts.float().mean(1)  # (B, D): P = mean of the example's prompt vectors
             if shuffle_prompts:
                 p = p.roll(1, 0)
@@ -314,37 +197,13 @@ class PromptModel(nn.Module):
             **{k: v.detach() for k, v in parts.items()},
         }
 
-    def _theta(self, logits, labels):
+    def _theta(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        assert self.theta is not None  # set for every method with NCE_head
         return theta_of(self.theta, self.head.weight, logits, labels)  # (B, D)
 
-    def _negatives(self, input_ids):
+    def _negatives(self, input_ids: Tensor) -> Tensor:
         """K − 1 negative prompts P_k: input embeddings of tokens drawn from each example's own
         text (B, K − 1, D)."""
         context = ~torch.isin(input_ids, self.special_ids)  # (B, T): no special, pad or mask
         pos = sample_context(context, self.n_negatives)  # (B, K − 1)
         return self.embed(input_ids.gather(1, pos)).detach().float()
-
-
-def _prompts(config: RunConfig, embeddings: torch.Tensor, tokenizer):
-    kind, dim = METHODS[config.method].prompts, embeddings.shape[1]
-    if kind == "generated":
-        return PromptGenerator(config.n_prompts, dim, config.bottleneck)
-    if kind == "idpg":
-        return IdpgGenerator(config.n_prompts, dim, config.bottleneck)
-    if kind == "static":
-        return StaticPrompts(embeddings, config.n_prompts, tokenizer.all_special_ids)
-    return None
-
-
-def _with_lora(encoder: nn.Module, config: RunConfig) -> nn.Module:
-    """The encoder with LoRA adapters (PEFT) on its attention query and value projections."""
-    from peft import LoraConfig, get_peft_model
-
-    names = {n.rsplit(".", 1)[-1] for n, m in encoder.named_modules() if isinstance(m, nn.Linear)}
-    targets = sorted(names & set(LORA_TARGETS))
-    if not targets:
-        raise ConfigError(
-            f"lora: no attention projection named one of {LORA_TARGETS} in {type(encoder).__name__}"
-        )
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules=targets)
-    return get_peft_model(encoder, lora)

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from infoprompt.checkpoint import load_params, read_checkpoint
-from infoprompt.config import ConfigError, RunConfig
-from infoprompt.data import DataError, Example, TaskSpec, task_spec
+from infoprompt.config import RunConfig
+from infoprompt.data import Example
+from infoprompt.errors import ConfigError, DataError
+from infoprompt.evaluation import predict_split
+from infoprompt.readers import task_spec
+from infoprompt.runs import BEST, LAST
 from infoprompt.session import Session, build_session
-from infoprompt.train import BEST, LAST, predict_split
+from infoprompt.tasks import TaskSpec
 
 PAIR_SEP = " ||| "
 _TAG = re.compile(r"</?e[12]>")
@@ -37,7 +42,9 @@ def parse_text(text: str, spec: TaskSpec) -> Example:
 
 def _untag(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     """Remove <e1>..</e1>, <e2>..</e2>; return the text and the spans of e1, e2 (if tagged)."""
-    out, opened, spans, pos = "", {}, {}, 0
+    out, pos = "", 0
+    opened: dict[str, int] = {}
+    spans: dict[str, tuple[int, int]] = {}
     for m in _TAG.finditer(text):
         out += text[pos : m.start()]
         pos, tag = m.end(), m.group()
@@ -68,7 +75,7 @@ def load_run(run_dir: str | Path) -> Session:
     return session
 
 
-def predict(run_dir: str | Path, texts: list[str]) -> list[dict]:
+def predict(run_dir: str | Path, texts: list[str]) -> list[dict[str, Any]]:
     """For each text: the predicted label and the probability of every label."""
     session = load_run(run_dir)
     spec = session.spec

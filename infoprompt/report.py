@@ -18,11 +18,14 @@ import json
 import statistics
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from infoprompt.config import ConfigError
-from infoprompt.data import TASKS
-from infoprompt.methods import METHODS
+from infoprompt.backbone import portable
+from infoprompt.errors import ConfigError
+from infoprompt.methods import METHODS, method_named
+from infoprompt.tasks import TASKS
 
 TASK_NAMES = {
     "sst2": "SST-2",
@@ -42,12 +45,24 @@ METRIC_NAMES = {
     "semeval_macro_f1": "F1",
 }
 NOT_A_SETTING = ("seed", "out", "task", "data_dir")
+WHICH = ("final", "selected")
 SHOWN_BY_LABEL = ("method", "beta", "gamma")
 
 
-def find_results(folders: list[str | Path], warn=None) -> list[dict]:
-    """The finished runs with reported-set scores under ``folders`` (see the module docstring)."""
-    warn = warn or (lambda m: print(f"warning: {m}", file=sys.stderr))
+CONFIG_KEYS = ("method", "seed", "shots", "data_dir")
+"""The ``config`` fields a report reads of every run."""
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def find_results(
+    folders: Sequence[str | Path], warn: Callable[[str], None] = _warn
+) -> list[dict[str, Any]]:
+    """The finished runs with reported-set scores under ``folders`` (see the module docstring).
+    A file that is not a trainer's results (unreadable, not JSON, or without the keys a report
+    reads: ``problem``) is skipped with a warning naming it and what it lacks."""
     runs = []
     for folder in folders:
         if not Path(folder).is_dir():
@@ -55,18 +70,48 @@ def find_results(folders: list[str | Path], warn=None) -> list[dict]:
         for path in sorted(Path(folder).rglob("results.json")):
             try:
                 results = json.loads(path.read_text())
-                ok = results.get("finished") and "test" in results
-            except (OSError, ValueError, AttributeError) as e:
+            except (OSError, ValueError) as e:
                 warn(f"skipped {path}: not a readable results file ({e})")
                 continue
-            if ok:
-                runs.append(results | {"path": str(path)})
+            if not isinstance(results, dict) or "config" not in results:
+                warn(f"skipped {path}: not a trainer's results file (no 'config')")
+                continue
+            if not (results.get("finished") and "test" in results):
+                continue  # an unfinished run, or an lr search's sub-run: nothing to report yet
+            why = problem(results)
+            if why:
+                warn(f"skipped {path}: not a trainer's results file ({why})")
+                continue
+            runs.append(results | {"path": str(path)})
     return runs
 
 
-def setting(run: dict) -> tuple:
-    """What a row stands for: every configuration field but those of NOT_A_SETTING."""
-    c = run["config"]
+def problem(results: dict[str, Any]) -> str | None:
+    """What a finished results dict lacks for a report, or None: its ``config`` with the fields
+    of ``CONFIG_KEYS``, ``task``, ``main_metric`` and ``test`` with ``final`` and ``selected``
+    metric tables."""
+    config, test = results.get("config"), results.get("test")
+    if not isinstance(config, dict):
+        return "no 'config' object"
+    missing = [k for k in CONFIG_KEYS if k not in config]
+    missing += [k for k in ("task", "main_metric") if k not in results]
+    if missing:
+        return f"missing {', '.join(repr(k) for k in missing)}"
+    if not isinstance(test, dict) or not all(isinstance(test.get(w), dict) for w in WHICH):
+        return "'test' lacks the 'final' and 'selected' scores"
+    return None
+
+
+Setting = tuple[tuple[str, str], ...]
+
+
+def setting(run: dict[str, Any]) -> Setting:
+    """What a row stands for: every configuration field but those of NOT_A_SETTING (the encoder
+    by its portable name, ``backbone.portable``, so that runs that saved the packaged folder's
+    path share a row with those that name the package)."""
+    c = dict(run["config"])
+    if isinstance(c.get("model"), str):
+        c["model"] = portable(c["model"])
     return tuple(sorted((k, json.dumps(v)) for k, v in c.items() if k not in NOT_A_SETTING))
 
 
@@ -83,9 +128,11 @@ def columns(runs: list[dict]) -> list[tuple[str, str]]:
 
 
 def cell(values: list[float]) -> str:
+    """Mean ± standard deviation in percent, and n; one seed is its value alone (no spread)."""
     mean = 100 * statistics.fmean(values)
-    std = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.1f} ± {std:.1f} ({len(values)})"
+    if len(values) == 1:
+        return f"{mean:.1f} (1)"
+    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f} ({len(values)})"
 
 
 def row_names(settings: list[tuple]) -> dict[tuple, str]:
@@ -105,12 +152,11 @@ def row_names(settings: list[tuple]) -> dict[tuple, str]:
     return names
 
 
-def _weights(d: dict, method: str) -> str:
-    m = METHODS.get(method)
+def _weights(d: dict[str, str], method: str) -> str:
+    """ " (β=…, γ=…)" where a method with free weights ran with others than its own."""
+    m = method_named(method)
     beta, gamma = json.loads(d.get("beta", "null")), json.loads(d.get("gamma", "null"))
-    if m is None or not m.free_weights or (beta, gamma) == (m.beta, m.gamma):
-        return ""
-    return f" (β={beta:g}, γ={gamma:g})"
+    return "" if m is None else m.label(beta, gamma).removeprefix(method)
 
 
 def tables(runs: list[dict]) -> str:

@@ -16,9 +16,11 @@ seed and ignores training variance, so it describes and never decides.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, stats
 
 
@@ -31,24 +33,24 @@ class PairedT:
     p: float  # two-sided p of H0: mean difference 0 (nan below two pairs or with sd 0)
 
 
-def paired_t(a, b, alpha: float = 0.05) -> PairedT:
+def paired_t(a: ArrayLike, b: ArrayLike, alpha: float = 0.05) -> PairedT:
     """Paired t test of a − b over seeds (a[i], b[i]: the two arms on seed i)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.ndim != 1 or a.shape != b.shape:
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape:
         raise ValueError(
-            f"paired_t takes two 1-D sequences of equal length, got {a.shape}, {b.shape}"
+            f"paired_t takes two 1-D sequences of equal length, got {x.shape}, {y.shape}"
         )
-    return mean_t(a - b, alpha)
+    return mean_t(x - y, alpha)
 
 
-def mean_t(d, alpha: float = 0.05) -> PairedT:
+def mean_t(d: ArrayLike, alpha: float = 0.05) -> PairedT:
     """The one-sample t test of mean(d) = 0 and its (1 − alpha) interval (d: paired differences)."""
-    d = np.asarray(d, dtype=float)
-    n = len(d)
-    mean = float(d.mean()) if n else math.nan
+    x = np.asarray(d, dtype=float)
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
     if n < 2:
         return PairedT(n, mean, math.nan, math.nan, math.nan)
-    se = float(d.std(ddof=1)) / math.sqrt(n)
+    se = float(x.std(ddof=1)) / math.sqrt(n)
     if se == 0:
         return PairedT(n, mean, mean, mean, math.nan if mean == 0 else 0.0)
     half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * se
@@ -56,7 +58,7 @@ def mean_t(d, alpha: float = 0.05) -> PairedT:
     return PairedT(n, mean, mean - half, mean + half, p)
 
 
-def holm(pvalues) -> list[float]:
+def holm(pvalues: ArrayLike) -> list[float]:
     """Holm-adjusted p values, in the input's order (nan stays nan and is not counted)."""
     p = np.asarray(pvalues, dtype=float)
     ok = np.flatnonzero(~np.isnan(p))
@@ -95,7 +97,7 @@ def sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def wilcoxon_p(d) -> float | None:
+def wilcoxon_p(d: Sequence[float]) -> float | None:
     """Two-sided Wilcoxon signed-rank p (``scipy.stats.wilcoxon``) of the non-zero differences
     (zeros dropped, Wilcoxon's rule); None without a non-zero one."""
     nonzero = [x for x in d if x != 0]

@@ -10,9 +10,11 @@ import torch
 
 import infoprompt.activity as activity
 from infoprompt.config import ConfigError, RunConfig
-from infoprompt.data import TASKS
+from infoprompt.loop import make_optimizer
 from infoprompt.model import PromptModel, load_backbone
-from infoprompt.train import make_optimizer, source_commit, train
+from infoprompt.runs import source_commit
+from infoprompt.tasks import TASKS
+from infoprompt.train import train
 
 FAST = {"shots": 8, "epochs": 2, "batch_size": 4, "eval_batch_size": 8, "max_len": 32}
 
@@ -90,8 +92,14 @@ def test_critic_lr_gives_the_critics_their_own_group(tiny_bert, sst2_dir, tmp_pa
     assert (rest["lr"], critics["lr"]) == (1e-3, 0.05)
     assert {id(p) for p in critics["params"]} == {id(p) for p in model.critics().values()}
     names = set(model.critics())
-    assert names == {"rep_mi.W2", "rep_mi.f_mu.weight", "rep_mi.f_mu.bias",
-                     "rep_mi.f_sigma.weight", "rep_mi.f_sigma.bias", "head_mi.W1"}  # fmt: skip
+    assert names == {
+        "rep_mi.W2",
+        "rep_mi.f_mu.weight",
+        "rep_mi.f_mu.bias",
+        "rep_mi.f_sigma.weight",
+        "rep_mi.f_sigma.bias",
+        "head_mi.W1",
+    }
     default = run_config(tmp_path, tiny_bert, sst2_dir, lr=1e-3)
     assert len(make_optimizer(model, default, total_steps=4)[0].param_groups) == 1
     with pytest.raises(ConfigError, match="critic_lr does not apply to method 'warp'"):

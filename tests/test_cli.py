@@ -106,18 +106,29 @@ def test_module_entry_point_with_bf16_autocast(tmp_path, tiny_bert, sst2_dir):
 
 
 def _run(seed, acc, method="warp", path="a", **config):
-    config = {"shots": 64, "method": method, "seed": seed, "lr": 1e-3, "epochs": 30,
-              "data_dir": "SST-2"} | config  # fmt: skip
+    config = {
+        "shots": 64,
+        "method": method,
+        "seed": seed,
+        "lr": 1e-3,
+        "epochs": 30,
+        "data_dir": "SST-2",
+    } | config
     test = {"final": {"accuracy": acc}, "selected": {"accuracy": acc - 0.1}}
-    return {"config": config, "task": "sst2", "main_metric": "accuracy", "test": test,
-            "path": f"{path}{seed}{method}"}  # fmt: skip
+    return {
+        "config": config,
+        "task": "sst2",
+        "main_metric": "accuracy",
+        "test": test,
+        "path": f"{path}{seed}{method}",
+    }
 
 
 def test_report_mean_and_std():
     text = tables([_run(1, 0.80), _run(2, 0.90), _run(1, 0.70, "finetune", lr=2e-5)])
     final, selected = text.split("test.selected")
     assert "| warp [lr=0.001] | 85.0 ± 7.1 (2) |" in final
-    assert "| finetune [lr=2e-05] | 70.0 ± 0.0 (1) |" in final
+    assert "| finetune [lr=2e-05] | 70.0 (1) |" in final
     assert "| warp [lr=0.001] | 75.0 ± 7.1 (2) |" in selected
     assert final.index("warp") < final.index("finetune")  # registry order
 
@@ -126,12 +137,12 @@ def test_report_never_averages_other_settings_or_a_seed_twice():
     runs = [_run(1, 0.8), _run(2, 0.9), _run(3, 0.5, epochs=4), _run(1, 0.1, path="b")]
     text = tables(runs)
     assert "| warp [epochs=30] | 85.0 ± 7.1 (2) |" in text
-    assert "| warp [epochs=4] | 50.0 ± 0.0 (1) |" in text
+    assert "| warp [epochs=4] | 50.0 (1) |" in text
     assert "b1warp: seed 1 counted already" in text
 
 
 def test_parse_text_pairs_and_entity_tags():
-    from infoprompt.data import TASKS
+    from infoprompt.tasks import TASKS
 
     assert parse_text("A dog ran. ||| An animal ran.", TASKS["rte"]).text_b == "An animal ran."
     ex = parse_text("the <e1>cup</e1> holds <e2>tea</e2>", TASKS["semeval"])
@@ -210,8 +221,9 @@ def test_two_process_resume_restores_each_process_rng(tmp_path, tiny_bert):
     b, _ = read_checkpoint(tmp_path / "cut" / "seed13" / "last.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng/")), "parameters"
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("rng/")), "RNG states"
-    ra, rb = (json.loads((tmp_path / r / "seed13" / "results.json").read_text())
-              for r in ("full", "cut"))  # fmt: skip
+    ra, rb = (
+        json.loads((tmp_path / r / "seed13" / "results.json").read_text()) for r in ("full", "cut")
+    )
     assert [p["train"] for p in ra["curve"]] == [p["train"] for p in rb["curve"]]
     assert ra["test"] == rb["test"]
 
@@ -251,8 +263,13 @@ def test_unknown_model_fails_at_once_offline_by_default(tmp_path, sst2_dir):
     }
     args = train_args("no-such-org/no-such-model", sst2_dir, tmp_path / "o")
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "infoprompt", *args], capture_output=True,
-                          text=True, env=env, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "infoprompt", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 2 and time.monotonic() - start < 30
     assert done.stderr.startswith("error: could not load model 'no-such-org/no-such-model'")
     assert "HF_HUB_OFFLINE=1" in done.stderr and done.stderr.count("\n") == 1
@@ -287,7 +304,7 @@ def test_ctrl_c_prints_how_to_continue(tmp_path, tiny_bert, sst2_dir, capsys, mo
 def test_threads_flag_and_default(monkeypatch, capsys):
     from threadpoolctl import threadpool_info
 
-    from infoprompt.__main__ import default_threads, set_threads
+    from infoprompt._cli import default_threads, set_threads
 
     before = torch.get_num_threads()
     try:
@@ -312,8 +329,9 @@ def test_evaluation_bars_and_no_progress(tmp_path, tiny_bert, sst2_dir, capsys):
     from infoprompt.train import train
 
     fast = {"shots": 8, "epochs": 1, "batch_size": 4, "max_len": 32}
-    config = RunConfig(task="sst2", data_dir=sst2_dir, out=str(tmp_path / "a"), model=tiny_bert,
-                       **fast)  # fmt: skip
+    config = RunConfig(
+        task="sst2", data_dir=sst2_dir, out=str(tmp_path / "a"), model=tiny_bert, **fast
+    )
     train(config, progress=True)
     err = capsys.readouterr().err
     assert all(name in err for name in ("training", "validation", "critics", "reported set"))
@@ -323,7 +341,7 @@ def test_evaluation_bars_and_no_progress(tmp_path, tiny_bert, sst2_dir, capsys):
 
 def test_help_lists_defaults_and_valid_values_and_version(capsys):
     from infoprompt.__main__ import train_parser
-    from infoprompt.figures import parser as figures_parser
+    from infoprompt.figures_cli import parser as figures_parser
 
     text = train_parser().format_help()
     assert "--shots SHOTS" in text and "(default: 64)" in text and "(required)" in text

@@ -62,3 +62,45 @@ def test_readme_trainer_commands_run_from_the_venv():
         if re.match(r"\s*python3? -m infoprompt\b", line)
     ]
     assert not bare, f"README commands must start with .venv/bin/python: {bare}"
+
+
+def _infoprompt_imports() -> dict[str, set[str]]:
+    """Module → the infoprompt modules it imports, at any depth of its code (lazy imports too)."""
+    import ast
+
+    graph = {}
+    for path in sorted((ROOT / "infoprompt").glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "infoprompt":
+                    names |= {f"infoprompt.{a.name}" for a in node.names}
+                elif node.module.startswith("infoprompt."):
+                    names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names if a.name.startswith("infoprompt.")}
+        graph[f"infoprompt.{path.stem}"] = names
+    return graph
+
+
+def test_no_import_cycle_in_the_trainer():
+    graph = _infoprompt_imports()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for dep in sorted(graph.get(module, ())):
+            assert state.get(dep) != 1, "import cycle: " + " -> ".join([*path, module, dep])
+            if dep not in state:
+                visit(dep, [*path, module])
+        state[module] = 2
+
+    for module in graph:
+        if module not in state:
+            visit(module, [])
+
+
+def test_every_trainer_module_reads_at_once():
+    """One job per module: none of infoprompt/ exceeds 450 lines."""
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "infoprompt").glob("*.py")}
+    assert max(sizes.values()) < 450, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]

@@ -11,7 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infoprompt.data import TASKS, DataError, Example, draw, load_split
+from infoprompt.data import Example
+from infoprompt.errors import DataError
+from infoprompt.readers import load_split
+from infoprompt.sampling import draw
+from infoprompt.tasks import TASKS
 
 
 def few_shot(examples, shots, seed, n_labels):

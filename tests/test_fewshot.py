@@ -149,8 +149,12 @@ def test_budget_stops_new_starts(tmp_path):
 def write_search(out, run, grid, val, chosen):
     d = run.run_dir(out)
     d.mkdir(parents=True, exist_ok=True)
-    r = {"finished": True, "lr": chosen, "config": {"lr": None, "lr_grid": grid},
-         "lr_search": {"grid": grid, "val": val, "chosen": chosen}}  # fmt: skip
+    r = {
+        "finished": True,
+        "lr": chosen,
+        "config": {"lr": None, "lr_grid": grid},
+        "lr_search": {"grid": grid, "val": val, "chosen": chosen},
+    }
     (d / "results.json").write_text(json.dumps(r))
 
 

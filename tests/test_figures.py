@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from infoprompt import figures
+from infoprompt import fig_cmi, fig_landscape, figures, plots
 from infoprompt.__main__ import main
 from infoprompt.config import RunConfig
 from infoprompt.data import Example
+from infoprompt.evaluation import evaluate
 from infoprompt.losses import info_nce
 from infoprompt.model import load_backbone
 
@@ -43,15 +44,15 @@ def test_nce_over_prompts_is_info_nce_with_prompts_as_candidates():
     p_pos, p_neg = torch.randn(3, 5), torch.randn(3, 4, 5)
     pos = torch.stack([p_pos[n] @ w @ z[n] for n in range(3)])
     neg = torch.stack([torch.stack([p_neg[n, k] @ w @ z[n] for k in range(4)]) for n in range(3)])
-    got = figures.nce_over_prompts(w, p_pos, p_neg, z)
+    got = fig_cmi.nce_over_prompts(w, p_pos, p_neg, z)
     torch.testing.assert_close(got.mean(), info_nce(pos, neg))
 
 
 def test_bound_is_zero_at_w_zero_and_at_most_log_k():
     torch.manual_seed(0)
     p, z, ref = torch.randn(6, 4), torch.randn(6, 4), torch.randn(7, 4)
-    torch.testing.assert_close(figures.cmi_bound(torch.zeros(4, 4), p, z, ref), torch.zeros(6))
-    assert (figures.cmi_bound(100 * torch.randn(4, 4), p, z, ref) <= math.log(8) + 1e-6).all()
+    torch.testing.assert_close(fig_cmi.cmi_bound(torch.zeros(4, 4), p, z, ref), torch.zeros(6))
+    assert (fig_cmi.cmi_bound(100 * torch.randn(4, 4), p, z, ref) <= math.log(8) + 1e-6).all()
 
 
 def test_critic_reads_back_prompts_that_shape_z_and_not_unrelated_ones():
@@ -61,20 +62,20 @@ def test_critic_reads_back_prompts_that_shape_z_and_not_unrelated_ones():
     torch.manual_seed(0)
     sets, a = torch.randn(200, 8), torch.randn(8, 8)
     z = sets @ a.T + 0.1 * torch.randn(10, 200, 8)  # (N, S, D)
-    w = figures.fit_critic(sets, z, k=8, steps=150, lr=0.05, wd=0.0)
+    w = fig_cmi.fit_critic(sets, z, k=8, steps=150, lr=0.05, wd=0.0)
     p_new, ref = torch.randn(10, 8), torch.randn(7, 8)
-    informative = figures.cmi_bound(w, p_new, p_new @ a.T, ref).mean()
-    unrelated = figures.cmi_bound(w, p_new, torch.randn(10, 8) @ a.T, ref).mean()
+    informative = fig_cmi.cmi_bound(w, p_new, p_new @ a.T, ref).mean()
+    unrelated = fig_cmi.cmi_bound(w, p_new, torch.randn(10, 8) @ a.T, ref).mean()
     assert informative > 0.7 * math.log(8) and unrelated < 0
 
 
 def test_prompts_and_states_with_fixed_prompts_equal_a_warp_model_holding_them(backbone):
     s = tiny_setup(backbone, method="warp")
-    vectors = figures.phrase_embeddings(backbone[0], s.model.embed.weight, "the film is", 4)
-    p_fixed, z_fixed = figures.prompts_and_states(s, s.val_set, vectors)
+    vectors = fig_cmi.phrase_embeddings(backbone[0], s.model.embed.weight, "the film is", 4)
+    p_fixed, z_fixed = fig_cmi.prompts_and_states(s, s.val_set, vectors)
     with torch.no_grad():
         s.model.prompts.prompts.copy_(vectors)
-    p_own, z_own = figures.prompts_and_states(s, s.val_set)
+    p_own, z_own = fig_cmi.prompts_and_states(s, s.val_set)
     torch.testing.assert_close(z_fixed, z_own)
     torch.testing.assert_close(p_fixed, vectors.mean(0).expand_as(p_fixed))
 
@@ -85,7 +86,7 @@ def test_prompts_and_states_with_fixed_prompts_equal_a_warp_model_holding_them(b
 def test_embedding_pcs_are_the_top_right_singular_vectors():
     torch.manual_seed(0)
     e = torch.randn(200, 6) * torch.tensor([5.0, 3.0, 1, 1, 1, 1])
-    u, lam = figures.embedding_pcs(e)
+    u, lam = fig_landscape.embedding_pcs(e)
     _, sv, vh = np.linalg.svd((e - e.mean(0)).numpy(), full_matrices=False)
     np.testing.assert_allclose(np.abs(u.numpy() @ vh[:2].T), np.eye(2), atol=1e-4)
     np.testing.assert_allclose(lam.numpy(), sv[:2] ** 2 / 200, rtol=1e-4)
@@ -93,8 +94,8 @@ def test_embedding_pcs_are_the_top_right_singular_vectors():
 
 def test_roughness_is_zero_for_a_plane_and_grows_with_bumps():
     a, b = np.meshgrid(np.linspace(-1, 1, 9), np.linspace(-1, 1, 9))
-    assert figures.roughness(2 * a - b) == pytest.approx(0, abs=1e-12)
-    assert figures.roughness(np.sin(8 * a)) > figures.roughness(np.sin(2 * a)) > 0
+    assert fig_landscape.roughness(2 * a - b) == pytest.approx(0, abs=1e-12)
+    assert fig_landscape.roughness(np.sin(8 * a)) > fig_landscape.roughness(np.sin(2 * a)) > 0
 
 
 def test_point_losses_at_the_models_own_prompt_equal_the_training_loss(backbone):
@@ -104,14 +105,16 @@ def test_point_losses_at_the_models_own_prompt_equal_the_training_loss(backbone)
         p1 = s.model.make_prompts(1, batch["pooled"])[0, 0]
         torch.manual_seed(0)
         out = s.model(**batch)
-    pred, rep = figures.point_losses(s, batch, p1, seed=0)
+    pred, rep = fig_landscape.point_losses(s, batch, p1, seed=0)
     assert pred == pytest.approx(out["pred"].item(), rel=1e-5)
     assert rep == pytest.approx(out["rep"].item(), rel=1e-5)
 
 
 def test_landscape_run_shapes_and_trajectory_ends_at_the_centre(backbone):
     config = RunConfig(task="sst2", data_dir="-", out="-", model="-", batch_size=4, max_len=32)
-    r = figures.landscape_run(backbone, EXAMPLES, EXAMPLES[:2], config, steps=3, n_points=4, grid=3)
+    r = fig_landscape.landscape_run(
+        backbone, EXAMPLES, EXAMPLES[:2], config, steps=3, n_points=4, grid=3
+    )
     assert r["traj"].shape == (4, 2) and np.allclose(r["traj"][-1], 0, atol=1e-6)
     assert r["pred"].shape == r["rep"].shape == (3, 3) and np.isfinite(r["pred"]).all()
 
@@ -122,7 +125,13 @@ def test_landscape_run_shapes_and_trajectory_ends_at_the_centre(backbone):
 def test_learning_curve_points(backbone):
     curve = figures.learning_curve(tiny_setup(backbone, method="warp"), steps=5, every=2)
     assert [t for t, _ in curve] == [0, 2, 4, 5]
-    assert all(0 <= a <= 1 for _, a in curve)
+    # each point is the dev accuracy of the model trained that far: 4 dev examples, so k / 4,
+    # the first one of the untrained model, the last one of a model trained 5 steps anew
+    assert all(4 * a == round(4 * a) for _, a in curve)
+    fresh = tiny_setup(backbone, method="warp")
+    assert curve[0][1] == evaluate(fresh, fresh.val_set)["accuracy"]
+    figures.run_steps(fresh, 5)
+    assert curve[-1][1] == evaluate(fresh, fresh.val_set)["accuracy"]
 
 
 def test_curve_stats():
@@ -155,9 +164,18 @@ def test_curves_figure_reads_test_curve_runs(tiny_bert, sst2_dir, tmp_path):
     from infoprompt.train import train
 
     for method in ("infoprompt", "warp"):
-        config = RunConfig(task="sst2", data_dir=sst2_dir, out=str(tmp_path / "runs" / method),
-                           model=tiny_bert, method=method, shots=8, epochs=2, batch_size=4,
-                           max_len=32, test_curve=True)  # fmt: skip
+        config = RunConfig(
+            task="sst2",
+            data_dir=sst2_dir,
+            out=str(tmp_path / "runs" / method),
+            model=tiny_bert,
+            method=method,
+            shots=8,
+            epochs=2,
+            batch_size=4,
+            max_len=32,
+            test_curve=True,
+        )
         train(config, progress=False)
     curves = figures.reported_curves([str(tmp_path / "runs")])
     assert set(curves) == {"infoprompt", "warp"} and [s for s, _ in curves["warp"][0]] == [2, 4]
@@ -179,7 +197,7 @@ def test_curves_figure_reads_test_curve_runs(tiny_bert, sst2_dir, tmp_path):
 
 def test_curve_band_is_the_t_interval_from_three_runs():
     acc = np.array([[0.5, 0.6], [0.7, 0.6], [0.6, 0.9]])
-    lo, hi = figures.curve_band(acc)
+    lo, hi = plots.curve_band(acc)
     half = 4.302652729911275 * acc.std(0, ddof=1) / np.sqrt(3)  # t_{0.975, 2}
     assert lo == pytest.approx(acc.mean(0) - half) and hi == pytest.approx(acc.mean(0) + half)
-    assert [x.tolist() for x in figures.curve_band(acc[:2])] == [[0.5, 0.6], [0.7, 0.6]]
+    assert [x.tolist() for x in plots.curve_band(acc[:2])] == [[0.5, 0.6], [0.7, 0.6]]

@@ -65,8 +65,13 @@ def test_head_loss_gradient_in_p_is_that_of_eq_4():
     loss(p, theta, negs).backward()
     w1 = loss.W1.detach().double()
     w_theta = theta.double() @ w1.T  # (B, D): W1 θ_b
-    scores = torch.cat([(p.detach().double() * w_theta).sum(-1, keepdim=True),
-                        torch.einsum("bkd,bd->bk", negs.double(), w_theta)], dim=1)  # fmt: skip
+    scores = torch.cat(
+        [
+            (p.detach().double() * w_theta).sum(-1, keepdim=True),
+            torch.einsum("bkd,bd->bk", negs.double(), w_theta),
+        ],
+        dim=1,
+    )
     s1 = scores.softmax(-1)[:, :1]  # (B, 1)
     expected = -(1 - s1) * w_theta / b
     assert torch.allclose(p.grad.double(), expected, atol=1e-6)
@@ -88,7 +93,9 @@ def test_representation_loss_with_prompt_negatives_is_in_batch_infonce():
         zs = loss.f_mu(z) + torch.nn.functional.softplus(loss.f_sigma(z)) * eps
     w = loss.W2.tolist()
     pos = [bilinear(p[i].tolist(), w, zs[i].tolist()) for i in range(b)]
-    neg = [[bilinear(p[j].tolist(), w, zs[i].tolist()) for j in range(b) if j != i] for i in range(b)]
+    neg = [
+        [bilinear(p[j].tolist(), w, zs[i].tolist()) for j in range(b) if j != i] for i in range(b)
+    ]
     assert got == pytest.approx(nce_by_hand(pos, neg), rel=1e-5)
 
 

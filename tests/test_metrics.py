@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from infoprompt.data import SEMEVAL_LABELS
 from infoprompt.metrics import compute, compute_all
+from infoprompt.tasks import SEMEVAL_LABELS
 
 SCORER = "SemEval2010_task8/semeval2010_task8_scorer-v1.2.pl"
 # The official scorer is not ours to ship: $SEMEVAL_SCORER, else the data folder beside the

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from infoprompt.config import ConfigError, RunConfig
-from infoprompt.data import TASKS, DataError, Example
+from infoprompt.data import Example
+from infoprompt.errors import DataError
+from infoprompt.loop import make_optimizer
 from infoprompt.model import PromptModel, load_backbone
-from infoprompt.session import Split, build_cache, collate, make_template
-from infoprompt.templates import Template, fit_lengths, group_sizes
-from infoprompt.train import make_optimizer
+from infoprompt.session import Split, collate, make_template, plain_cache
+from infoprompt.tasks import TASKS, Template, fit_lengths, group_sizes
 
 CPU = SimpleNamespace(device="cpu", autocast=contextlib.nullcontext)  # an Accelerator's interface
 TEXTS = ["a gem of a film", "the worst film this year , boring and long", "warm"]
@@ -37,8 +38,9 @@ def batch_of(config, tokenizer, model, texts, labels=None):
     examples = [Example(t, label=i % 2) for i, t in enumerate(texts)]
     split = Split([template.encode(e) for e in examples], labels or [e.label for e in examples])
     if model.generates_prompts:
-        session = SimpleNamespace(model=model, accelerator=CPU, config=config, pad=tokenizer.pad_token_id)
-        split.cache = build_cache(session, split)
+        pad = tokenizer.pad_token_id
+        cache = plain_cache(model, CPU, split, config.eval_batch_size, pad)
+        split = Split(split.encoded, split.labels, cache)
     return collate(split, list(range(len(texts))), tokenizer.pad_token_id, "cpu")
 
 

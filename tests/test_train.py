@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import infoprompt.loop as loop_mod
 import infoprompt.session as session_mod
 import infoprompt.train as train_mod
 from infoprompt.checkpoint import (
@@ -23,10 +24,13 @@ from infoprompt.checkpoint import (
     write_json,
 )
 from infoprompt.config import ConfigError, RunConfig
-from infoprompt.data import TASKS, DataError
+from infoprompt.errors import DataError
+from infoprompt.loop import epoch_batches, make_optimizer
 from infoprompt.methods import METHODS
 from infoprompt.model import PromptModel, load_backbone
-from infoprompt.train import BEST, LAST, RESULTS, epoch_batches, make_optimizer, train
+from infoprompt.runs import BEST, LAST, RESULTS
+from infoprompt.tasks import TASKS
+from infoprompt.train import train
 
 FAST = {"shots": 8, "epochs": 2, "batch_size": 4, "eval_batch_size": 8, "max_len": 32}
 
@@ -56,10 +60,13 @@ def test_every_method_runs_end_to_end(tmp_path, tiny_bert, sst2_dir, method, ext
     assert results["config"] == config.to_dict()
     assert (results["n_train"], results["n_val"]) == (8, 8)
     assert [p["step"] for p in results["curve"]] == [2, 4]
-    assert 0 <= results["best"]["val"]["accuracy"] <= 1
+    val = [p["val"]["accuracy"] for p in results["curve"]]
+    first_best = [2, 4][val.index(max(val))]  # ties: the earliest validation
+    assert results["best"]["val"]["accuracy"] == max(val) and results["best"]["step"] == first_best
+    assert all(8 * v == round(8 * v) for v in val)  # 8 validation examples
     for which in ("final", "selected"):
         assert set(results["test"][which]) == {"accuracy"}
-    assert results["test"]["n"] == 8 and results["test"]["selected_step"] in (2, 4)
+    assert results["test"]["n"] == 8 and results["test"]["selected_step"] == first_best
     parts = {"loss", "pred"} | {k for k, w in (("rep", config.beta), ("head", config.gamma)) if w}
     assert set(results["curve"][0]["train"]) == parts
     critic = results["curve"][0]["critic"]
@@ -105,8 +112,8 @@ def test_selected_is_the_best_validation_checkpoint(tmp_path, tiny_bert, sst2_di
     best = results["best"]
     assert results["test"]["selected_step"] == best["step"]
     tensors, _ = read_checkpoint(Path(config.out) / BEST)
+    from infoprompt.evaluation import evaluate
     from infoprompt.session import build_session
-    from infoprompt.train import evaluate
 
     s = build_session(config, log=lambda line: None)
     load_params(s.model, tensors)
@@ -149,10 +156,12 @@ def test_resume_refuses_other_settings(tmp_path, tiny_bert, sst2_dir):
     config = run_config(tmp_path, tiny_bert, sst2_dir, epochs=1)
     train(config, progress=False)
     other = run_config(tmp_path, tiny_bert, sst2_dir, epochs=3, method="warp")
-    with pytest.raises(
-        ConfigError, match="another configuration .*epochs: saved 1, asked 3.*method"
-    ):
+    with pytest.raises(ConfigError) as refused:
         train(other, resume=True, progress=False)
+    # only the settings that differ: not warp's "beta: saved 0.1, asked None" and the like
+    assert "(epochs: saved 1, asked 3, method: saved 'infoprompt', asked 'warp');" in str(
+        refused.value
+    )
 
 
 def test_pair_task_on_roberta(tmp_path, tiny_roberta, rte_dir):
@@ -203,18 +212,18 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, tiny_bert, sst2_dir, monke
     kw = {"method": method, "epochs": 3, "eval_every": 3}
     full = train(run_config(tmp_path, tiny_bert, sst2_dir, "full", **kw), progress=False)
 
-    write_json = train_mod.write_json
+    write_json = loop_mod.write_json
 
     def interrupt(path, obj):  # the process dies right after the first evaluation's files
         write_json(path, obj)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod, "write_json", interrupt)
+    monkeypatch.setattr(loop_mod, "write_json", interrupt)
     config = run_config(tmp_path, tiny_bert, sst2_dir, "cut", **kw)
     with pytest.raises(KeyboardInterrupt):
         train(config, progress=False)
     assert not json.loads((Path(config.out) / RESULTS).read_text())["finished"]
-    monkeypatch.setattr(train_mod, "write_json", write_json)
+    monkeypatch.setattr(loop_mod, "write_json", write_json)
     torch.manual_seed(123)  # the global RNG state must come from the checkpoint
     resumed = train(config, resume=True, progress=False)
 
@@ -355,8 +364,11 @@ def test_checkpoint_holds_one_rng_state_per_process(tmp_path, tiny_bert):
     with pytest.raises(ConfigError, match="written by 2 process.*this run has 1; resume with 2"):
         restore_training(tensors, meta, optimizer, scheduler)
     # a checkpoint of the single-copy layout (rng/torch) still resumes on one process
-    old = {("rng/torch" if k == "rng/0/torch" else k): v for k, v in tensors.items()
-           if not k.startswith("rng/1/")}  # fmt: skip
+    old = {
+        ("rng/torch" if k == "rng/0/torch" else k): v
+        for k, v in tensors.items()
+        if not k.startswith("rng/1/")
+    }
     torch.manual_seed(99)
     restore_training(old, {k: v for k, v in meta.items() if k != "world"}, optimizer, scheduler)
     assert rng_state() == states[0]

@@ -6,7 +6,12 @@ from collections import Counter
 
 import pytest
 
-from infoprompt.data import TASK_NAMES, TASKS, DataError, Example, TsvFormat, draw, load_split
+from infoprompt.data import Example
+from infoprompt.errors import DataError
+from infoprompt.readers import TASK_NAMES, load_split
+from infoprompt.sampling import draw
+from infoprompt.tasks import TASKS
+from infoprompt.tsv import TsvFormat
 
 QUESTIONS = {
     "ABBR": ["What does NASA stand for ?", "What is the abbreviation of kilogram ?"],
@@ -91,7 +96,7 @@ def test_tsv_is_a_task_name_but_not_in_tasks():
     assert "tsv" in TASK_NAMES and "tsv" not in TASKS
 
 
-# --- errors, each naming file and line --------------------------------------------------------------
+# --- errors, each naming file and line ---------------------------------------------------------
 
 
 def test_missing_column_lists_the_header(tmp_path):
@@ -203,7 +208,7 @@ def test_tsv_format_only_for_the_tsv_task(tmp_path):
         load_split("sst2", tmp_path, "train", tsv=QUESTION)
 
 
-# --- the fixed tasks: header-only and binary files are one-line errors too --------------------------
+# --- the fixed tasks: header-only and binary files are one-line errors too ---------------------
 
 
 def test_glue_header_only_file(tmp_path):

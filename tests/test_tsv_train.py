@@ -31,10 +31,33 @@ def write_questions(folder, dev_label=None):
 
 
 def tsv_args(model, data, out, *extra):
-    return ["train", "--task", "tsv", "--data-dir", data, "--model", model,
-            "--text-columns", "question", "--label-column", "category", "--shots", "12",
-            "--val-shots", "6", "--epochs", "2", "--batch-size", "4", "--max-len", "32",
-            "--out", str(out), "--no-progress", *extra]  # fmt: skip
+    return [
+        "train",
+        "--task",
+        "tsv",
+        "--data-dir",
+        data,
+        "--model",
+        model,
+        "--text-columns",
+        "question",
+        "--label-column",
+        "category",
+        "--shots",
+        "12",
+        "--val-shots",
+        "6",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-len",
+        "32",
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
 
 
 def test_six_class_tsv_trains_and_predicts(tmp_path, tiny_bert, capsys):

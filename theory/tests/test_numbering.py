@@ -30,7 +30,9 @@ CITATION = re.compile(
     rf"(?P<nums>{NUM}(?:\s*(?:–|-|,|and|, and)\s*{NUM})*)"
     r"(?:,?\s+parts?\s+(?P<parts>\d(?:\s*(?:–|-|,|and)\s*\d)*))?"
 )
-ROW = re.compile(r"^\| (Definition|Lemma|Theorem) ([A-D]\.\d+)(?: part (\d))? \| ([^|]*) \| ([^|]*) \|")
+ROW = re.compile(
+    r"^\| (Definition|Lemma|Theorem) ([A-D]\.\d+)(?: part (\d))? \| ([^|]*) \| ([^|]*) \|"
+)
 FUNCTION = re.compile(r"`(theory\.[\w.]+)`")
 
 
@@ -105,7 +107,9 @@ TABLE = paper_table()
 
 
 # The objects the paper does not contain (DLS23's c, ∇L_exp, B_exp), as the code and notebooks write them.
-NOT_IN_PAPER = re.compile(r"B_\{?exp|B_\{\\rm exp|∇L_exp|\\nabla L_\{?exp|∇²L_exp|\bc = f [-−] b|\bc\(x\) = f")
+NOT_IN_PAPER = re.compile(
+    r"B_\{?exp|B_\{\\rm exp|∇L_exp|\\nabla L_\{?exp|∇²L_exp|\bc = f [-−] b|\bc\(x\) = f"
+)
 
 
 def dls23_lines_without_source(text: str) -> list[str]:
@@ -145,7 +149,9 @@ def test_each_function_cites_its_object(key):
     cite = f"{SHORT[kind]} {num}" + (f" part {part}" if part else "")
     for name in functions:
         doc = resolve(name).__doc__ or ""
-        assert re.search(rf"{re.escape(cite)}(?!\d)", doc), f"{name}'s docstring does not cite {cite}"
+        assert re.search(rf"{re.escape(cite)}(?!\d)", doc), (
+            f"{name}'s docstring does not cite {cite}"
+        )
 
 
 def test_what_the_paper_does_not_contain_cites_no_number_of_it():
