@@ -39,26 +39,37 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from infoprompt.checkpoint import load_params, read_checkpoint
 from infoprompt.config import ConfigError, RunConfig
-from infoprompt.session import build_session, collate
+from infoprompt.session import Session, build_session, collate
+
+if TYPE_CHECKING:  # theory is imported where it is used, not when the command line loads
+    from infoprompt.model import PromptModel
+    from theory import GroupedSoftmaxRegression, SoftmaxRegression
+    from theory.solver import SolveResult
 
 SOLVE_TOL = 1e-8  # max |∇L| at the optimum (L is a sum over ~64 examples, O(1) to O(100))
 ESCAPE_ITERS = 30  # iterations shown on the unregularised problem (it has no minimiser)
 NOISE = 1e-8  # a Ritz value below −1e-8 λ_max is negative beyond the HVPs' float64 rounding
 
 
-def load_trained(run_dir, data_dir=None, checkpoint="last"):
+def load_trained(
+    run_dir: str | Path, data_dir: str | Path | None = None, checkpoint: str = "last"
+) -> Session:
     """The run's session (training draw encoded and cached) with the checkpoint's parameters."""
     path = Path(run_dir) / f"{checkpoint}.safetensors"
     if not path.is_file():
@@ -66,7 +77,7 @@ def load_trained(run_dir, data_dir=None, checkpoint="last"):
     tensors, meta = read_checkpoint(path)
     config = RunConfig.from_dict(meta["config"])
     if data_dir is not None:
-        config.data_dir = str(data_dir)
+        config = dataclasses.replace(config, data_dir=str(data_dir))  # RunConfig is frozen
     if not Path(config.data_dir).is_dir():
         raise ConfigError(
             f"data_dir {config.data_dir!r} of the run is not a folder; pass --data-dir"
@@ -81,7 +92,7 @@ def load_trained(run_dir, data_dir=None, checkpoint="last"):
     return session
 
 
-def batches(session, size):
+def batches(session: Session, size: int) -> list[dict[str, torch.Tensor]]:
     """The training draw in order, as collated batches of ``size`` (labels, cache included)."""
     split, device = session.train_set, session.accelerator.device
     n = len(split.labels)
@@ -90,30 +101,41 @@ def batches(session, size):
 
 
 @torch.no_grad()
-def trained_quantities(session, seed=0, size=16):
+def trained_quantities(
+    session: Session, seed: int = 0, size: int = 16
+) -> tuple[dict[str, np.ndarray], dict[str, float | None]]:
     """Z, logits, P (mean prompt), θ_X, negative prompts and the trainer's own L_pred and NCE_head
     (float32, sums over the training draw) at the trained point; negatives drawn with ``seed``."""
     m = session.model
-    out = {k: [] for k in ("z", "logits", "p", "theta", "neg", "labels")}
+    out: dict[str, list[torch.Tensor]] = {
+        k: [] for k in ("z", "logits", "p", "theta", "neg", "labels")
+    }
     pred = head = 0.0
     for i, b in enumerate(batches(session, size)):
         prompts = m.make_prompts(len(b["input_ids"]), b["pooled"])
         z = m.encode(b["input_ids"], b["attention_mask"], b["mask_pos"], prompts, b["prompt_pos"])
         logits = m.head(z).float()
         pred += float(F.cross_entropy(logits, b["labels"], reduction="sum"))
-        out["z"].append(z), out["logits"].append(logits), out["labels"].append(b["labels"])
+        out["z"].append(z)
+        out["logits"].append(logits)
+        out["labels"].append(b["labels"])
         if m.head_mi is not None:
+            assert prompts is not None  # load_trained refuses a method without prompts
             torch.manual_seed(seed * 1000 + i)
             p, theta = prompts.float().mean(1), m._theta(logits, b["labels"])
             neg = m._negatives(b["input_ids"])  # (B, K − 1, D), the trainer's own sampler
             head += float(m.head_mi(p, theta, neg)) * len(p)
-            out["p"].append(p), out["theta"].append(theta), out["neg"].append(neg)
+            out["p"].append(p)
+            out["theta"].append(theta)
+            out["neg"].append(neg)
     q = {k: torch.cat(v).double().numpy() for k, v in out.items() if v}
     q["labels"] = q["labels"].astype(np.int64)
     return q, {"pred": pred, "head": head if m.head_mi is not None else None}
 
 
-def pred_instance(q, head):
+def pred_instance(
+    q: dict[str, np.ndarray], head: nn.Linear
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(a): rows e_c ⊗ [Z_i, 1], b one-hot, groups = example; x_trained = vec([W | bias])."""
     Z1 = np.hstack([q["z"], np.ones((len(q["z"]), 1))])  # (N, D + 1)
     C = head.weight.shape[0]
@@ -122,7 +144,9 @@ def pred_instance(q, head):
     return A, np.eye(C)[q["labels"]].ravel(), np.repeat(np.arange(len(Z1)), C), x
 
 
-def head_instance(q, W1, head_weight):
+def head_instance(
+    q: dict[str, np.ndarray], W1: torch.Tensor, head_weight: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """(b): u = vec(W1 V), rows P_k ⊗ Vᵀθ_i (positive first), b = e_1 per group; V (D, C) an
     orthonormal basis of the head's class rows, which span every θ_i (float32 rounding aside:
     the largest ``||θ_i − V Vᵀθ_i|| / ||θ_i||`` is returned as the fifth value)."""
@@ -138,7 +162,9 @@ def head_instance(q, W1, head_weight):
     return A, b, np.repeat(np.arange(N), K), x, span_residual
 
 
-def variants(A, b, groups, lam):
+def variants(
+    A: np.ndarray, b: np.ndarray, groups: np.ndarray, lam: float
+) -> dict[str, GroupedSoftmaxRegression]:
     """{"trained": w = 0, "ridge": + ½ λ N ||x||², "theorem": [A; I], w² = 101 M on every row}."""
     from theory import GroupedSoftmaxRegression
     from theory.bounds import SANDWICH_FACTOR
@@ -158,7 +184,9 @@ def variants(A, b, groups, lam):
     }
 
 
-def _solve(prob, method, x0=None, max_iter=200):
+def _solve(
+    prob: SoftmaxRegression, method: str, x0: np.ndarray | None = None, max_iter: int = 200
+) -> tuple[SolveResult, float, list[str]]:
     from theory import solve
 
     with warnings.catch_warnings(record=True) as caught:
@@ -168,16 +196,18 @@ def _solve(prob, method, x0=None, max_iter=200):
     return res, time.perf_counter() - t0, sorted({type(w.message).__name__ for w in caught})
 
 
-def analyse(prob, x_tr, name):
+def analyse(prob: GroupedSoftmaxRegression, x_tr: np.ndarray, name: str) -> dict[str, Any]:
     """Sizes, conditions, optimum and gap for one instance (module docstring)."""
     from theory.grouped import theorem_conditions
 
     A = np.asarray(prob.A)
     sv = np.linalg.svd(A, compute_uv=False)  # once: ||A||₂ and σ_min(A)
     norm_A = float(sv[0])
-    rep = {"name": name, "n": prob.n, "d": prob.d, "groups": prob.n_groups, "norm_A": norm_A,
-           "max_row_norm": float(np.max(np.linalg.norm(A, axis=1))), "L_trained": prob.loss(x_tr),
-           "norm_x_trained": float(np.linalg.norm(x_tr))}  # fmt: skip
+    rep: dict[str, Any] = {
+        "name": name, "n": prob.n, "d": prob.d, "groups": prob.n_groups, "norm_A": norm_A,
+        "max_row_norm": float(np.max(np.linalg.norm(A, axis=1))), "L_trained": prob.loss(x_tr),
+        "norm_x_trained": float(np.linalg.norm(x_tr)),
+    }  # fmt: skip
     if not prob.w2.any():
         z = A @ x_tr
         margin = [z[prob.groups == g][np.argmax(prob.b[prob.groups == g])] -
@@ -212,12 +242,17 @@ def analyse(prob, x_tr, name):
 SCIPY = ("scipy-trust-exact", "scipy-trust-krylov", "scipy-newton-cg", "scipy-l-bfgs-b")
 
 
-def compare_solvers(prob, repeats=3, tol=SOLVE_TOL, methods=("sketched-subspace-newton", *SCIPY)):
+def compare_solvers(
+    prob: SoftmaxRegression,
+    repeats: int = 3,
+    tol: float = SOLVE_TOL,
+    methods: tuple[str, ...] = ("sketched-subspace-newton", *SCIPY),
+) -> dict[str, Any]:
     """Best-of-``repeats`` wall time of each method on ``prob`` (interleaved: repeat r runs every
     method once), the scipy anchors given the theory's closed-form derivatives; ``ratio`` = the
     default's time / the fastest successful scipy method's."""
-    times = {m: [] for m in methods}
-    last = {}
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    last: dict[str, SolveResult] = {}
     for _ in range(repeats):
         for m in methods:
             last[m], secs, _ = _solve(prob, m, max_iter=1000)
@@ -233,7 +268,13 @@ def compare_solvers(prob, repeats=3, tol=SOLVE_TOL, methods=("sketched-subspace-
 # -- (c) eq. 11 in the prompt generator's parameters, float64 -----------------------------------
 
 
-def eq11_sum(m, b, params, seed, float64=True):
+def eq11_sum(
+    m: PromptModel,
+    b: dict[str, torch.Tensor],
+    params: Sequence[torch.Tensor],
+    seed: int,
+    float64: bool = True,
+) -> torch.Tensor:
     """Σ over the batch of CE + β NCE_rep + γ NCE_head with the generator's parameters ``params``
     = (W_down, W_up); the random draws are those ``model.forward`` makes after
     ``torch.manual_seed(seed)``, drawn in float32 in the same order, then cast."""
@@ -241,7 +282,13 @@ def eq11_sum(m, b, params, seed, float64=True):
         return _eq11_sum(m, b, params, seed, float64)
 
 
-def _eq11_sum(m, b, params, seed, float64):
+def _eq11_sum(
+    m: PromptModel,
+    b: dict[str, torch.Tensor],
+    params: Sequence[torch.Tensor],
+    seed: int,
+    float64: bool,
+) -> torch.Tensor:
     cast = (lambda t: t.double()) if float64 else (lambda t: t.float())
     torch.manual_seed(seed)
     W_down, W_up = params
@@ -283,28 +330,31 @@ class Eq11:
     """eq. 11 averaged over the training draw, as a function of the generator's parameters
     (float64 copy of the model): value, gradient and Hessian-vector products (double backward)."""
 
-    def __init__(self, session, size=16, seed=0):
+    def __init__(self, session: Session, size: int = 16, seed: int = 0) -> None:
         self.m = copy.deepcopy(session.model).double().requires_grad_(False)
         self.batches = batches(session, size)
         self.N, self.seed = len(session.train_set.labels), seed
-        self.x0 = torch.cat([p.detach().reshape(-1) for p in self.m.prompts.parameters()])
-        self.shapes = [p.shape for p in self.m.prompts.parameters()]
+        prompts = self.m.prompts
+        assert prompts is not None  # load_trained refuses a method without prompts
+        self.x0 = torch.cat([p.detach().reshape(-1) for p in prompts.parameters()])
+        self.shapes = [p.shape for p in prompts.parameters()]
         self.hvps = 0
 
-    def params(self, x):
-        out, i = [], 0
+    def params(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out: list[torch.Tensor] = []
+        i = 0
         for s in self.shapes:
             out.append(x[i : i + s.numel()].view(s))
             i += s.numel()
         return out
 
-    def value(self, x=None):
+    def value(self, x: torch.Tensor | None = None) -> float:
         x = self.x0 if x is None else x
         with torch.no_grad():
             return sum(float(eq11_sum(self.m, b, self.params(x), self.seed * 1000 + i))
                        for i, b in enumerate(self.batches)) / self.N  # fmt: skip
 
-    def gradient(self, x=None):
+    def gradient(self, x: torch.Tensor | None = None) -> torch.Tensor:
         x = (self.x0 if x is None else x).clone().requires_grad_(True)
         g = torch.zeros_like(x)
         for i, b in enumerate(self.batches):
@@ -313,7 +363,7 @@ class Eq11:
             ]
         return g / self.N
 
-    def hvp(self, v):
+    def hvp(self, v: torch.Tensor) -> torch.Tensor:
         """``∇²L(x0) v`` (n_params,), one double backward per batch."""
         self.hvps += 1
         x = self.x0.clone().requires_grad_(True)
@@ -326,14 +376,17 @@ class Eq11:
         return out / self.N
 
 
-def lanczos(matvec, n, steps, seed=0):
+def lanczos(
+    matvec: Callable[[torch.Tensor], torch.Tensor], n: int, steps: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Ritz values (ascending) of ``steps`` Lanczos steps with full reorthogonalisation from a
     random start, and the residual norm ``||H y − θ y||`` of each Ritz pair (β_m |e_mᵀ s|)."""
     gen = torch.Generator().manual_seed(seed)
     Q = torch.zeros(steps + 1, n, dtype=torch.float64)
     Q[0] = torch.randn(n, generator=gen, dtype=torch.float64)
     Q[0] /= Q[0].norm()
-    alpha, beta = [], []
+    alpha: list[float] = []
+    beta: list[float] = []
     for j in range(steps):
         w = matvec(Q[j])
         alpha.append(float(w @ Q[j]))
@@ -349,27 +402,42 @@ def lanczos(matvec, n, steps, seed=0):
     return theta, np.abs(beta[k - 1] * S[-1])
 
 
-def hessian_extremes(session, steps=20, size=16, seed=0):
+def hessian_extremes(
+    session: Session, steps: int = 20, size: int = 16, seed: int = 0
+) -> dict[str, Any]:
     f = Eq11(session, size, seed)
+    prompts = session.model.prompts
+    assert prompts is not None  # Eq11 has checked it
     t0 = time.perf_counter()
     theta, res = lanczos(f.hvp, f.x0.numel(), steps, seed)
-    return {"params": f.x0.numel(), "names": [n for n, _ in session.model.prompts.named_parameters()],
+    return {"params": f.x0.numel(), "names": [n for n, _ in prompts.named_parameters()],
             "loss": f.value(), "grad_norm": float(f.gradient().norm()), "steps": len(theta),
             "hvps": f.hvps, "seconds": time.perf_counter() - t0, "lambda_min": float(theta[0]),
             "lambda_max": float(theta[-1]), "residual_min": float(res[0]), "residual_max": float(res[-1]),
             "ritz": theta.tolist(), "negative_curvature": bool(theta[0] < -NOISE * abs(theta[-1]))}  # fmt: skip
 
 
-def run(run_dir, data_dir=None, checkpoint="last", steps=20, seed=0, out=None, hessian=True):
+def run(
+    run_dir: str | Path,
+    data_dir: str | Path | None = None,
+    checkpoint: str = "last",
+    steps: int = 20,
+    seed: int = 0,
+    out: str | Path | None = None,
+    hessian: bool = True,
+) -> dict[str, Any]:
     """The whole report (module docstring); with ``out``, the instances as .npz and report.json."""
     session = load_trained(run_dir, data_dir, checkpoint)
     cfg, m = session.config, session.model
     q, trainer = trained_quantities(session, seed)
-    report = {"run": str(run_dir), "checkpoint": checkpoint, "method": cfg.method,
-              "N": len(q["labels"]), "trainer_sums": trainer, "instances": {}}  # fmt: skip
+    report: dict[str, Any] = {
+        "run": str(run_dir), "checkpoint": checkpoint, "method": cfg.method,
+        "N": len(q["labels"]), "trainer_sums": trainer, "instances": {},
+    }  # fmt: skip
     subs = {"pred": pred_instance(q, m.head)}
     if m.head_mi is not None:
-        *subs["head"], report["theta_span_residual"] = head_instance(q, m.head_mi.W1, m.head.weight)
+        head = head_instance(q, m.head_mi.W1, m.head.weight)
+        subs["head"], report["theta_span_residual"] = head[:4], head[4]
     for sub, (A, b, g, x_tr) in subs.items():
         for name, prob in variants(A, b, g, cfg.weight_decay).items():
             report["instances"][f"{sub}/{name}"] = analyse(prob, x_tr, f"{sub}/{name}")
@@ -384,7 +452,7 @@ def run(run_dir, data_dir=None, checkpoint="last", steps=20, seed=0, out=None, h
     return report
 
 
-def format_report(r) -> str:
+def format_report(r: dict[str, Any]) -> str:
     lines = [f"# Theorem 3.1 against {r['run']} ({r['method']}, {r['checkpoint']}, N = {r['N']})",
              f"trainer's sums at the trained point (float32): L_pred {r['trainer_sums']['pred']:.6g}, "
              f"NCE_head {r['trainer_sums']['head']}", "",
@@ -422,7 +490,7 @@ def format_report(r) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m infoprompt theory", description=__doc__.split("\n")[0]
     )

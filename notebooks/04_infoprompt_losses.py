@@ -53,7 +53,8 @@ from scipy.stats import multivariate_normal
 from threadpoolctl import threadpool_limits
 
 from infoprompt.config import RunConfig, default_model
-from infoprompt.data import TASKS, Example
+from infoprompt.data import Example
+from infoprompt.tasks import TASKS
 from infoprompt.losses import HeadMI, RepresentationMI, info_nce
 from infoprompt.model import load_backbone
 from infoprompt.train import fit

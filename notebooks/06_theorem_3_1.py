@@ -53,6 +53,7 @@ from sklearn.linear_model import LogisticRegression
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 from infoprompt import theorem
+from infoprompt.backbone import resolve
 from infoprompt.config import RunConfig, default_model
 from infoprompt.train import train
 from theory import GroupedSoftmaxRegression, SoftmaxRegression, grouped, solve
@@ -106,7 +107,7 @@ assert err <= 1e-6
 
 # %%
 work = Path(tempfile.mkdtemp())
-tokenizer = AutoTokenizer.from_pretrained(default_model())
+tokenizer = AutoTokenizer.from_pretrained(resolve(default_model()))  # the packaged folder
 config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                     num_attention_heads=2, intermediate_size=64)  # fmt: skip
 BertModel(config).save_pretrained(work / "tiny-bert")

@@ -246,7 +246,9 @@ class GroupedSoftmaxRegression(SoftmaxRegression):
         codes, self.group_labels = check_groups(groups, self.n)
         self.groups = codes
         self.layout = GroupLayout(codes, self.group_labels.size)
-        self.loss_z = GroupedSoftmaxLoss(self.b, self.w, self.layout, self.exp_weight)
+        # SoftmaxRegression (theory/objective.py) declares loss_z a SoftmaxLoss; the grouped loss has
+        # its methods with per-group s and lse (G,), and no shared base or Protocol exists there yet
+        self.loss_z = GroupedSoftmaxLoss(self.b, self.w, self.layout, self.exp_weight)  # type: ignore[assignment]
         self.s = self.loss_z.s
 
     @property
@@ -337,9 +339,12 @@ def theorem_conditions(prob, R: float, x0=None, x_star=None, eps: float = 0.01, 
     M = B_norm_bound(prob)
     w2min = float(np.min(prob.w2))
     l = (w2min - M) * smin**2
-    rows = [("A_bounded", "||A||_2 <= R", norm_A, R, None)]
+    # (name, statement, lhs, rhs, holds: None to compare lhs <= rhs)
+    rows: list[tuple[str, str, float, float, bool | None]] = [
+        ("A_bounded", "||A||_2 <= R", norm_A, R, None)
+    ]
     if x_star is not None:
-        rows.append(("x_star_in_ball", "||x*||_2 <= R", np.linalg.norm(x_star), R, None))
+        rows.append(("x_star_in_ball", "||x*||_2 <= R", float(np.linalg.norm(x_star)), R, None))
     holds = SANDWICH_FACTOR * M <= w2min and smin > 0
     rows.append(
         ("regulariser_dominates", "101 M(b) <= min w^2 and sigma_min(A) > 0",

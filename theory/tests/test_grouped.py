@@ -188,7 +188,9 @@ def test_grouped_bound_is_the_largest_blocks():
     groups = np.repeat(np.arange(50), 4)
     b = np.tile([1.0, 0, 0, 0], 50)
     prob = GroupedSoftmaxRegression(np.ones((200, 1)), b, 1.0, groups)
-    assert grouped.B_norm_bound(prob) == pytest.approx(single_bounds.B_norm_bound([1.0, 0, 0, 0]))
+    assert grouped.B_norm_bound(prob) == pytest.approx(
+        single_bounds.B_norm_bound(np.array([1.0, 0, 0, 0]))
+    )
 
 
 # -- solvers ------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def resolve(dotted: str):
 
 def _expand(nums: str) -> list[str]:
     """'C.6–C.8' → ['C.6', 'C.7', 'C.8']; 'C.15 and C.16' → ['C.15', 'C.16']."""
-    out = []
+    out: list[str] = []
     for m in re.finditer(rf"(?P<sep>–|-)?\s*(?P<num>{NUM})", nums):
         letter, k = m["num"].split(".")
         if m["sep"] and out:
