@@ -54,9 +54,9 @@ from threadpoolctl import threadpool_limits
 
 from infoprompt.config import RunConfig, default_model
 from infoprompt.data import Example
-from infoprompt.tasks import TASKS
 from infoprompt.losses import HeadMI, RepresentationMI, info_nce
 from infoprompt.model import load_backbone
+from infoprompt.tasks import TASKS
 from infoprompt.train import fit
 from theory import SoftmaxRegression, appendix
 
