@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from theory.blocks import Block, GeneratedBlock, block_bounds
+from theory.blocks import Block, GeneratedBlock, block_bounds, check_family
 from theory.engine import Engine, add_up
 from theory.validation import check_size
 
@@ -65,7 +65,7 @@ class DaskEngine(Engine):
         self.client, self.actors, self.groups, self.bounds = client, actors, groups, bounds
 
     @classmethod
-    def _built(cls, client, makers: dict, bounds, normalise: bool):
+    def _built(cls, client, makers: dict, bounds, family=None):
         """One :class:`WorkerBlocks` actor per worker of ``makers`` ({address: [(block index,
         maker)]}), with as many threads as the worker has."""
         nthreads = client.nthreads()
@@ -80,7 +80,10 @@ class DaskEngine(Engine):
             )  # fmt: skip
         eng = cls(client, [f.result() for f in futures], groups, bounds)
         eng._futures = futures
-        eng._check(normalise=normalise)
+        if family is None:
+            eng._check()
+        else:
+            eng.finish_family(*family)
         return eng
 
     @classmethod
@@ -90,6 +93,7 @@ class DaskEngine(Engine):
         """``blocks`` blocks (default: one per worker thread) drawn on the workers, each worker
         a contiguous run of blocks."""
         check_size(n, d)
+        check_family(family, n, d, engine=True)
         workers = _workers(client)
         blocks = blocks or sum(client.nthreads().values())
         bounds = block_bounds(n, blocks)
@@ -97,7 +101,7 @@ class DaskEngine(Engine):
         for k, (i, j) in enumerate(bounds):
             where = workers[k * len(workers) // len(bounds)]
             makers.setdefault(where, []).append((k, ("generate", family, n, d, seed, i, j)))
-        return cls._built(client, makers, bounds, normalise=True)
+        return cls._built(client, makers, bounds, family=(family, n, d, seed))
 
     @classmethod
     def from_dask_array(cls, client, A, b, w):
@@ -131,7 +135,7 @@ class DaskEngine(Engine):
             makers.setdefault(where[0], []).append(
                 (k, ("chunks", parts[0][k], parts[1][k], parts[2][k], i))
             )
-        return cls._built(client, makers, bounds, normalise=False)
+        return cls._built(client, makers, bounds)
 
     def _run(self, calls, freed, reduce=False):
         pending = [
