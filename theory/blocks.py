@@ -347,10 +347,13 @@ W2 = {"theorem": 1.0, "quadratic": 1.0, "coherent": 1.0, "sparse": 0.1, "peaked"
 
 def check_family(family: str, n: int, d: int, engine: bool = False) -> None:
     """ValueError for an unknown family, or one that cannot be drawn at (n, d) / on an engine."""
-    valid = BLOCK_FAMILIES if engine else FAMILIES
-    if family not in valid:
-        where = " block by block (on an engine)" if engine and family in FAMILIES else ""
-        raise ValueError(f"unknown family {family!r}{where}; valid families: {', '.join(valid)}.")
+    if engine and family in FAMILIES and family not in BLOCK_FAMILIES:
+        raise ValueError(
+            f"family {family!r} cannot be drawn block by block (its w needs all of b in one "
+            f"place); valid on an engine: {', '.join(BLOCK_FAMILIES)}."
+        )
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}.")
     if family == "wide" and d < WIDE_MIN_D:
         raise ValueError(f"the wide family needs d ≥ {WIDE_MIN_D}; got d = {d}.")
 

@@ -13,23 +13,58 @@ from theory import SoftmaxRegression, solve
 from theory.blocks import block_rows
 from theory.distributed import EngineRegression
 from theory.engine import LocalEngine, TorchEngine
+from theory.instances import make_instance
 
 N, D, SEED = 12000, 12, 5
-FAMILIES = ("quadratic", "sparse", "coherent")
+FAMILIES = ("quadratic", "sparse", "peaked", "coherent")
 DETERMINISTIC = ("newton", "scipy-trust-exact")
-TOL = {"quadratic": 1e-9, "sparse": 1e-9, "coherent": 1e-7}  # coherent's heavy rows: floor ≈ 1e-8
+TOL = {"quadratic": 1e-9, "sparse": 1e-9, "peaked": 1e-8, "coherent": 1e-7}  # the floors: ≈ 1e-9, 1e-8
 
 
 def in_memory(family, n=N, d=D, seed=SEED) -> SoftmaxRegression:
-    """The family's instance with A on the driver (the reference)."""
-    A, b, w = block_rows(family, n, d, seed, 0, n)
-    return SoftmaxRegression(A, b / b.sum(), w)
+    """The family's instance with A on the driver (the reference): ``make_instance``'s, drawn by
+    the same generator as every engine's."""
+    return make_instance(family, n, d, seed).prob
 
 
 def assert_same_minimiser(res, ref):
+    """Same iterations, the same final loss to 1e-12 and the same x to 1e-10 (relative)."""
     assert res.success, res.message
     assert res.nit == ref.nit
+    assert res.fun == pytest.approx(ref.fun, rel=1e-12, abs=0)
     assert np.linalg.norm(res.x - ref.x) <= 1e-10 * np.linalg.norm(ref.x)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_backend_draws_the_same_problem_as_make_instance(family):
+    """One generator: A and w bit for bit on any blocking; b up to the rounding of its global
+    sum (added up per block)."""
+    ref = in_memory(family)
+    with LocalEngine.generate(family, N, D, SEED, blocks=3) as eng:
+        A = np.concatenate([blk.A for blk in eng.blocks])
+        b = np.concatenate([blk.b for blk in eng.blocks])
+        w = np.concatenate([blk.w for blk in eng.blocks])
+    np.testing.assert_array_equal(A, ref.A)
+    np.testing.assert_array_equal(w, ref.w)
+    np.testing.assert_allclose(b, ref.b, rtol=1e-14, atol=0)
+
+
+def test_a_thread_pool_gives_each_worker_one_blas_thread_during_a_round():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from theory.blocks import Block
+
+    class Probe(Block):
+        def blas_threads(self):  # every BLAS library loaded (numpy's, scipy's, …)
+            return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+    A, b, w = block_rows("sparse", 4000, 4, 0, 0, 4000)
+    blocks = [Probe(A[i : i + 1000], b[i : i + 1000], w[i : i + 1000], i) for i in range(0, 4000, 1000)]
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        with LocalEngine(blocks, workers=2) as eng:
+            assert eng.map("blas_threads") == [{1}] * 4
+        with LocalEngine(blocks, workers=2, blas_threads=2) as eng:
+            assert eng.map("blas_threads") == [{2}] * 4
+        assert blocks[0].blas_threads() == {2}  # as it was, between and after the rounds
 
 
 @pytest.fixture(scope="module")
