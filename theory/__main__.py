@@ -36,12 +36,16 @@ import sys
 import numpy as np
 
 from theory.blocks import BLOCK_FAMILIES, FAMILIES, check_family
+from theory.engine import BlocksUnrecoverable
 from theory.instances import Instance, make_instance
 from theory.sketch import SKETCHES
 from theory.solve import DEFAULT_METHOD, DEFAULT_SKETCH, METHODS, SOLVERS, check_options, solve
 from theory.validation import check_size
 
-PEERS = ("newton", "scipy-trust-krylov")  # --compare all: exact Newton and scipy's best hessp method
+PEERS = (
+    "newton",
+    "scipy-trust-krylov",
+)  # --compare all: exact Newton and scipy's best hessp method
 COMPARE = ("auto", "all", "reference", "none")
 COMPARE_AUTO_MAX_ND = 1 << 22  # n·d ≤ 4 M (A ≤ 32 MiB): the reference and peers take seconds
 BACKENDS = ("numpy", "torch", "dask")
@@ -388,7 +392,9 @@ def engine_instance(args, stack: contextlib.ExitStack) -> Instance:
         eng = DaskEngine.generate(client, *size, blocks=args.blocks)
     stack.enter_context(eng)
     print(f"engine: {eng!r} ({backend})", flush=True)
-    return Instance(args.regime, args.seed, EngineRegression(eng), np.zeros(args.d), backend=backend)
+    return Instance(
+        args.regime, args.seed, EngineRegression(eng), np.zeros(args.d), backend=backend
+    )
 
 
 def dask_client(args, stack: contextlib.ExitStack):
@@ -400,7 +406,7 @@ def dask_client(args, stack: contextlib.ExitStack):
 
     from theory.dask_engine import local_cluster
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)  # a worker's exit is ours to report
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)  # a lost worker is ours to report
     if not args.scheduler:
         cluster = stack.enter_context(local_cluster(args.workers))
         return stack.enter_context(Client(cluster)), f"dask, a LocalCluster of {args.workers}"
@@ -432,7 +438,11 @@ def main(argv=None) -> int:
             except ValueError as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
-            return run(args, inst)
+            try:
+                return run(args, inst)
+            except BlocksUnrecoverable as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C): stopped; no plot written", file=sys.stderr)
         return 130

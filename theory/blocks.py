@@ -378,7 +378,10 @@ def block_rows(family: str, n: int, d: int, seed: int, start: int, stop: int):
         lo, hi = t * TILE_ROWS, min(n, (t + 1) * TILE_ROWS)
         At, bt = _tile(family, n, d, seed, t, lo, hi)
         i, j = max(lo, start), min(hi, stop)
-        A[i - start : j - start], b[i - start : j - start] = At[i - lo : j - lo], bt[i - lo : j - lo]
+        A[i - start : j - start], b[i - start : j - start] = (
+            At[i - lo : j - lo],
+            bt[i - lo : j - lo],
+        )
     w2 = 1.0 if family == "quadratic" else W2[family] / n
     return A, b, np.full(m, math.sqrt(w2))
 

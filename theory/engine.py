@@ -41,6 +41,22 @@ from theory.blocks import (
 from theory.validation import as_float64, check_size
 
 
+class BlocksLost(RuntimeError):
+    """Some blocks were lost with their worker and have been rebuilt from their source (their
+    data as it was; their vectors gone): the solver repeats the interrupted iteration from its
+    iterate (:meth:`theory.solver.Solver.solve`)."""
+
+
+class BlocksUnrecoverable(RuntimeError):
+    """Blocks were lost and cannot be rebuilt (their source is gone, no worker is left, or too
+    many were lost in one solve): one line naming the worker."""
+
+
+class BlocksLostWarning(UserWarning):
+    """A solve repeated an iteration after its engine lost and rebuilt blocks (the message names
+    the worker)."""
+
+
 class BlockVector:
     """A vector of length n (or an (n, j) matrix) held by an engine as per-block pieces under
     ``key``. Freed on the blocks when the handle is garbage collected (sent with the next round).
@@ -71,6 +87,7 @@ class Engine(ABC):
         self._keys = itertools.count()
         self._freed: list[str] = []
         self._later: list[tuple] = []
+        self.setup_calls: list[tuple] = []  # (kernel, args) that made the blocks' data what it is
         self.rounds = 0
         self.bytes_in = 0  # results received by the driver
         self.bytes_out = 0  # arguments sent by the driver
@@ -137,8 +154,14 @@ class Engine(ABC):
         block checked and b divided by its global sum."""
         if family == "peaked":
             x = planted_direction(n, d, seed)
-            self.map("plant", x, PEAK_LOGIT / max(self.map("plant_scale", x)))
+            self.setup("plant", x, PEAK_LOGIT / max(self.map("plant_scale", x)))
         self._check(normalise=True)
+
+    def setup(self, kernel: str, *args) -> None:
+        """Run a kernel that changes the blocks' data (not their vectors) on every block, and
+        remember it: a block rebuilt from its source after a lost worker replays these."""
+        self.map(kernel, *args)
+        self.setup_calls.append((kernel, args))
 
     def _check(self, normalise: bool = False) -> None:
         """Validate every block once (dimensions, finiteness, w² ≥ 0 holds by construction); with
@@ -156,7 +179,7 @@ class Engine(ABC):
         if normalise:
             if not total > 0:
                 raise ValueError("b sums to zero; nothing to normalise.")
-            self.map("scale_b", 1.0 / total)
+            self.setup("scale_b", 1.0 / total)
             total = 1.0
         self.s = float(total)
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory import bounds
-from theory.blocks import FAMILIES, GeneratedBlock, check_family
+from theory.blocks import FAMILIES, GeneratedBlock, check_family  # noqa: F401 (FAMILIES: re-exported)
 from theory.engine import LocalEngine
 from theory.linalg import SPDSolver
 from theory.objective import SoftmaxRegression
@@ -56,7 +56,9 @@ class Instance:
 
     @property
     def name(self) -> str:
-        return f"{self.family}(n={self.prob.n}, d={self.prob.d}, seed={self.seed}) on {self.backend}"
+        return (
+            f"{self.family}(n={self.prob.n}, d={self.prob.d}, seed={self.seed}) on {self.backend}"
+        )
 
     @property
     def x_star(self) -> np.ndarray:

@@ -150,7 +150,9 @@ def refused_before_work(argv, capsys, message) -> str:
 def test_every_refusal_comes_before_any_work(flags, message, capsys):
     """The refusals that came after the reference solve (sketch on an engine, sketch size), and a
     plot path that only creating the file shows to be unwritable."""
-    refused_before_work(["solve", "--n", "1000000", "--d", "64", "--plot", "", *flags], capsys, message)
+    refused_before_work(
+        ["solve", "--n", "1000000", "--d", "64", "--plot", "", *flags], capsys, message
+    )
 
 
 def test_a_plot_path_that_cannot_be_created_is_refused_and_nothing_is_left(tmp_path, capsys):
@@ -177,7 +179,9 @@ def test_the_default_compares_small_instances_and_skips_large_ones():
     large = parse_args(["solve", "--n", str(COMPARE_AUTO_MAX_ND), "--d", "2"])
     assert comparisons(small) == (True, ("newton", "scipy-trust-krylov"))
     assert comparisons(large) == (False, ())
-    chosen = parse_args(["solve", "--n", "10", "--compare", "scipy-l-bfgs-b,newton", "--method", "newton"])
+    chosen = parse_args(
+        ["solve", "--n", "10", "--compare", "scipy-l-bfgs-b,newton", "--method", "newton"]
+    )
     assert comparisons(chosen) == (True, ("scipy-l-bfgs-b",))
     assert comparisons(parse_args(["solve", "--compare", "reference"])) == (True, ())
 
@@ -198,7 +202,11 @@ def test_the_same_seed_is_the_same_problem_on_every_backend(capsys):
     pytest.importorskip("torch")
     argv = ["solve", "--regime", "sparse", "--n", "20000", "--d", "16", "--method", "newton"]
     losses, nits = {}, {}
-    for name, extra in {"numpy": [], "pool": ["--workers", "2"], "torch": ["--backend", "torch", "--device", "cpu"]}.items():
+    for name, extra in {
+        "numpy": [],
+        "pool": ["--workers", "2"],
+        "torch": ["--backend", "torch", "--device", "cpu"],
+    }.items():
         assert main([*argv, *extra, "--compare", "none", "--plot", ""]) == 0
         row = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("| newton |"))
         cells = [c.strip() for c in row.split("|")]
@@ -210,7 +218,9 @@ def test_the_same_seed_is_the_same_problem_on_every_backend(capsys):
 def test_an_unreachable_scheduler_is_one_line_within_10_seconds(capsys):
     pytest.importorskip("dask.distributed")
     t0 = time.perf_counter()
-    assert main(["solve", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9", "--plot", ""]) == 2
+    assert (
+        main(["solve", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9", "--plot", ""]) == 2
+    )
     assert time.perf_counter() - t0 < 10
     err = capsys.readouterr().err
     assert "no Dask scheduler answered at tcp://127.0.0.1:9" in err
@@ -233,7 +243,9 @@ def test_ctrl_c_is_one_line():
     cmd = [sys.executable, "-m", "theory", "solve", "--n", "300000", "--d", "64", "--method",
            "gradient-descent", "--max-iter", "100000", "--compare", "none", "--plot", ""]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         for line in proc.stdout:
             if "gradient-descent it   2" in line:
