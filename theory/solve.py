@@ -126,17 +126,15 @@ def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptio
 
 
 def _where(rows) -> str:
-    """``"memory"``, ``"chunked"`` or ``"engine"``: what the sketches may ask of A."""
-    if getattr(rows, "in_engine", False):
-        return "engine"
-    return "memory" if rows.in_memory else "chunked"
+    """``"memory"`` or ``"engine"``: what the sketches may ask of A."""
+    return "memory" if rows.in_memory else "engine"
 
 
 def check_options(
     method, sketch, tol, seed, max_iter, options, d: int, rows: str = "memory", stacklevel=3
 ) -> SolverOptions:
     """:func:`solve`'s checks of everything but the problem, for a problem with d columns whose
-    A is ``rows`` (``"memory"``, ``"chunked"`` or ``"engine"``): ValueError naming the mistake,
+    A is ``rows`` (``"memory"`` or ``"engine"``): ValueError naming the mistake,
     warnings for ignored options; the options record. The command line calls it before any work."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}.")
@@ -196,7 +194,7 @@ def _validate_sketch(opts: SolverOptions, d: int, rows: str) -> None:
         SKETCHES["uniform"]().size(d, opts.eps, opts.delta)  # raises: no rule without coherence
     if opts.sketch == "srtt" and rows != "memory":
         raise ValueError(
-            "sketch 'srtt' needs A in memory; use 'leverage' for a chunked A or one on an engine."
+            "sketch 'srtt' needs A in memory; use 'leverage' for A in row blocks or on an engine."
         )
     if opts.sketch == "leverage-exact" and rows == "engine":
         raise ValueError(
