@@ -1,4 +1,4 @@
-r"""The problem on an engine: ``EngineRegression(engine)`` is a :class:`~theory.objective.SoftmaxRegression`
+r"""The problem on an engine: ``EngineRegression(engine)`` is a :class:`~theory.objective.Regression`
 whose A, b, w and every O(n) vector stay with the engine's blocks (:mod:`theory.engine`).
 
 It reuses the problem's and the solvers' code unchanged by giving them, in place of the in-memory
@@ -48,7 +48,7 @@ import numpy as np
 
 from theory.engine import BlockVector, Engine, add_up
 from theory.loss import HessianParts, Softmax
-from theory.objective import SoftmaxRegression
+from theory.regression import Regression
 from theory.rows import RowMatrix
 
 
@@ -199,9 +199,11 @@ class EngineLoss:
         return r, EngineParts(diag=v, f=f, q=q, kappa=kappa), args
 
 
-class EngineRegression(SoftmaxRegression):
-    """``min_x ℓ(A x)`` with A, b, w on ``engine`` (module docstring). Built from the engine, whose
-    blocks were validated when it was made; ``b`` and ``w`` are not on the driver."""
+class EngineRegression(Regression):
+    """``min_x ℓ(A x)`` with A, b, w on ``engine`` (module docstring): the base contract of
+    :class:`~theory.objective.Regression` (loss, gradient, hessian, hessp), not the in-memory
+    extension (``b``, ``w`` and the dense n×n ``B`` stay off the driver). Built from the engine,
+    whose blocks were validated when it was made."""
 
     def __init__(self, engine: Engine):
         if not isinstance(engine, Engine):
@@ -213,9 +215,6 @@ class EngineRegression(SoftmaxRegression):
 
     def __repr__(self) -> str:
         return f"EngineRegression(n={self.n}, d={self.d}, engine={self.engine!r})"
-
-    def B(self, x):
-        raise ValueError("B(x) is n×n; an engine never builds it. Use hessian(x) or hessp(x, v).")
 
 
 # -- vectors on the blocks, for the sketched solvers --------------------------------------------

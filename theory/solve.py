@@ -28,7 +28,8 @@ import scipy.optimize
 
 from theory.newton import GradientDescentSolver, NewtonSolver, SketchedNewtonSolver
 from theory.newton_cg import SketchedNewtonCGSolver
-from theory.objective import SoftmaxRegression, hessian_from_parts
+from theory.objective import hessian_from_parts
+from theory.regression import Regression
 from theory.rows import CountedRows
 from theory.sketch import SKETCHES
 from theory.solver import MESSAGES, SolveResult, SolverOptions, format_row
@@ -84,7 +85,8 @@ def solve(
     callback=None,
     **options,
 ) -> SolveResult:
-    """Minimise ``L(x)`` of ``prob`` (a :class:`~theory.objective.SoftmaxRegression`) from x0 (default 0).
+    """Minimise ``L(x)`` of ``prob`` (a :class:`~theory.objective.Regression`: a ``SoftmaxRegression`` in
+    memory, an ``EngineRegression`` on an engine) from x0 (default 0).
 
     Parameters
     ----------
@@ -115,7 +117,7 @@ def solve(
 
 def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptions:
     """The checks of :func:`solve`, before any work; returns the options record."""
-    if not isinstance(prob, SoftmaxRegression):
+    if not isinstance(prob, Regression):
         raise TypeError(
             f"solve takes a problem, not {type(prob).__name__}: build it first, "
             "solve(SoftmaxRegression(A, b, w), ...)"
