@@ -18,11 +18,11 @@ parts, objects with the same methods:
   Z = A V (n, k) as (m_k, k) pieces; the subspace model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z`` one
   round ((k, 3) and (k, k) per block), a trial point ``z + Z y`` with its softmax statistics one
   round, ``Z y`` pushed as the next memory column one round.
-* :func:`positive_part`, :func:`scaled_rows`, :func:`amax_abs` — the few vector operations the
-  sketched solvers do outside the loss: ``v₊ = max(v, 0)`` with the negative rows' Gram (d, d)
-  per block (Algorithm 1 adds them exactly), ``v ∘ (A U)`` for the range correction, ``||A u||_∞``
-  for Newton-CG's first radius. Each takes an ndarray (the in-memory arithmetic, unchanged) or a
-  BlockVector (one round).
+* ``EngineRows.split_positive``, ``scale_rows``, ``amax_abs`` — the few vector operations the
+  sketched solvers do outside the loss, methods of the row protocol (:mod:`theory.rows` has the
+  in-memory ones): ``v₊ = max(v, 0)`` with the negative rows' Gram (d, d) per block (Algorithm 1
+  adds them exactly), ``v ∘ (A U)`` for the range correction, ``||A u||_∞`` for Newton-CG's first
+  radius; one round each.
 
 The sketches' engine paths are in :mod:`theory.sketch` ("On an engine"): per-block sampling and
 per-block sketch sums, seeded by a driver-drawn seed and the block index.
@@ -114,6 +114,26 @@ class EngineRows(RowMatrix):
 
     def image_norm(self, U):
         return math.sqrt(self.engine.sum("image_sumsq", np.asarray(U, dtype=np.float64)))
+
+    def amax_abs(self, z) -> float:
+        """``max_i |z_i|`` (one round)."""
+        return max(self.engine.map("amax", z.key, True))
+
+    def scale_rows(self, v, Y):
+        """``v[:, None] ∘ Y`` (n, j) as a new BlockVector (rides with the next round)."""
+        out = self.engine.new()
+        self.engine.later("scale_rows", out.key, v.key, Y.key)
+        return out
+
+    def split_positive(self, v):
+        """``(v₊, N)``, one round: v₊ = max(v, 0) a BlockVector (``sums["max"]``: its largest
+        entry), and N the per-block Grams of the negative rows summed in block order (None when
+        v ≥ 0)."""
+        eng = self.engine
+        res = eng.map("positive_part", (out := eng.new()).key, v.key)
+        out.sums["max"] = max(0.0, *(top for top, _, _ in res))
+        grams = [g for _, count, g in res if count]
+        return out, (add_up(grams) if grams else None)
 
     def frobenius(self):
         return math.sqrt(self.engine.sum("sumsq"))
@@ -215,36 +235,6 @@ class EngineRegression(Regression):
 
     def __repr__(self) -> str:
         return f"EngineRegression(n={self.n}, d={self.d}, engine={self.engine!r})"
-
-
-# -- vectors on the blocks, for the sketched solvers --------------------------------------------
-
-
-def amax_abs(z) -> float:
-    """``max_i |z_i|`` for z (n,) in memory, or on an engine (one round)."""
-    if isinstance(z, BlockVector):
-        return max(z.engine.map("amax", z.key, True))
-    return float(np.max(np.abs(z)))
-
-
-def scaled_rows(v, Y):
-    """``v[:, None] ∘ Y`` (n, j) for v (n,): in memory, or on an engine (one round)."""
-    if isinstance(v, BlockVector):
-        out = v.engine.new()
-        v.engine.later("scale_rows", out.key, v.key, Y.key)
-        return out
-    return v[:, None] * Y
-
-
-def positive_part(v: BlockVector):
-    """``(v₊, N)`` for v on an engine, one round: v₊ = max(v, 0) a BlockVector (``sums["max"]``:
-    its largest entry), and ``N = Σ_{v_i < 0} v_i a_i a_iᵀ`` (d, d), the per-block Grams of the
-    negative rows summed in block order (None when v ≥ 0)."""
-    eng = v.engine
-    res = eng.map("positive_part", (out := eng.new()).key, v.key)
-    out.sums["max"] = max(0.0, *(top for top, _, _ in res))
-    grams = [g for _, count, g in res if count]
-    return out, (add_up(grams) if grams else None)
 
 
 def _merged_model(res, parts):

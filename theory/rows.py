@@ -80,6 +80,24 @@ class RowMatrix(ABC):
         """``||A||_F``: one pass."""
         return float(np.sqrt(sum(np.linalg.norm(blk) ** 2 for _, blk in self.blocks())))
 
+    # -- the vector operations the solvers do outside the loss, where the vectors live ----------
+    # (here for vectors in memory; an engine's rows override them with rounds on its blocks)
+
+    def amax_abs(self, z) -> float:
+        """``max_i |z_i|`` for an image z = A u (n,)."""
+        return float(np.max(np.abs(z)))
+
+    def scale_rows(self, v, Y):
+        """``v[:, None] ∘ Y`` (n, j) for v (n,) and an image Y = A U (n, j)."""
+        return v[:, None] * Y
+
+    def split_positive(self, v):
+        """``(v₊, N)``: ``v₊ = max(v, 0)`` (n,) and ``N = Σ_{v_i < 0} v_i a_i a_iᵀ`` (d, d), None
+        when v ≥ 0: Algorithm 1 samples ``Aᵀ diag(v₊) A`` and adds the negative rows exactly."""
+        neg = np.flatnonzero(v < 0)
+        N = weighted_gram(self.take_rows(neg), v[neg]) if neg.size else None
+        return np.maximum(v, 0.0), N
+
     def array(self) -> np.ndarray:
         """All of A (n, d) in memory."""
         raise ValueError(f"{type(self).__name__} does not hold A in memory; use its blocks().")
@@ -214,3 +232,12 @@ class CountedRows(RowMatrix):
 
     def array(self):
         return self.inner.array()
+
+    def amax_abs(self, z):
+        return self.inner.amax_abs(z)
+
+    def scale_rows(self, v, Y):
+        return self.inner.scale_rows(v, Y)
+
+    def split_positive(self, v):
+        return self.inner.split_positive(v)

@@ -468,7 +468,7 @@ def _engine_leverage_scores(v, rng):
 
 def _engine_drifted(v, v_ref, gamma: float | None) -> bool:
     """:func:`drifted` on an engine: the extreme ratios per block (one round; the maxima of v and
-    v_ref come with them from :func:`theory.distributed.positive_part`)."""
+    v_ref come with them from ``EngineRows.split_positive``)."""
     if gamma is None:
         return True
     floor = 1e-8 * max(_largest(v), _largest(v_ref))
