@@ -69,8 +69,6 @@ class Column:
 class EngineRows(RowMatrix):
     """A (n, d) on an engine: the six operations of :mod:`theory.rows`, each one round."""
 
-    in_engine = True
-
     def __init__(self, engine: Engine):
         self.engine = engine
         self.shape = engine.shape
@@ -124,6 +122,10 @@ class EngineRows(RowMatrix):
         out = self.engine.new()
         self.engine.later("scale_rows", out.key, v.key, Y.key)
         return out
+
+    def zspace(self, cols: int, in_memory=None):
+        """The subspace workspace on the blocks (:class:`EngineZSpace`)."""
+        return EngineZSpace(self.engine, cols)
 
     def split_positive(self, v):
         """``(v₊, N)``, one round: v₊ = max(v, 0) a BlockVector (``sums["max"]``: its largest

@@ -91,6 +91,11 @@ class RowMatrix(ABC):
         """``v[:, None] ∘ Y`` (n, j) for v (n,) and an image Y = A U (n, j)."""
         return v[:, None] * Y
 
+    def zspace(self, cols: int, in_memory):
+        """The subspace solver's z-space workspace for images of ``cols`` directions
+        (:mod:`theory.subspace`): ``in_memory(n)`` here, the blocks' on an engine."""
+        return in_memory(self.shape[0])
+
     def split_positive(self, v):
         """``(v₊, N)``: ``v₊ = max(v, 0)`` (n,) and ``N = Σ_{v_i < 0} v_i a_i a_iᵀ`` (d, d), None
         when v ≥ 0: Algorithm 1 samples ``Aᵀ diag(v₊) A`` and adds the negative rows exactly."""
@@ -241,3 +246,6 @@ class CountedRows(RowMatrix):
 
     def split_positive(self, v):
         return self.inner.split_positive(v)
+
+    def zspace(self, cols, in_memory):
+        return self.inner.zspace(cols, in_memory)
