@@ -297,15 +297,16 @@ def theorem_figures(n=4096, d=16, seeds=(0, 1, 2)) -> str:
 WORKER = r"""
 import json, sys, time, warnings
 sys.path.insert(0, sys.argv[1])
-from theory.instances import make_instance
+import numpy as np
+from theory import SoftmaxRegression
 from theory.solve import solve
 cache = {}
 for line in sys.stdin:
     job = json.loads(line)
-    key = (job["family"], job["n"], job["d"])
+    key = job["arrays"]
     if key not in cache:
         cache.clear()
-        cache[key] = make_instance(*key, seed=0).prob
+        cache[key] = SoftmaxRegression(*(np.load(f"{key}/{x}.npy") for x in "Abw"))
     kw = {"sketch": job["sketch"]} if job["sketch"] else {}
     best, spent = None, 0.0
     for _ in range(job["max_runs"]):
@@ -335,13 +336,11 @@ class Worker:
             text=True,
         )
 
-    def time(self, family, n, d, method, sketch, budget):
+    def time(self, arrays, method, sketch, budget):
         import json
 
         job = {
-            "family": family,
-            "n": n,
-            "d": d,
+            "arrays": arrays,
             "method": method,
             "sketch": sketch,
             "tol": TOL,
@@ -356,19 +355,31 @@ class Worker:
 
 def against_table(old_tree: str, sizes, methods, budget: float = 2.0) -> str:
     """New (this checkout) against ``old_tree`` in one run: per cell ``t_new / t_old`` (best of two
-    interleaved rounds, each best of repeats within ``budget`` s) and ``nit new/old``."""
+    interleaved rounds, each best of repeats within ``budget`` s) and ``nit new/old``. Both solve
+    the same arrays, this checkout's ``make_instance``, saved once and loaded by each worker."""
+    import tempfile
+
+    import numpy as np
+
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     old, new = Worker(old_tree), Worker(here)
     cols = [(f, n, d) for (n, d), fams in sizes for f in fams]
     cells = {}
+    tmp = tempfile.TemporaryDirectory()
     for f, n, d in cols:
+        p = make_instance(f, n, d, seed=0).prob
+        arrays = os.path.join(tmp.name, f"{f}-{n}-{d}")
+        os.makedirs(arrays)
+        for name, x in zip("Abw", (p.A, p.b, p.w)):
+            np.save(f"{arrays}/{name}.npy", x)
+        del p
         for method, sketch in methods:
             if sketch == "srtt" and n * d > MIXING_SKETCH_MAX_ND:
                 continue
             runs = {"old": [], "new": []}
             for who in ("old", "new", "new", "old"):
                 runs[who].append(
-                    (old if who == "old" else new).time(f, n, d, method, sketch, budget)
+                    (old if who == "old" else new).time(arrays, method, sketch, budget)
                 )
             cells[(f, n, d, label(method, sketch))] = runs
             t_o, t_n = (min(r["t"] for r in runs[k]) for k in ("old", "new"))

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -37,14 +42,14 @@ import math
 
 import numpy as np
 
-from theory import SoftmaxRegression, solve
-from theory.blocks import block_bounds, block_rows
+from theory import solve
+from theory.blocks import block_bounds
 from theory.distributed import EngineRegression
 from theory.engine import LocalEngine
+from theory.instances import make_instance
 
-A, b, w = block_rows("sparse", N, D, SEED, 0, N)  # the whole instance, for the reference
-b /= b.sum()
-prob = SoftmaxRegression(A, b, w)
+prob = make_instance("sparse", N, D, SEED).prob  # the whole instance, for the reference
+A, b, w = prob.A, prob.b, prob.w
 x = 0.1 * np.random.default_rng(SEED).standard_normal(D)
 
 # %% [markdown]

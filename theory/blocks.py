@@ -44,7 +44,7 @@ class Block:
     ``A``, ``b``, ``w`` are already arrays of that module (float64, on the block's device)."""
 
     def __init__(self, A, b, w, start: int = 0, xp=np):
-        self.A, self.b, self.xp, self.start = A, b, xp, start
+        self.A, self.b, self.w, self.xp, self.start = A, b, w, xp, start
         self.w2 = w * w
         self.vec: dict[str, object] = {}
         self.m = int(A.shape[0])
@@ -98,6 +98,14 @@ class Block:
     def scale_b(self, c: float) -> None:
         """``b_k ← c b_k`` (normalising b generated on the workers)."""
         self.b = self.b * c
+
+    def plant_scale(self, x):
+        """``max_i |A_k x|_i``: the peaked family's ``||A x♮||_∞`` (:func:`planted_direction`)."""
+        return self.host(self.xp.abs(self.A @ self.dev(x)).max())
+
+    def plant(self, x, c: float) -> None:
+        """``b_k = exp(c A_k x)`` (unnormalised; ``|c A x| ≤ PEAK_LOGIT``, so no shift is needed)."""
+        self.b = self.xp.exp(c * (self.A @ self.dev(x)))
 
     # -- the z-space loss ------------------------------------------------------------------------
 
@@ -325,51 +333,80 @@ class GeneratedBlock(Block):
         super().__init__(A, b, w, start, xp)
 
 
-# -- instance families drawn block by block -------------------------------------------------------
+# -- the instance families, drawn tile by tile (theory.instances documents what each is for) ------
 
-BLOCK_FAMILIES = ("quadratic", "sparse", "coherent")
-SPARSE_SUPPORT = 4
-
-
+FAMILIES = ("theorem", "quadratic", "sparse", "peaked", "coherent", "wide")
+BLOCK_FAMILIES = FAMILIES[1:]  # theorem's w needs all of b on one machine (theory.bounds)
 TILE_ROWS = 1024  # rows drawn from one seed: a block draws the tiles it overlaps
+SPARSE_SUPPORT = 4  # rows that carry b in the sparse and wide families
+PEAK_LOGIT = 12.0  # ||A x♮||_∞ of the peaked family: f spans e^{±12} around 1/n
+WIDE_MIN_D = 1024
+W2 = {"theorem": 1.0, "quadratic": 1.0, "coherent": 1.0, "sparse": 0.1, "peaked": 0.1, "wide": 0.1}
+"""w² = W2[family] / n (quadratic: w² = 1; theorem: a placeholder, its w comes from the bound)."""
+
+
+def check_family(family: str, n: int, d: int, engine: bool = False) -> None:
+    """ValueError for an unknown family, or one that cannot be drawn at (n, d) / on an engine."""
+    if engine and family in FAMILIES and family not in BLOCK_FAMILIES:
+        raise ValueError(
+            f"family {family!r} cannot be drawn block by block (its w needs all of b in one "
+            f"place); valid on an engine: {', '.join(BLOCK_FAMILIES)}."
+        )
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}.")
+    if family == "wide" and d < WIDE_MIN_D:
+        raise ValueError(f"the wide family needs d ≥ {WIDE_MIN_D}; got d = {d}.")
 
 
 def block_rows(family: str, n: int, d: int, seed: int, start: int, stop: int):
-    """Rows ``start:stop`` of a family of :mod:`theory.instances`, drawn where the block lives.
+    """Rows ``start:stop`` of an instance family: the one generator of every backend and of
+    :func:`theory.instances.make_instance`.
 
     Rows come in tiles of :data:`TILE_ROWS`, tile t drawn from ``(seed, t)`` alone, so every
-    blocking of the same n rows gives the same A, b, w. b comes unnormalised (the engine divides
-    by its global sum). Families: ``quadratic`` (A Gaussian, b ∝ Gamma(10) draws, i.e.
-    Dirichlet(10), w = 1), ``sparse`` (b = 1 on 4 rows chosen from the seed, w² = 0.1/n),
-    ``coherent`` (rows scaled by 1 + Pareto(1.5), b ∝ Gamma(1), w² = 1/n). Returns numpy arrays.
+    blocking of the same n rows gives the same A, b, w. b comes unnormalised (the caller divides by
+    its global sum; ``peaked``'s b is zero here and planted afterwards, :func:`planted_direction`).
+    A (m, d) is standard Gaussian (``theorem``: divided by √n; ``coherent``: row i scaled by
+    1 + Pareto(1.5)); b ∝ Gamma(10) draws (``quadratic``: Dirichlet(10)), Gamma(1) (``theorem``,
+    ``coherent``: Dirichlet(1)) or 1 on 4 rows chosen from the seed (``sparse``, ``wide``);
+    w = √(:data:`W2`[family] / n), w = 1 for ``quadratic``. Returns numpy arrays.
     """
-    if family not in BLOCK_FAMILIES:
-        raise ValueError(
-            f"family {family!r} cannot be drawn block by block; valid: {', '.join(BLOCK_FAMILIES)}."
-        )
+    check_family(family, n, d)
+    m = stop - start
+    A, b = np.empty((m, d)), np.zeros(m)
     first, last = start // TILE_ROWS, (stop - 1) // TILE_ROWS
-    tiles = [_tile(family, n, d, seed, t) for t in range(first, last + 1)]
-    A, b = (np.concatenate([tl[k] for tl in tiles]) for k in range(2))
-    lo = start - first * TILE_ROWS
-    A, b = A[lo : lo + stop - start], b[lo : lo + stop - start]
-    w2 = {"quadratic": 1.0, "coherent": 1.0 / n, "sparse": 0.1 / n}[family]
-    return np.ascontiguousarray(A), b.copy(), np.full(stop - start, math.sqrt(w2))
+    for t in range(first, last + 1):
+        lo, hi = t * TILE_ROWS, min(n, (t + 1) * TILE_ROWS)
+        At, bt = _tile(family, n, d, seed, t, lo, hi)
+        i, j = max(lo, start), min(hi, stop)
+        A[i - start : j - start], b[i - start : j - start] = (
+            At[i - lo : j - lo],
+            bt[i - lo : j - lo],
+        )
+    w2 = 1.0 if family == "quadratic" else W2[family] / n
+    return A, b, np.full(m, math.sqrt(w2))
 
 
-def _tile(family: str, n: int, d: int, seed: int, t: int):
-    """Tile t's rows of A and of the unnormalised b."""
-    lo, hi = t * TILE_ROWS, min(n, (t + 1) * TILE_ROWS)
+def _tile(family: str, n: int, d: int, seed: int, t: int, lo: int, hi: int):
+    """Tile t's rows ``lo:hi`` of A and of the unnormalised b."""
     rng = np.random.default_rng([seed, t])
     A = rng.standard_normal((hi - lo, d))
+    if family == "theorem":
+        return A / math.sqrt(n), rng.gamma(1.0, size=hi - lo)
     if family == "quadratic":
         return A, rng.gamma(10.0, size=hi - lo)
     if family == "coherent":
         A *= (1.0 + rng.pareto(1.5, hi - lo))[:, None]
         return A, rng.gamma(1.0, size=hi - lo)
-    support = np.random.default_rng([seed, n]).choice(n, SPARSE_SUPPORT, replace=False)
     b = np.zeros(hi - lo)
-    b[support[(support >= lo) & (support < hi)] - lo] = 1.0
+    if family in ("sparse", "wide"):
+        support = np.random.default_rng([seed, n]).choice(n, SPARSE_SUPPORT, replace=False)
+        b[support[(support >= lo) & (support < hi)] - lo] = 1.0
     return A, b
+
+
+def planted_direction(n: int, d: int, seed: int) -> np.ndarray:
+    """x♮ (d,) of the peaked family, b = softmax(c A x♮) with ``c = PEAK_LOGIT / ||A x♮||_∞``."""
+    return np.random.default_rng([seed, n, d]).standard_normal(d)
 
 
 def block_bounds(

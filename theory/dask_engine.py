@@ -23,13 +23,16 @@ worker.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from theory.blocks import Block, GeneratedBlock, block_bounds
-from theory.engine import Engine, add_up
+from theory.blocks import Block, GeneratedBlock, block_bounds, check_family
+from theory.engine import BlocksLost, BlocksUnrecoverable, Engine, add_up
 from theory.validation import check_size
+
+REBUILD_TIMEOUT_S = 30  # a lost worker's blocks rebuilt within this, or a one-line error
 
 WORKER_ENV = {
     "MALLOC_TRIM_THRESHOLD_": 1 << 30,
@@ -60,27 +63,24 @@ class DaskEngine(Engine):
     """Blocks grouped by worker, one Dask actor per worker (module docstring). ``close()``
     releases them."""
 
-    def __init__(self, client, actors, groups, bounds):
+    def __init__(self, client, actors, groups, bounds, makers=None, addresses=None):
         super().__init__()
         self.client, self.actors, self.groups, self.bounds = client, actors, groups, bounds
+        self.makers, self.addresses = makers, addresses
 
     @classmethod
-    def _built(cls, client, makers: dict, bounds, normalise: bool):
+    def _built(cls, client, makers: dict, bounds, family=None):
         """One :class:`WorkerBlocks` actor per worker of ``makers`` ({address: [(block index,
         maker)]}), with as many threads as the worker has."""
-        nthreads = client.nthreads()
-        futures, groups = [], []
-        for addr, items in makers.items():
-            groups.append([k for k, _ in items])
-            futures.append(
-                client.submit(
-                    WorkerBlocks, [m for _, m in items], nthreads.get(addr, 1), actor=True,
-                    workers=[addr], allow_other_workers=False,
-                )
-            )  # fmt: skip
-        eng = cls(client, [f.result() for f in futures], groups, bounds)
+        groups = [[k for k, _ in items] for items in makers.values()]
+        made = [[m for _, m in items] for items in makers.values()]
+        futures = [_actor(client, m, addr) for addr, m in zip(makers, made)]
+        eng = cls(client, [f.result() for f in futures], groups, bounds, made, list(makers))
         eng._futures = futures
-        eng._check(normalise=normalise)
+        if family is None:
+            eng._check()
+        else:
+            eng.finish_family(*family)
         return eng
 
     @classmethod
@@ -90,6 +90,7 @@ class DaskEngine(Engine):
         """``blocks`` blocks (default: one per worker thread) drawn on the workers, each worker
         a contiguous run of blocks."""
         check_size(n, d)
+        check_family(family, n, d, engine=True)
         workers = _workers(client)
         blocks = blocks or sum(client.nthreads().values())
         bounds = block_bounds(n, blocks)
@@ -97,7 +98,7 @@ class DaskEngine(Engine):
         for k, (i, j) in enumerate(bounds):
             where = workers[k * len(workers) // len(bounds)]
             makers.setdefault(where, []).append((k, ("generate", family, n, d, seed, i, j)))
-        return cls._built(client, makers, bounds, normalise=True)
+        return cls._built(client, makers, bounds, family=(family, n, d, seed))
 
     @classmethod
     def from_dask_array(cls, client, A, b, w):
@@ -131,14 +132,21 @@ class DaskEngine(Engine):
             makers.setdefault(where[0], []).append(
                 (k, ("chunks", parts[0][k], parts[1][k], parts[2][k], i))
             )
-        return cls._built(client, makers, bounds, normalise=False)
+        return cls._built(client, makers, bounds)
 
     def _run(self, calls, freed, reduce=False):
         pending = [
             actor.run([calls[k] for k in group], freed, reduce)
             for actor, group in zip(self.actors, self.groups)
         ]
-        results = [p.result() for p in pending]
+        results, lost = [], []
+        for g, p in enumerate(pending):
+            try:
+                results.append(p.result())
+            except OSError:  # the actor's worker is gone (a kernel's own error passes through)
+                lost.append(g)
+        if lost:
+            raise BlocksLost(self._rebuild(lost))
         if reduce:
             return results
         out = [None] * len(self.bounds)
@@ -146,6 +154,44 @@ class DaskEngine(Engine):
             for k, r in zip(group, res):
                 out[k] = r
         return out
+
+    def _rebuild(self, lost: list[int]) -> str:
+        """New actors for the groups ``lost``, on live workers (the least loaded first), built
+        from the same makers (blocks re-drawn from the seed, or chunks recomputed from the
+        persisted array's lineage) and given the engine's set-up calls again; a one-line
+        :class:`~theory.engine.BlocksUnrecoverable` naming the worker when that fails within :data:`REBUILD_TIMEOUT_S`.
+        Returns what happened, for :class:`~theory.engine.BlocksLost`."""
+        dead = {self.addresses[g] for g in lost}
+        names = ", ".join(sorted(dead))
+        deadline = time.monotonic() + REBUILD_TIMEOUT_S
+        while not (live := [w for w in _workers(self.client, True) if w not in dead]):
+            if time.monotonic() > deadline:
+                raise BlocksUnrecoverable(
+                    f"lost Dask worker {names}, and no worker is left for its blocks"
+                )
+            time.sleep(0.1)
+        load = {w: 0 for w in live}
+        for g, addr in enumerate(self.addresses):
+            if g not in lost and addr in load:
+                load[addr] += len(self.groups[g])
+        for g in lost:
+            target = min(load, key=load.get)
+            try:
+                fut = _actor(self.client, self.makers[g], target)
+                actor = fut.result(timeout=max(1.0, deadline - time.monotonic()))
+                for kernel, args in self.setup_calls:
+                    actor.run([[(kernel, args)]] * len(self.groups[g]), [], False).result()
+            except Exception as e:  # noqa: BLE001 - any failure to rebuild ends the solve, in one line
+                why = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise BlocksUnrecoverable(
+                    f"lost Dask worker {self.addresses[g]}; its blocks (rows "
+                    f"{self.bounds[self.groups[g][0]][0]}–{self.bounds[self.groups[g][-1]][1]}) "
+                    f"could not be rebuilt from their source: {why}"
+                ) from None
+            self.actors[g], self.addresses[g], self._futures[g] = actor, target, fut
+            load[target] += len(self.groups[g])
+        where = ", ".join(sorted({self.addresses[g] for g in lost}))
+        return f"lost Dask worker {names}; its blocks were rebuilt on {where}"
 
     def close(self):
         self.actors, self._futures = [], []
@@ -177,6 +223,15 @@ class WorkerBlocks:
         return add_up(out) if reduce else out
 
 
+def _actor(client, makers, addr):
+    """A future of a :class:`WorkerBlocks` actor of ``makers`` on worker ``addr``."""
+    threads = client.nthreads().get(addr, 1)
+    return client.submit(
+        WorkerBlocks, makers, threads, actor=True, workers=[addr], allow_other_workers=False,
+        pure=False,
+    )  # fmt: skip
+
+
 def _make(maker) -> Block:
     kind, *args = maker
     if kind == "generate":
@@ -185,8 +240,8 @@ def _make(maker) -> Block:
     return Block(np.asarray(A, dtype=np.float64), np.asarray(b, float), np.asarray(w, float), start)
 
 
-def _workers(client) -> list[str]:
+def _workers(client, allow_none: bool = False) -> list[str]:
     workers = sorted(client.scheduler_info()["workers"])
-    if not workers:
+    if not workers and not allow_none:
         raise ValueError("the Dask cluster has no workers.")
     return workers

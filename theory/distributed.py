@@ -1,4 +1,4 @@
-r"""The problem on an engine: ``EngineRegression(engine)`` is a :class:`~theory.objective.SoftmaxRegression`
+r"""The problem on an engine: ``EngineRegression(engine)`` is a :class:`~theory.objective.Regression`
 whose A, b, w and every O(n) vector stay with the engine's blocks (:mod:`theory.engine`).
 
 It reuses the problem's and the solvers' code unchanged by giving them, in place of the in-memory
@@ -18,11 +18,11 @@ parts, objects with the same methods:
   Z = A V (n, k) as (m_k, k) pieces; the subspace model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z`` one
   round ((k, 3) and (k, k) per block), a trial point ``z + Z y`` with its softmax statistics one
   round, ``Z y`` pushed as the next memory column one round.
-* :func:`positive_part`, :func:`scaled_rows`, :func:`amax_abs` — the few vector operations the
-  sketched solvers do outside the loss: ``v₊ = max(v, 0)`` with the negative rows' Gram (d, d)
-  per block (Algorithm 1 adds them exactly), ``v ∘ (A U)`` for the range correction, ``||A u||_∞``
-  for Newton-CG's first radius. Each takes an ndarray (the in-memory arithmetic, unchanged) or a
-  BlockVector (one round).
+* ``EngineRows.split_positive``, ``scale_rows``, ``amax_abs`` — the few vector operations the
+  sketched solvers do outside the loss, methods of the row protocol (:mod:`theory.rows` has the
+  in-memory ones): ``v₊ = max(v, 0)`` with the negative rows' Gram (d, d) per block (Algorithm 1
+  adds them exactly), ``v ∘ (A U)`` for the range correction, ``||A u||_∞`` for Newton-CG's first
+  radius; one round each.
 
 The sketches' engine paths are in :mod:`theory.sketch` ("On an engine"): per-block sampling and
 per-block sketch sums, seeded by a driver-drawn seed and the block index.
@@ -48,7 +48,7 @@ import numpy as np
 
 from theory.engine import BlockVector, Engine, add_up
 from theory.loss import HessianParts, Softmax
-from theory.objective import SoftmaxRegression
+from theory.regression import Regression
 from theory.rows import RowMatrix
 
 
@@ -68,8 +68,6 @@ class Column:
 
 class EngineRows(RowMatrix):
     """A (n, d) on an engine: the six operations of :mod:`theory.rows`, each one round."""
-
-    in_engine = True
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -114,6 +112,30 @@ class EngineRows(RowMatrix):
 
     def image_norm(self, U):
         return math.sqrt(self.engine.sum("image_sumsq", np.asarray(U, dtype=np.float64)))
+
+    def amax_abs(self, z) -> float:
+        """``max_i |z_i|`` (one round)."""
+        return max(self.engine.map("amax", z.key, True))
+
+    def scale_rows(self, v, Y):
+        """``v[:, None] ∘ Y`` (n, j) as a new BlockVector (rides with the next round)."""
+        out = self.engine.new()
+        self.engine.later("scale_rows", out.key, v.key, Y.key)
+        return out
+
+    def zspace(self, cols: int, in_memory=None):
+        """The subspace workspace on the blocks (:class:`EngineZSpace`)."""
+        return EngineZSpace(self.engine, cols)
+
+    def split_positive(self, v):
+        """``(v₊, N)``, one round: v₊ = max(v, 0) a BlockVector (``sums["max"]``: its largest
+        entry), and N the per-block Grams of the negative rows summed in block order (None when
+        v ≥ 0)."""
+        eng = self.engine
+        res = eng.map("positive_part", (out := eng.new()).key, v.key)
+        out.sums["max"] = max(0.0, *(top for top, _, _ in res))
+        grams = [g for _, count, g in res if count]
+        return out, (add_up(grams) if grams else None)
 
     def frobenius(self):
         return math.sqrt(self.engine.sum("sumsq"))
@@ -199,9 +221,11 @@ class EngineLoss:
         return r, EngineParts(diag=v, f=f, q=q, kappa=kappa), args
 
 
-class EngineRegression(SoftmaxRegression):
-    """``min_x ℓ(A x)`` with A, b, w on ``engine`` (module docstring). Built from the engine, whose
-    blocks were validated when it was made; ``b`` and ``w`` are not on the driver."""
+class EngineRegression(Regression):
+    """``min_x ℓ(A x)`` with A, b, w on ``engine`` (module docstring): the base contract of
+    :class:`~theory.objective.Regression` (loss, gradient, hessian, hessp), not the in-memory
+    extension (``b``, ``w`` and the dense n×n ``B`` stay off the driver). Built from the engine,
+    whose blocks were validated when it was made."""
 
     def __init__(self, engine: Engine):
         if not isinstance(engine, Engine):
@@ -213,39 +237,6 @@ class EngineRegression(SoftmaxRegression):
 
     def __repr__(self) -> str:
         return f"EngineRegression(n={self.n}, d={self.d}, engine={self.engine!r})"
-
-    def B(self, x):
-        raise ValueError("B(x) is n×n; an engine never builds it. Use hessian(x) or hessp(x, v).")
-
-
-# -- vectors on the blocks, for the sketched solvers --------------------------------------------
-
-
-def amax_abs(z) -> float:
-    """``max_i |z_i|`` for z (n,) in memory, or on an engine (one round)."""
-    if isinstance(z, BlockVector):
-        return max(z.engine.map("amax", z.key, True))
-    return float(np.max(np.abs(z)))
-
-
-def scaled_rows(v, Y):
-    """``v[:, None] ∘ Y`` (n, j) for v (n,): in memory, or on an engine (one round)."""
-    if isinstance(v, BlockVector):
-        out = v.engine.new()
-        v.engine.later("scale_rows", out.key, v.key, Y.key)
-        return out
-    return v[:, None] * Y
-
-
-def positive_part(v: BlockVector):
-    """``(v₊, N)`` for v on an engine, one round: v₊ = max(v, 0) a BlockVector (``sums["max"]``:
-    its largest entry), and ``N = Σ_{v_i < 0} v_i a_i a_iᵀ`` (d, d), the per-block Grams of the
-    negative rows summed in block order (None when v ≥ 0)."""
-    eng = v.engine
-    res = eng.map("positive_part", (out := eng.new()).key, v.key)
-    out.sums["max"] = max(0.0, *(top for top, _, _ in res))
-    grams = [g for _, count, g in res if count]
-    return out, (add_up(grams) if grams else None)
 
 
 def _merged_model(res, parts):

@@ -21,6 +21,7 @@ never O(n): the pattern of dask-glm and of Spark MLlib's tree aggregation. Three
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import weakref
 from abc import ABC, abstractmethod
@@ -28,8 +29,32 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from theory.blocks import Block, GeneratedBlock, block_bounds, block_rows
+from theory.blocks import (
+    PEAK_LOGIT,
+    Block,
+    GeneratedBlock,
+    block_bounds,
+    block_rows,
+    check_family,
+    planted_direction,
+)
 from theory.validation import as_float64, check_size
+
+
+class BlocksLost(RuntimeError):
+    """Some blocks were lost with their worker and have been rebuilt from their source (their
+    data as it was; their vectors gone): the solver repeats the interrupted iteration from its
+    iterate (:meth:`theory.solver.Solver.solve`)."""
+
+
+class BlocksUnrecoverable(RuntimeError):
+    """Blocks were lost and cannot be rebuilt (their source is gone, no worker is left, or too
+    many were lost in one solve): one line naming the worker."""
+
+
+class BlocksLostWarning(UserWarning):
+    """A solve repeated an iteration after its engine lost and rebuilt blocks (the message names
+    the worker)."""
 
 
 class BlockVector:
@@ -62,6 +87,7 @@ class Engine(ABC):
         self._keys = itertools.count()
         self._freed: list[str] = []
         self._later: list[tuple] = []
+        self.setup_calls: list[tuple] = []  # (kernel, args) that made the blocks' data what it is
         self.rounds = 0
         self.bytes_in = 0  # results received by the driver
         self.bytes_out = 0  # arguments sent by the driver
@@ -122,6 +148,21 @@ class Engine(ABC):
 
     # -- set-up checks --------------------------------------------------------------------------
 
+    def finish_family(self, family: str, n: int, d: int, seed: int) -> None:
+        """The global steps of a family drawn on the blocks (:func:`theory.blocks.block_rows`):
+        the peaked family's b planted from ``c = PEAK_LOGIT / max_k ||A_k x♮||_∞``, then every
+        block checked and b divided by its global sum."""
+        if family == "peaked":
+            x = planted_direction(n, d, seed)
+            self.setup("plant", x, PEAK_LOGIT / max(self.map("plant_scale", x)))
+        self._check(normalise=True)
+
+    def setup(self, kernel: str, *args) -> None:
+        """Run a kernel that changes the blocks' data (not their vectors) on every block, and
+        remember it: a block rebuilt from its source after a lost worker replays these."""
+        self.map(kernel, *args)
+        self.setup_calls.append((kernel, args))
+
     def _check(self, normalise: bool = False) -> None:
         """Validate every block once (dimensions, finiteness, w² ≥ 0 holds by construction); with
         ``normalise``, divide b by its global sum (b drawn on the workers)."""
@@ -138,7 +179,7 @@ class Engine(ABC):
         if normalise:
             if not total > 0:
                 raise ValueError("b sums to zero; nothing to normalise.")
-            self.map("scale_b", 1.0 / total)
+            self.setup("scale_b", 1.0 / total)
             total = 1.0
         self.s = float(total)
 
@@ -146,18 +187,51 @@ class Engine(ABC):
         return f"{type(self).__name__}(shape={self.shape}, blocks={len(self.bounds)})"
 
 
+class BlasThreads:
+    """BLAS limited to ``threads`` threads while a round runs: threadpoolctl's controllers of the
+    loaded BLAS libraries, set directly (``threadpool_limits`` rescans the libraries each time,
+    too slow for a round; docs/solver.md, "Measured constants"). A BLAS's thread count is global
+    to the process: W pool threads whose BLAS calls each start the BLAS's own threads oversubscribe
+    the cores."""
+
+    _libs = None  # the controllers, looked up once per process (a scan of the loaded libraries)
+
+    def __init__(self, threads: int):
+        if BlasThreads._libs is None:
+            from threadpoolctl import ThreadpoolController
+
+            BlasThreads._libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        self.threads, self._old = threads, []
+
+    def __enter__(self):
+        self._old = [lib.get_num_threads() for lib in self._libs]
+        for lib in self._libs:
+            lib.set_num_threads(self.threads)
+        return self
+
+    def __exit__(self, *exc):
+        for lib, old in zip(self._libs, self._old):
+            lib.set_num_threads(old)
+
+
 class LocalEngine(Engine):
     """Blocks in this process; a round runs them on a pool of ``workers`` threads (1: in order, on
-    the calling thread)."""
+    the calling thread), each with ``blas_threads`` BLAS threads during the round (default 1 when
+    ``workers`` > 1: the parallelism is the pool's; None with one worker leaves BLAS as it is)."""
 
-    def __init__(self, blocks: list[Block], workers: int = 1):
+    def __init__(self, blocks: list[Block], workers: int = 1, blas_threads: int | None = None):
         super().__init__()
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be an integer ≥ 1; got {workers!r}.")
+        if blas_threads is not None and (not isinstance(blas_threads, int) or blas_threads < 1):
+            raise ValueError(f"blas_threads must be an integer ≥ 1 or None; got {blas_threads!r}.")
         self.blocks = blocks
         self.bounds = [(b.start, b.start + b.m) for b in blocks]
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers) if workers > 1 and len(blocks) > 1 else None
+        if blas_threads is None and self._pool is not None:
+            blas_threads = 1
+        self._blas = BlasThreads(blas_threads) if blas_threads is not None else None
 
     @classmethod
     def from_arrays(cls, A, b, w, blocks: int | None = None, block_rows: int | None = None, **kw):
@@ -190,11 +264,13 @@ class LocalEngine(Engine):
 
     @classmethod
     def generate(cls, family: str, n: int, d: int, seed: int = 0, blocks: int = 1, **kw):
-        """A family of :func:`theory.blocks.block_rows`, each block drawn by its own kernel."""
+        """A family of :func:`theory.blocks.block_rows`, each block drawn by its own kernel: the
+        same A, b, w as :func:`theory.instances.make_instance` for every blocking."""
         check_size(n, d)
+        check_family(family, n, d, engine=True)
         made = [cls._generated(family, n, d, seed, i, j, kw) for i, j in block_bounds(n, blocks)]
         eng = cls(made, **_engine_kw(kw))
-        eng._check(normalise=True)
+        eng.finish_family(family, n, d, seed)
         return eng
 
     @classmethod
@@ -216,9 +292,10 @@ class LocalEngine(Engine):
             return self.blocks[k].run(calls[k], freed)
 
         idx = range(len(self.blocks))
-        if self._pool is None:
-            return [one(k) for k in idx]
-        return list(self._pool.map(one, idx))
+        with self._blas or contextlib.nullcontext():
+            if self._pool is None:
+                return [one(k) for k in idx]
+            return list(self._pool.map(one, idx))
 
     def close(self):
         if self._pool is not None:
@@ -231,8 +308,8 @@ class TorchEngine(LocalEngine):
     Rounds run in order on the calling thread (a GPU queues the kernels itself) unless
     ``workers`` > 1."""
 
-    def __init__(self, blocks, workers: int = 1, device=None):
-        super().__init__(blocks, workers)
+    def __init__(self, blocks, workers: int = 1, device=None, blas_threads=None):
+        super().__init__(blocks, workers, blas_threads)
         self.device = device
 
     @staticmethod
@@ -263,7 +340,7 @@ def add_up(parts: list):
 
 
 def _engine_kw(kw: dict) -> dict:
-    return {k: v for k, v in kw.items() if k in ("workers", "device")}
+    return {k: v for k, v in kw.items() if k in ("workers", "device", "blas_threads")}
 
 
 def _size(obj) -> int:

@@ -246,9 +246,7 @@ class GroupedSoftmaxRegression(SoftmaxRegression):
         codes, self.group_labels = check_groups(groups, self.n)
         self.groups = codes
         self.layout = GroupLayout(codes, self.group_labels.size)
-        # SoftmaxRegression (theory/objective.py) declares loss_z a SoftmaxLoss; the grouped loss has
-        # its methods with per-group s and lse (G,), and no shared base or Protocol exists there yet
-        self.loss_z = GroupedSoftmaxLoss(self.b, self.w, self.layout, self.exp_weight)  # type: ignore[assignment]
+        self.loss_z = GroupedSoftmaxLoss(self.b, self.w, self.layout, self.exp_weight)
         self.s = self.loss_z.s
 
     @property

@@ -19,7 +19,8 @@ r"""Named families of :class:`~theory.objective.SoftmaxRegression` instances, ge
 * ``wide`` — ``sparse`` at d ≥ 1024 (the default n is 64 d): where sketching the Hessian pays.
 
 Conventions: A (n, d) standard Gaussian unless stated; b (n,) ≥ 0 with ``<b, 1> = 1``; x0 = 0
-except for ``theorem``.
+except for ``theorem``. Every family is drawn tile by tile from the seed
+(:func:`theory.blocks.block_rows`), the same draw on every backend.
 """
 
 from __future__ import annotations
@@ -30,14 +31,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory import bounds
+from theory.blocks import FAMILIES, GeneratedBlock, check_family  # noqa: F401 (FAMILIES: re-exported)
+from theory.engine import LocalEngine
 from theory.linalg import SPDSolver
 from theory.objective import SoftmaxRegression
 from theory.solve import solve
 from theory.validation import check_size
 
-WIDE_MIN_D = 1024
-SPARSE_SUPPORT = 4  # rows that carry b in the sparse and wide families.
-PEAK_LOGIT = 12.0  # ||A x♮||_∞ of the peaked family: f spans e^{±12} around 1/n.
 POLISH_STEPS = 3  # from max|g| ≤ 1e-10, quadratic convergence reaches the floor in ≤ 2 steps.
 THEOREM_MARGIN = 1.02  # w² = 1.02 · 101 M(b): inside the regime with a 2% margin.
 
@@ -52,10 +52,13 @@ class Instance:
     x0: np.ndarray
     notes: dict = field(default_factory=dict)
     _x_star: np.ndarray | None = field(default=None, repr=False)
+    backend: str = "numpy"  # where A lives, for the name (``numpy``, ``torch on cuda:0``, …)
 
     @property
     def name(self) -> str:
-        return f"{self.family}(n={self.prob.n}, d={self.prob.d}, seed={self.seed})"
+        return (
+            f"{self.family}(n={self.prob.n}, d={self.prob.d}, seed={self.seed}) on {self.backend}"
+        )
 
     @property
     def x_star(self) -> np.ndarray:
@@ -79,69 +82,21 @@ def reference_solution(prob, x0=None) -> np.ndarray:
     return x
 
 
-def _gaussian(rng, n, d) -> np.ndarray:
-    return rng.standard_normal((n, d))
-
-
-def theorem(rng, n, d):
-    """Theorem D.1's regime: ``A = G/√n`` (σ(A) ≈ 1 ± √(d/n)), b ~ Dirichlet(1), ``w² = 1.02·101 M``."""
-    A = _gaussian(rng, n, d) / math.sqrt(n)
-    b = rng.dirichlet(np.ones(n))
-    w = math.sqrt(THEOREM_MARGIN * bounds.SANDWICH_FACTOR * bounds.B_norm_bound(b))
-    return A, b, w, None
-
-
-def quadratic(rng, n, d):
-    """Near-quadratic: A Gaussian, b ~ Dirichlet(10·1) (spread), ``w = 1``."""
-    return _gaussian(rng, n, d), rng.dirichlet(np.full(n, 10.0)), 1.0, None
-
-
-def _sparse_b(rng, n) -> np.ndarray:
-    b = np.zeros(n)
-    b[rng.choice(n, SPARSE_SUPPORT, replace=False)] = 1.0 / SPARSE_SUPPORT
-    return b
-
-
-def sparse(rng, n, d):
-    """Nonlinear: A Gaussian, b = 1/4 on 4 random rows, ``w² = 0.1/n``."""
-    return _gaussian(rng, n, d), _sparse_b(rng, n), math.sqrt(0.1 / n), None
-
-
-def peaked(rng, n, d):
-    """Nonlinear, planted: ``b = softmax(A x♮)``, ``||A x♮||_∞ = 12``, ``w² = 0.1/n``."""
-    A = _gaussian(rng, n, d)
-    z = A @ rng.standard_normal(d)
-    z *= PEAK_LOGIT / np.max(np.abs(z))
-    b = np.exp(z - z.max())
-    return A, b / b.sum(), math.sqrt(0.1 / n), None
-
-
-def coherent(rng, n, d):
-    """Coherent: rows ``a_i = t_i g_i``, ``t_i ~ 1 + Pareto(1.5)``, b ~ Dirichlet(1), ``w² = 1/n``."""
-    A = _gaussian(rng, n, d) * (1.0 + rng.pareto(1.5, n))[:, None]
-    return A, rng.dirichlet(np.ones(n)), math.sqrt(1.0 / n), None
-
-
-def wide(rng, n, d):
-    """The sparse family at ``d ≥ 1024``."""
-    if d < WIDE_MIN_D:
-        raise ValueError(f"the wide family needs d ≥ {WIDE_MIN_D}; got d = {d}.")
-    return sparse(rng, n, d)
-
-
-FAMILIES = {f.__name__: f for f in (theorem, quadratic, sparse, peaked, coherent, wide)}
-
-
 def make_instance(family: str, n: int, d: int, seed: int = 0) -> Instance:
-    """The instance of ``family`` (one of :data:`FAMILIES`) at size (n, d), drawn from ``seed``."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}.")
+    """The instance of ``family`` (one of :data:`FAMILIES`) at size (n, d), drawn from ``seed`` by
+    the one generator of every backend (:func:`theory.blocks.block_rows`, tile-seeded): an engine
+    generated from the same family, size and seed holds the same A, b, w."""
     check_size(n, d)
-    rng = np.random.default_rng(seed)
-    A, b, w, x0 = FAMILIES[family](rng, n, d)
-    inst = Instance(family, seed, SoftmaxRegression(A, b, w), np.zeros(d) if x0 is None else x0)
+    check_family(family, n, d)
+    eng = LocalEngine([GeneratedBlock(family, n, d, seed, 0, n)])
+    eng.finish_family(family, n, d, seed)
+    blk = eng.blocks[0]
+    w = blk.w
+    if family == "theorem":  # w² = 1.02 · 101 M(b): inside the regime with a 2% margin
+        w = math.sqrt(THEOREM_MARGIN * bounds.SANDWICH_FACTOR * bounds.B_norm_bound(blk.b))
+    inst = Instance(family, seed, SoftmaxRegression(blk.A, blk.b, w), np.zeros(d))
     if family == "theorem":
-        _place_good_start(inst, rng)
+        _place_good_start(inst, np.random.default_rng([seed, n, d, 1]))
     return inst
 
 

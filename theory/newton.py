@@ -25,9 +25,7 @@ import math
 
 import numpy as np
 
-from theory.distributed import positive_part
-from theory.engine import BlockVector
-from theory.linalg import SPDSolver, weighted_gram
+from theory.linalg import SPDSolver
 from theory.rows import as_rows
 from theory.sketch import make_sketch
 from theory.solver import (
@@ -67,19 +65,12 @@ def sketched_hessian(A, parts, sketch, s: int, rng: np.random.Generator):
 
 def sampled_diagonal_part(A, parts, sketch, s: int, rng: np.random.Generator):
     """``D̃ = Aᵀ D̃₊ A + Aᵀ diag(v₋) A`` (d, d): v₊ sampled by ``sketch``, the rows v_i < 0 exact.
-    Returns ``(D̃, SketchedGram)``; :func:`sketched_hessian` adds the rank-2 term. On an engine
-    (v a BlockVector) one round splits v and returns the negative rows' per-block Grams
-    (:func:`theory.distributed.positive_part`), and the sketch runs its engine path."""
-    A, v = as_rows(A), parts.diag
-    if isinstance(v, BlockVector):
-        v_plus, N = positive_part(v)
-        sk = sketch.gram(A, v_plus, s, rng)
-        return (sk.H if N is None else sk.H + N), sk
-    neg = np.flatnonzero(v < 0)
-    sk = sketch.gram(A, np.maximum(v, 0.0), s, rng)
-    if not neg.size:
-        return sk.H, sk
-    return sk.H + weighted_gram(A.take_rows(neg), v[neg]), sk
+    Returns ``(D̃, SketchedGram)``; :func:`sketched_hessian` adds the rank-2 term. The split of v
+    is the row protocol's (``split_positive``: in memory, or one round on an engine's blocks)."""
+    A = as_rows(A)
+    v_plus, N = A.split_positive(parts.diag)
+    sk = sketch.gram(A, v_plus, s, rng)
+    return (sk.H if N is None else sk.H + N), sk
 
 
 def resolve_sketch_size(opts: SolverOptions, sketch, n: int, d: int, default: int) -> int:

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.distributed import amax_abs
 from theory.newton import (
     DEFAULT_SAMPLES_PER_D,
     make_solver_sketch,
@@ -75,7 +74,7 @@ class SketchedNewtonCGSolver(Solver):
         self._P, self._cg_last, self._fresh, self._just_built = None, 0, [], False
         state = super().setup(x0)
         u = state.g / max(float(np.linalg.norm(state.g)), 1e-300)
-        unit = amax_abs(self.rows.matvec(u))
+        unit = self.rows.amax_abs(self.rows.matvec(u))
         self._radius = self._radius0 = max(MIN_RADIUS0, 1.0 / unit if unit > 0 else MIN_RADIUS0)
         return state
 

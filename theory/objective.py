@@ -24,13 +24,14 @@ from __future__ import annotations
 import numpy as np
 
 from theory.loss import HessianParts, SoftmaxLoss
+from theory.regression import Regression
 from theory.rows import RowMatrix, as_rows
 from theory.validation import as_float64, check_size
 
 DENSE_B_MAX_N = 4096  # B(x) is n×n: at n = 4096 it already takes 128 MiB.
 
 
-class SoftmaxRegression:
+class SoftmaxRegression(Regression):
     """``min_x e L_exp(x) + L_cent(x) + L_reg(x)`` for A (n, d), b (n,), w (n,) or a scalar w ≥ 0,
     and ``e = exp_weight`` ≥ 0 (default 1, the paper's L; 0 drops L_exp).
 
@@ -71,59 +72,8 @@ class SoftmaxRegression:
         self.loss_z = SoftmaxLoss(self.b, self.w, self.exp_weight)
         self.w2, self.s = self.loss_z.w2, self.loss_z.s
 
-    @property
-    def n(self) -> int:
-        return self.rows.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.rows.shape[1]
-
     def __repr__(self) -> str:
         return f"SoftmaxRegression(n={self.n}, d={self.d}, sum(b)={self.s:.3g})"
-
-    def check_x(self, x, name: str = "x") -> np.ndarray:
-        """``x`` as a finite float64 vector of shape (d,); ValueError naming ``name`` otherwise."""
-        return as_float64(name, x, ndim=1, shape=(self.d,))
-
-    def z(self, x) -> np.ndarray:
-        """``z = A x`` (n,), one pass over A."""
-        return self.rows.matvec(self.check_x(x))
-
-    # -- value and derivatives ---------------------------------------------------------------
-
-    def loss_parts(self, x) -> dict[str, float]:
-        """``{"exp": L_exp, "cent": L_cent, "reg": L_reg}`` at x (Defs. C.6, C.7, C.8)."""
-        z = self.z(x)
-        return self.loss_z.parts(z, self.loss_z.softmax(z))
-
-    def loss(self, x) -> float:
-        """``L(x) = L_exp + L_cent + L_reg``."""
-        return sum(self.loss_parts(x).values())
-
-    def residual(self, x) -> np.ndarray:
-        """``r = J c + (s f - b) + w² ∘ A x`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10 part 3; DLS23 for L_exp)."""
-        z = self.z(x)
-        return self.loss_z.residual(z, self.loss_z.softmax(z).f)
-
-    def gradient(self, x) -> np.ndarray:
-        """``∇L(x) = Aᵀ r`` (d,), two passes over A."""
-        return self.rows.rmatvec(self.residual(x))
-
-    def hessian_parts(self, x) -> HessianParts:
-        """``B(x)`` as diagonal plus rank ≤ 2 (see :mod:`theory.loss`), one pass over A."""
-        z = self.z(x)
-        return self.loss_z.derivatives(z, self.loss_z.softmax(z).f)[1]
-
-    def hessian(self, x) -> np.ndarray:
-        """``∇²L(x) = Aᵀ diag(v) A + low rank`` (d, d): one syrk, O(n d²); never an n×n array."""
-        return hessian_from_parts(self.rows, self.hessian_parts(x))
-
-    def hessp(self, x, v) -> np.ndarray:
-        """``∇²L(x) v = Aᵀ B(x) A v`` (d,): three passes over A (z, A v, Aᵀ(B A v)), O(n d)."""
-        v = self.check_x(v, name="v")
-        parts = self.hessian_parts(x)
-        return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
 
     def B(self, x) -> np.ndarray:
         """The dense ``B(x) = B_exp + B_cent + W²`` (n, n), for teaching and small-n tests only."""

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.distributed import scaled_rows
 from theory.linalg import SPDSolver
 from theory.newton import sampled_diagonal_part, sketched_hessian
 from theory.rows import as_rows
@@ -115,7 +114,7 @@ def range_corrected(A, parts, sketch, s: int, rng: np.random.Generator):
     low = parts.low_rank(A, G)
     D, sk = sampled_diagonal_part(A, parts, sketch, s, rng)
     U, _ = np.linalg.qr(G)
-    E = A.rmatvec(scaled_rows(v, A.matvec(U))) - D @ U  # (d, 2) = (D_exact − D̃) U
+    E = A.rmatvec(A.scale_rows(v, A.matvec(U))) - D @ U  # (d, 2) = (D_exact − D̃) U
     UE = U @ (U.T @ E)
     P = SPDSolver(D + E @ U.T + U @ E.T - 0.5 * (UE @ U.T + U @ UE.T) + low)
     return (P if P.fallback is None else SPDSolver(D + low)), sk

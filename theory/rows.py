@@ -14,10 +14,11 @@ the package looks at how A is stored::
 and three conveniences with defaults in terms of those: ``zero_image()`` (A 0, no pass),
 ``image_norm(U)`` = ||A U||_F and ``frobenius()`` = ||A||_F (one pass each).
 
-:func:`as_rows` is the one place that looks at the type of A: an ndarray (a ``numpy.memmap``
-included) becomes :class:`DenseRows`; a sequence of (m_k, d) row blocks becomes
-:class:`BlockRows` (a ``dask.array`` goes to :class:`theory.dask_engine.DaskEngine` instead); a :class:`RowMatrix` is kept. ``A @ x`` and
-``A.T @ r`` work on every RowMatrix, as on an ndarray.
+:func:`as_rows` and :func:`split_rows` are the places that look at the type of A: an ndarray (a
+``numpy.memmap`` included) becomes :class:`DenseRows`, a :class:`RowMatrix` is kept; row blocks (a
+memmap in slices, a sequence of (m_k, d) arrays) become an engine's blocks (:func:`split_rows`; a
+``dask.array`` goes to :class:`theory.dask_engine.DaskEngine`). ``A @ x`` and ``A.T @ r`` work on
+every RowMatrix, as on an ndarray.
 
 Every operation is a pure function of A and its arguments (no state changes), so one RowMatrix may
 be shared between threads. An engine that runs the per-block work where the blocks live (a thread pool, a GPU, a Dask
@@ -35,9 +36,7 @@ import numpy as np
 from theory.linalg import weighted_gram
 from theory.validation import as_float64
 
-DEFAULT_BLOCK_ROWS = (
-    65536  # rows per block of a memmap or array given as BlockRows: 32 MiB at d = 64.
-)
+DEFAULT_BLOCK_ROWS = 65536  # rows per block of a memmap split by split_rows: 32 MiB at d = 64
 
 
 class RowMatrix(ABC):
@@ -57,27 +56,17 @@ class RowMatrix(ABC):
     def take_rows(self, idx: np.ndarray) -> np.ndarray:
         """``A[idx]`` (len(idx), d) for sorted row indices ``idx``."""
 
+    @abstractmethod
     def matvec(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``A x``: (n,) for x (d,), (n, k) for x (d, k); written into ``out`` when given."""
-        z = np.concatenate([blk @ x for _, blk in self.blocks()])
-        if out is None:
-            return z
-        out[...] = z
-        return out
 
+    @abstractmethod
     def rmatvec(self, r: np.ndarray) -> np.ndarray:
         """``Aᵀ r = Σ_k A_kᵀ r_k``: (d,) for r (n,), (d, k) for r (n, k)."""
-        out = np.zeros((self.shape[1], *r.shape[1:]))
-        for start, blk in self.blocks():
-            out += blk.T @ r[start : start + blk.shape[0]]
-        return out
 
+    @abstractmethod
     def weighted_gram(self, v: np.ndarray) -> np.ndarray:
-        """``Aᵀ diag(v) A = Σ_k A_kᵀ diag(v_k) A_k`` (d, d), one syrk per block."""
-        H = np.zeros((self.shape[1], self.shape[1]))
-        for start, blk in self.blocks():
-            H += weighted_gram(blk, v[start : start + blk.shape[0]])
-        return H
+        """``Aᵀ diag(v) A = Σ_k A_kᵀ diag(v_k) A_k`` (d, d), v (n,) of any sign."""
 
     def zero_image(self) -> np.ndarray:
         """``A 0 = 0`` (n,), without a pass over A."""
@@ -90,6 +79,29 @@ class RowMatrix(ABC):
     def frobenius(self) -> float:
         """``||A||_F``: one pass."""
         return float(np.sqrt(sum(np.linalg.norm(blk) ** 2 for _, blk in self.blocks())))
+
+    # -- the vector operations the solvers do outside the loss, where the vectors live ----------
+    # (here for vectors in memory; an engine's rows override them with rounds on its blocks)
+
+    def amax_abs(self, z) -> float:
+        """``max_i |z_i|`` for an image z = A u (n,)."""
+        return float(np.max(np.abs(z)))
+
+    def scale_rows(self, v, Y):
+        """``v[:, None] ∘ Y`` (n, j) for v (n,) and an image Y = A U (n, j)."""
+        return v[:, None] * Y
+
+    def zspace(self, cols: int, in_memory):
+        """The subspace solver's z-space workspace for images of ``cols`` directions
+        (:mod:`theory.subspace`): ``in_memory(n)`` here, the blocks' on an engine."""
+        return in_memory(self.shape[0])
+
+    def split_positive(self, v):
+        """``(v₊, N)``: ``v₊ = max(v, 0)`` (n,) and ``N = Σ_{v_i < 0} v_i a_i a_iᵀ`` (d, d), None
+        when v ≥ 0: Algorithm 1 samples ``Aᵀ diag(v₊) A`` and adds the negative rows exactly."""
+        neg = np.flatnonzero(v < 0)
+        N = weighted_gram(self.take_rows(neg), v[neg]) if neg.size else None
+        return np.maximum(v, 0.0), N
 
     def array(self) -> np.ndarray:
         """All of A (n, d) in memory."""
@@ -144,66 +156,41 @@ class DenseRows(RowMatrix):
         return self.A
 
 
-class BlockRows(RowMatrix):
-    """A (n, d) as row blocks: a sequence of (m_k, d) arrays, or row slices of ``block_rows`` rows
-    of an array or a ``numpy.memmap``, read in this process one at a time. Every block is checked once, at construction (dtype, width,
-    finiteness). Extra memory: one block in flight."""
-
-    def __init__(self, source, block_rows: int = DEFAULT_BLOCK_ROWS):
-        if block_rows < 1:
-            raise ValueError(f"block_rows must be ≥ 1; got {block_rows}.")
-        self.source = source
-        if hasattr(source, "chunks") and hasattr(source, "compute"):
-            raise TypeError(
-                "A is a dask array: pulling its chunks into this process is what a cluster is "
-                "for avoiding. Use theory.dask_engine.DaskEngine.from_dask_array(client, A, b, w) "
-                "and theory.distributed.EngineRegression (docs/solver.md, 'On a cluster')."
-            )
-        self._sliced = isinstance(source, np.ndarray)
-        if self._sliced:
-            n, d = source.shape
-            ends = list(range(block_rows, n, block_rows)) + [n]
-        elif isinstance(source, Sequence) and len(source) > 0:
-            ends = np.cumsum([blk.shape[0] for blk in source]).tolist()
-            n, d = ends[-1], source[0].shape[1]
-        else:
-            raise ValueError(
-                "A must be a 2-D array, a numpy.memmap or a non-empty sequence of (m_k, d) "
-                "row blocks."
-            )
-        self._bounds = list(zip([0, *ends[:-1]], ends, strict=True))
-        self.shape = (n, d)
-        for start, blk in self.blocks():
-            as_float64(f"A[{start}:{start + blk.shape[0]}]", blk, ndim=2, shape=(blk.shape[0], d))
-
-    def _block(self, k: int) -> np.ndarray:
-        start, stop = self._bounds[k]
-        blk = self.source[start:stop] if self._sliced else self.source[k]
-        return np.asarray(blk, dtype=np.float64)
-
-    def blocks(self):
-        for k, (start, _) in enumerate(self._bounds):
-            yield start, self._block(k)
-
-    def take_rows(self, idx):
-        """``A[idx]``, reading only the blocks that hold the rows."""
-        out = np.empty((idx.size, self.shape[1]))
-        starts = np.array([b[0] for b in self._bounds])
-        which = np.searchsorted(starts, idx, side="right") - 1
-        for k in np.unique(which):
-            sel = which == k
-            out[sel] = self._block(int(k))[idx[sel] - starts[k]]
-        return out
+def split_rows(A, block_rows: int = DEFAULT_BLOCK_ROWS) -> list[np.ndarray]:
+    """A's row blocks (m_k, d), in order, for an engine to hold where they are: slices of
+    ``block_rows`` rows of an ndarray or a ``numpy.memmap`` (views: a memmap is read where a
+    kernel uses the block), or the blocks of a sequence of (m_k, d) arrays. Every block is checked
+    once (dtype, width, finiteness; the message names its rows). A ``dask.array`` is refused: it
+    goes to :class:`theory.dask_engine.DaskEngine`."""
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be ≥ 1; got {block_rows}.")
+    if hasattr(A, "chunks") and hasattr(A, "compute"):
+        raise TypeError(
+            "A is a dask array: pulling its chunks into this process is what a cluster is "
+            "for avoiding. Use theory.dask_engine.DaskEngine.from_dask_array(client, A, b, w) "
+            "and theory.distributed.EngineRegression (docs/solver.md, 'On a cluster')."
+        )
+    if isinstance(A, np.ndarray):
+        blocks = [A[i : i + block_rows] for i in range(0, A.shape[0], block_rows)]
+    elif isinstance(A, Sequence) and len(A) > 0:
+        blocks = list(A)
+    else:
+        raise ValueError(
+            "A must be a 2-D array, a numpy.memmap or a non-empty sequence of (m_k, d) row blocks."
+        )
+    d, start = np.shape(blocks[0])[-1], 0
+    for k, blk in enumerate(blocks):
+        m = np.shape(blk)[0]
+        blocks[k] = as_float64(f"A[{start}:{start + m}]", blk, ndim=2, shape=(m, d))
+        start += m
+    return blocks
 
 
-def as_rows(A, block_rows: int | None = None) -> RowMatrix:
-    """A as a :class:`RowMatrix` (see the module docstring); ``block_rows`` asks for
-    :class:`BlockRows` even for an ndarray."""
-    if isinstance(A, RowMatrix):
-        return A
-    if isinstance(A, np.ndarray) and block_rows is None:
-        return DenseRows(A)
-    return BlockRows(A, DEFAULT_BLOCK_ROWS if block_rows is None else block_rows)
+def as_rows(A) -> RowMatrix:
+    """A as a :class:`RowMatrix`: a (validated) ndarray, a ``numpy.memmap`` included and not
+    copied, becomes :class:`DenseRows`; a RowMatrix is kept. Row blocks go to an engine
+    (:func:`split_rows`, :class:`theory.chunked.ChunkedSoftmaxRegression`)."""
+    return A if isinstance(A, RowMatrix) else DenseRows(A)
 
 
 class CountedRows(RowMatrix):
@@ -250,3 +237,15 @@ class CountedRows(RowMatrix):
 
     def array(self):
         return self.inner.array()
+
+    def amax_abs(self, z):
+        return self.inner.amax_abs(z)
+
+    def scale_rows(self, v, Y):
+        return self.inner.scale_rows(v, Y)
+
+    def split_positive(self, v):
+        return self.inner.split_positive(v)
+
+    def zspace(self, cols, in_memory):
+        return self.inner.zspace(cols, in_memory)

@@ -45,9 +45,9 @@ a given seed and blocking (not equal to the in-memory draw: another random strea
   columns of S (one round, (s, d) per block). ``srtt`` and ``leverage-exact`` mix or factor all
   rows at once and are refused (ValueError).
 
-Conventions: A (n, d) is anything :func:`theory.rows.as_rows` takes (an ndarray, a ``numpy.memmap``,
-row blocks, a :class:`~theory.rows.RowMatrix`); every sketch reaches it through that protocol;
-v (n,) ≥ 0; float64.
+Conventions: A (n, d) in memory is anything :func:`theory.rows.as_rows` takes (an ndarray, a
+``numpy.memmap``, a :class:`~theory.rows.DenseRows`), v (n,) ≥ 0 an ndarray; on an engine, v is a
+:class:`~theory.engine.BlockVector` and A is reached only through its blocks' kernels; float64.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ class UniformSampling(Sketch):
 
 def exact_leverage_scores(A, v: np.ndarray) -> np.ndarray:
     """``τ_i = ||Q_i||²`` (n,) for the thin QR ``diag(√v) A = Q R``: O(n d²) and an n×d copy."""
-    M = np.sqrt(v)[:, None] * np.concatenate([blk for _, blk in as_rows(A).blocks()])  # (n, d)
+    M = np.sqrt(v)[:, None] * as_rows(A).array()  # (n, d)
     Q = np.linalg.qr(M, mode="reduced").Q
     return np.einsum("ij,ij->i", Q, Q)
 
@@ -221,7 +221,7 @@ class ExactLeverage(Sketch):
 
 
 def countsketch_blocks(A, v: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
-    """``S diag(√v) A`` (s, d) for a CountSketch S (one ±1 per column, in a random row), by blocks.
+    """``S diag(√v) A`` (s, d) for a CountSketch S (one ±1 per column, in a random row).
 
     The same distribution as ``scipy.linalg.clarkson_woodruff_transform``; the weights √v go into
     the sparse S, so no scaled copy of A is made. O(nnz(A)) work, O(s d) memory.
@@ -229,13 +229,8 @@ def countsketch_blocks(A, v: np.ndarray, s: int, rng: np.random.Generator) -> np
     n = v.size
     rows = rng.integers(0, s, size=n)
     signs = rng.choice(np.array([1.0, -1.0]), size=n) * np.sqrt(v)  # scipy's draws, in its order
-    out = np.zeros((s, A.shape[1]))
-    for start, blk in as_rows(A).blocks():
-        m = blk.shape[0]
-        sl = slice(start, start + m)
-        S = scipy.sparse.csc_array((signs[sl], (rows[sl], np.arange(m))), shape=(s, m))
-        out += S @ blk
-    return out
+    S = scipy.sparse.csc_array((signs, (rows, np.arange(n))), shape=(s, n))
+    return np.asarray(S @ as_rows(A).array())
 
 
 def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -290,11 +285,11 @@ def _pseudo_inverse_root(C: np.ndarray, k: int, rng: np.random.Generator) -> np.
 
 def _row_norms2(A, Omega: np.ndarray) -> np.ndarray:
     """``||a_iᵀ Ω||²`` (n,) in Ω's precision, A cast ``JL_BLOCK_ROWS`` rows at a time."""
+    A = as_rows(A).array()
     ell = np.empty(A.shape[0])
-    for start, blk in as_rows(A).blocks():
-        for i in range(0, blk.shape[0], JL_BLOCK_ROWS):
-            Y = (blk[i : i + JL_BLOCK_ROWS].astype(Omega.dtype) @ Omega).astype(np.float64)
-            ell[start + i : start + i + Y.shape[0]] = np.einsum("ij,ij->i", Y, Y)
+    for i in range(0, A.shape[0], JL_BLOCK_ROWS):
+        Y = (A[i : i + JL_BLOCK_ROWS].astype(Omega.dtype) @ Omega).astype(np.float64)
+        ell[i : i + Y.shape[0]] = np.einsum("ij,ij->i", Y, Y)
     return ell
 
 
@@ -384,10 +379,7 @@ class SRTT(Sketch):
         return math.ceil(4 * (1 + eps / 3) * mix * math.log(4 * d / delta) / eps**2)
 
     def _gram(self, A, v, s, rng):
-        rows = as_rows(A)
-        if not rows.in_memory:
-            raise ValueError("the SRTT mixes all rows at once; use 'leverage' for a chunked A.")
-        A, n = rows.array(), v.size
+        A, n = as_rows(A).array(), v.size
         signs = rng.choice(np.array([-1.0, 1.0]), size=n) * np.sqrt(v)
         CDM = scipy.fft.dct(signs[:, None] * A, type=2, norm="ortho", axis=0, workers=-1)
         idx, scale = _sample_rows(np.full(n, 1.0 / n), s, rng)
@@ -409,13 +401,8 @@ class GaussianSketch(Sketch):
         return math.ceil(9 * (math.sqrt(d) + math.sqrt(2 * math.log(2 / delta))) ** 2 / eps**2)
 
     def _gram(self, A, v, s, rng):
-        SM = np.zeros((s, A.shape[1]))
-        sv = np.sqrt(v)
-        for start, blk in as_rows(A).blocks():
-            m = blk.shape[0]
-            S = rng.standard_normal((s, m)) / math.sqrt(s)
-            SM += S @ (sv[start : start + m, None] * blk)
-        return SketchedGram(gram(SM), s, s)
+        S = rng.standard_normal((s, v.size)) / math.sqrt(s)
+        return SketchedGram(gram(S @ (np.sqrt(v)[:, None] * as_rows(A).array())), s, s)
 
     def _engine_gram(self, A, v, s, rng):
         return SketchedGram(gram(_engine_project("gaussian_sketch", v, s, rng)), s, s, passes=1)
@@ -481,7 +468,7 @@ def _engine_leverage_scores(v, rng):
 
 def _engine_drifted(v, v_ref, gamma: float | None) -> bool:
     """:func:`drifted` on an engine: the extreme ratios per block (one round; the maxima of v and
-    v_ref come with them from :func:`theory.distributed.positive_part`)."""
+    v_ref come with them from ``EngineRows.split_positive``)."""
     if gamma is None:
         return True
     floor = 1e-8 * max(_largest(v), _largest(v_ref))

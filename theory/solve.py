@@ -28,7 +28,8 @@ import scipy.optimize
 
 from theory.newton import GradientDescentSolver, NewtonSolver, SketchedNewtonSolver
 from theory.newton_cg import SketchedNewtonCGSolver
-from theory.objective import SoftmaxRegression, hessian_from_parts
+from theory.objective import hessian_from_parts
+from theory.regression import Regression
 from theory.rows import CountedRows
 from theory.sketch import SKETCHES
 from theory.solver import MESSAGES, SolveResult, SolverOptions, format_row
@@ -84,7 +85,8 @@ def solve(
     callback=None,
     **options,
 ) -> SolveResult:
-    """Minimise ``L(x)`` of ``prob`` (a :class:`~theory.objective.SoftmaxRegression`) from x0 (default 0).
+    """Minimise ``L(x)`` of ``prob`` (a :class:`~theory.objective.Regression`: a ``SoftmaxRegression`` in
+    memory, an ``EngineRegression`` on an engine) from x0 (default 0).
 
     Parameters
     ----------
@@ -115,11 +117,27 @@ def solve(
 
 def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptions:
     """The checks of :func:`solve`, before any work; returns the options record."""
-    if not isinstance(prob, SoftmaxRegression):
+    if not isinstance(prob, Regression):
         raise TypeError(
             f"solve takes a problem, not {type(prob).__name__}: build it first, "
             "solve(SoftmaxRegression(A, b, w), ...)"
         )
+    return check_options(
+        method, sketch, tol, seed, max_iter, options, d=prob.d, rows=_where(prob.rows), stacklevel=4
+    )
+
+
+def _where(rows) -> str:
+    """``"memory"`` or ``"engine"``: what the sketches may ask of A."""
+    return "memory" if rows.in_memory else "engine"
+
+
+def check_options(
+    method, sketch, tol, seed, max_iter, options, d: int, rows: str = "memory", stacklevel=3
+) -> SolverOptions:
+    """:func:`solve`'s checks of everything but the problem, for a problem with d columns whose
+    A is ``rows`` (``"memory"`` or ``"engine"``): ValueError naming the mistake,
+    warnings for ignored options; the options record. The command line calls it before any work."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}.")
     if not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0):
@@ -133,7 +151,9 @@ def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptio
     if sketch is not None and sketch not in SKETCHES:
         raise ValueError(f"unknown sketch {sketch!r}; valid sketches: {', '.join(SKETCHES)}.")
     if sketch is not None and not sketched:
-        warnings.warn(f"sketch={sketch!r} is ignored by method {method!r}.", SolverOptionWarning, 3)
+        warnings.warn(
+            f"sketch={sketch!r} is ignored by method {method!r}.", SolverOptionWarning, stacklevel
+        )
     known = {f.name for f in fields(SolverOptions)}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -141,26 +161,26 @@ def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptio
             f"unknown solver options ignored: {', '.join(unknown)}; valid options: "
             f"{', '.join(sorted(spec.options))}.",
             SolverOptionWarning,
-            3,
+            stacklevel,
         )
     foreign = sorted(set(options) & known - spec.options)
     if foreign:
         warnings.warn(
             f"options {', '.join(foreign)} do not apply to method {method!r} and are ignored.",
             SolverOptionWarning,
-            3,
+            stacklevel,
         )
     kept = {k: v for k, v in options.items() if k in spec.options}
     opts = SolverOptions(
         tol=float(tol), max_iter=int(max_iter), seed=seed, sketch=sketch or DEFAULT_SKETCH, **kept
     )
     if sketched:
-        _validate_sketch(prob, opts)
+        _validate_sketch(opts, d, rows)
     return opts
 
 
-def _validate_sketch(prob, opts: SolverOptions) -> None:
-    s, d = opts.sketch_size, prob.d
+def _validate_sketch(opts: SolverOptions, d: int, rows: str) -> None:
+    s = opts.sketch_size
     if s is not None and (not isinstance(s, int | np.integer) or s < d):
         raise ValueError(
             f"sketch_size must be an integer ≥ d = {d} (a smaller sketch of the "
@@ -174,11 +194,11 @@ def _validate_sketch(prob, opts: SolverOptions) -> None:
         raise ValueError(f"delta must lie in (0, 1) (a failure probability); got {opts.delta!r}.")
     if opts.eps is not None and opts.sketch_size is None and opts.sketch == "uniform":
         SKETCHES["uniform"]().size(d, opts.eps, opts.delta)  # raises: no rule without coherence
-    if opts.sketch == "srtt" and not prob.rows.in_memory:
+    if opts.sketch == "srtt" and rows != "memory":
         raise ValueError(
-            "sketch 'srtt' needs A in memory; use 'leverage' for a chunked A or one on an engine."
+            "sketch 'srtt' needs A in memory; use 'leverage' for A in row blocks or on an engine."
         )
-    if opts.sketch == "leverage-exact" and getattr(prob.rows, "in_engine", False):
+    if opts.sketch == "leverage-exact" and rows == "engine":
         raise ValueError(
             "sketch 'leverage-exact' needs a QR of all of A, which an engine never gathers; use "
             "'leverage' (approximate scores computed on the blocks)."

@@ -38,11 +38,13 @@ from typing import ClassVar
 
 import numpy as np
 
+from theory.engine import BlocksLost, BlocksLostWarning, BlocksUnrecoverable
 from theory.loss import HessianParts, Softmax
 from theory.objective import hessian_from_parts
 from theory.rows import CountedRows
 
 ROUNDING = 64 * np.finfo(float).eps  # loss changes below this (relative) are rounding noise.
+MAX_RESTARTS = 3  # lost workers a solve survives; a fourth ends it with a RuntimeError
 
 MESSAGES = {
     0: "Converged: max |gradient| <= tol.",
@@ -218,21 +220,44 @@ class Solver(ABC):
         self._timing: dict[str, float] = {}
         self._warned: set[type] = set()
         self._norm_A: float | None = None
-        state = self.setup(np.array(x0, dtype=np.float64))
+        self._restarts = 0
+        state = self._resume(np.array(x0, dtype=np.float64))
         nit, model = 0, Model()
         self._record(state, nit, model, None)
         status = self.check_convergence(state, None, nit)
         while status is None:
             nit += 1
             self._timing = {"t_grad": 0.0}
-            model = self._timed("t_build", self.update_hessian, state)
-            step = self._timed("t_solve", self.inner_solve, state, model)
-            new, status = self._timed("t_line_search", self.line_search, state, step)
+            try:
+                model = self._timed("t_build", self.update_hessian, state)
+                step = self._timed("t_solve", self.inner_solve, state, model)
+                new, status = self._timed("t_line_search", self.line_search, state, step)
+            except BlocksLost as lost:  # the engine rebuilt them: iteration nit again, from x
+                self._lost(lost)
+                state, nit = self._resume(state.x), nit - 1
+                continue
             state = new if new is not None else state.with_step(0.0)  # rejected: x stays
             if status is None:
                 self._record(state, nit, model, step)
             status = status if status is not None else self.check_convergence(state, step, nit)
         return self.finalize(state, status, nit)
+
+    def _resume(self, x: np.ndarray) -> State:
+        """:meth:`setup` at x, again after each :class:`~theory.engine.BlocksLost`: the driver's
+        iterate is all a solve needs to go on (the solver's memory starts afresh)."""
+        while True:
+            try:
+                return self.setup(x)
+            except BlocksLost as lost:
+                self._lost(lost)
+
+    def _lost(self, lost: BlocksLost) -> None:
+        self._restarts += 1
+        if self._restarts > MAX_RESTARTS:
+            raise BlocksUnrecoverable(
+                f"{self.method}: gave up after {MAX_RESTARTS} lost workers ({lost})"
+            )
+        warnings.warn(f"{self.method}: {lost}; repeating the iteration", BlocksLostWarning, 4)
 
     def setup(self, x0: np.ndarray) -> State:
         """Returns the state at x0 (z, L, g, B's parts). Sets: a solver's own memory, when it

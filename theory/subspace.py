@@ -58,7 +58,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.distributed import EngineZSpace
 from theory.linalg import EIG_FLOOR
 from theory.newton import (
     ARMIJO_C1,
@@ -221,9 +220,7 @@ class SubspaceNewtonSolver(Solver):
         self._policy = PreconditionerPolicy.for_problem(
             n, d, s, self.opts.rebuild_after, extra=CORRECTION_GRADS, corrected=True
         )
-        rows = self.prob.rows
-        in_engine = getattr(rows, "in_engine", False)
-        ws = self._ws = EngineZSpace(rows.engine, 1 + MEMORY) if in_engine else _take(n)
+        ws = self._ws = self.prob.rows.zspace(1 + MEMORY, in_memory=_take)
         self._dirs: list[np.ndarray] = []  # previous steps s_j (d,), newest first
         self._P = None
         self._G_hist: list[float] = []

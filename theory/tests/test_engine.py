@@ -13,23 +13,67 @@ from theory import SoftmaxRegression, solve
 from theory.blocks import block_rows
 from theory.distributed import EngineRegression
 from theory.engine import LocalEngine, TorchEngine
+from theory.instances import make_instance
 
 N, D, SEED = 12000, 12, 5
-FAMILIES = ("quadratic", "sparse", "coherent")
+FAMILIES = ("quadratic", "sparse", "peaked", "coherent")
 DETERMINISTIC = ("newton", "scipy-trust-exact")
-TOL = {"quadratic": 1e-9, "sparse": 1e-9, "coherent": 1e-7}  # coherent's heavy rows: floor ≈ 1e-8
+TOL = {
+    "quadratic": 1e-9,
+    "sparse": 1e-9,
+    "peaked": 1e-8,
+    "coherent": 1e-7,
+}  # the floors: ≈ 1e-9, 1e-8
 
 
 def in_memory(family, n=N, d=D, seed=SEED) -> SoftmaxRegression:
-    """The family's instance with A on the driver (the reference)."""
-    A, b, w = block_rows(family, n, d, seed, 0, n)
-    return SoftmaxRegression(A, b / b.sum(), w)
+    """The family's instance with A on the driver (the reference): ``make_instance``'s, drawn by
+    the same generator as every engine's."""
+    return make_instance(family, n, d, seed).prob
 
 
 def assert_same_minimiser(res, ref):
+    """Same iterations, the same final loss to 1e-12 and the same x to 1e-10 (relative)."""
     assert res.success, res.message
     assert res.nit == ref.nit
+    assert res.fun == pytest.approx(ref.fun, rel=1e-12, abs=0)
     assert np.linalg.norm(res.x - ref.x) <= 1e-10 * np.linalg.norm(ref.x)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_backend_draws_the_same_problem_as_make_instance(family):
+    """One generator: A and w bit for bit on any blocking; b up to the rounding of its global
+    sum (added up per block)."""
+    ref = in_memory(family)
+    with LocalEngine.generate(family, N, D, SEED, blocks=3) as eng:
+        A = np.concatenate([blk.A for blk in eng.blocks])
+        b = np.concatenate([blk.b for blk in eng.blocks])
+        w = np.concatenate([blk.w for blk in eng.blocks])
+    np.testing.assert_array_equal(A, ref.A)
+    np.testing.assert_array_equal(w, ref.w)
+    np.testing.assert_allclose(b, ref.b, rtol=1e-14, atol=0)
+
+
+def test_a_thread_pool_gives_each_worker_one_blas_thread_during_a_round():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from theory.blocks import Block
+
+    class Probe(Block):
+        def blas_threads(self):  # every BLAS library loaded (numpy's, scipy's, …)
+            return {
+                i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+            }
+
+    A, b, w = block_rows("sparse", 4000, 4, 0, 0, 4000)
+    blocks = [
+        Probe(A[i : i + 1000], b[i : i + 1000], w[i : i + 1000], i) for i in range(0, 4000, 1000)
+    ]
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        with LocalEngine(blocks, workers=2) as eng:
+            assert eng.map("blas_threads") == [{1}] * 4
+        with LocalEngine(blocks, workers=2, blas_threads=2) as eng:
+            assert eng.map("blas_threads") == [{2}] * 4
+        assert blocks[0].blas_threads() == {2}  # as it was, between and after the rounds
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +184,7 @@ def test_bad_input_is_refused_naming_the_problem():
     with pytest.raises(TypeError, match="takes an engine"):
         EngineRegression(np.ones((3, 2)))
     prob = EngineRegression(LocalEngine.generate("sparse", 100, 2))
-    with pytest.raises(ValueError, match="n×n"):
-        prob.B(np.zeros(2))
+    assert not hasattr(prob, "B")  # the n×n B is the in-memory extension's, not the base contract
 
 
 def test_a_memmap_streams_from_disk_through_the_thread_pool(tmp_path: Path):
@@ -269,3 +312,83 @@ def test_a_worker_with_two_threads_runs_its_blocks_on_both(refs):
         eng.close()
     (names,) = names.values()
     assert sum(n.startswith("ThreadPoolExecutor") for n in names) >= 2  # the actor's pool of two
+
+
+# -- a lost worker --------------------------------------------------------------------------------
+
+
+def _killer(client, address, at_iterate: int):
+    """A solve callback that kills the worker process at ``address`` (SIGKILL, as a machine that
+    goes away) when iterate ``at_iterate`` is recorded: mid-solve, at a fixed point of it."""
+    import os
+    import signal
+
+    pids = client.run(os.getpid)
+    seen = []
+
+    def callback(x, row):
+        if len(seen) == at_iterate:
+            os.kill(pids[address], signal.SIGKILL)
+        seen.append(row)
+
+    return callback
+
+
+@pytest.mark.parametrize("method", ["newton", "sketched-subspace-newton"])
+def test_a_worker_killed_mid_solve_its_blocks_are_redrawn_and_the_solve_ends_at_the_minimiser(
+    method,
+):
+    distributed = pytest.importorskip("dask.distributed")
+    import time
+
+    from theory.dask_engine import DaskEngine, local_cluster
+    from theory.engine import BlocksLostWarning
+
+    ref = solve(in_memory("peaked"), method=method, tol=TOL["peaked"])  # peaked: b planted after
+    with local_cluster(2) as cluster, distributed.Client(cluster) as c:  # the draw: replayed too
+        eng = DaskEngine.generate(c, "peaked", N, D, SEED, blocks=4)
+        victim = eng.addresses[0]
+        t0 = time.perf_counter()
+        with pytest.warns(BlocksLostWarning, match=f"lost Dask worker {victim}"):
+            res = solve(
+                EngineRegression(eng), method=method, tol=TOL["peaked"],
+                callback=_killer(c, victim, at_iterate=2),
+            )  # fmt: skip
+        assert time.perf_counter() - t0 < 60
+        assert victim not in eng.addresses
+    assert res.success, res.message
+    assert res.fun == pytest.approx(ref.fun, rel=1e-12, abs=0)
+    assert np.linalg.norm(res.x - ref.x) <= 1e-7 * np.linalg.norm(ref.x)
+    if method == "newton":  # memoryless: the repeated iteration is the same iteration
+        assert res.nit == ref.nit
+
+
+def test_a_lost_worker_whose_data_cannot_be_rebuilt_is_one_line_naming_it_within_30_s():
+    """A from scattered chunks (no lineage): the worker that held them takes them along."""
+    distributed = pytest.importorskip("dask.distributed")
+    import time
+
+    import dask
+    import dask.array as da
+
+    from theory.dask_engine import DaskEngine, local_cluster
+    from theory.engine import BlocksUnrecoverable
+
+    ref = in_memory("sparse")
+    m = N // 4
+    with local_cluster(2) as cluster, distributed.Client(cluster) as c:
+        workers = sorted(c.scheduler_info()["workers"])
+        chunks = [
+            c.scatter(ref.A[i * m : (i + 1) * m], workers=[workers[i // 2]]) for i in range(4)
+        ]
+        A = da.concatenate([da.from_delayed(dask.delayed(f), (m, D), float) for f in chunks])
+        eng = DaskEngine.from_dask_array(c, A, ref.b, ref.w)
+        del chunks
+        victim = eng.addresses[0]
+        t0 = time.perf_counter()
+        with pytest.raises(BlocksUnrecoverable) as err:
+            solve(EngineRegression(eng), method="newton", callback=_killer(c, victim, 0))
+        assert time.perf_counter() - t0 < 30
+    message = str(err.value)
+    assert f"lost Dask worker {victim}" in message and "could not be rebuilt" in message
+    assert "\n" not in message

