@@ -233,7 +233,7 @@ def analyse(prob: GroupedSoftmaxRegression, x_tr: np.ndarray, name: str) -> dict
     if x_star is not None:  # the same condition, started at the trained point
         conds["good_start_trained"] = theorem_conditions(prob, R, x_tr, x_star, sv=sv)["good_start"]
     rep["R"] = R  # the paper's constant exp(O(R² + log n)) read as n e^{R²}, as log10:
-    rep["paper_constant_log10"] = float(np.log10(prob.n) + R**2 * np.log10(np.e))
+    rep["paper_constant_log10"] = float(np.log10(prob.n) + R**2 / np.log(10))  # log10 e = 1/ln 10
     rep["conditions"] = {k: {"statement": c.statement, "lhs": c.lhs, "rhs": c.rhs, "holds": c.holds}
                          for k, c in conds.items()}  # fmt: skip
     return rep

@@ -11,9 +11,9 @@ seconds::
 with exact Newton and scipy's trust-krylov beside the method; ``reference`` only x*; ``none``
 nothing but the method; a comma-separated list of methods those peers and x*. The default,
 ``auto``, is ``all`` while A has at most :data:`COMPARE_AUTO_MAX_ND` entries and ``none`` above:
-the reference and the peers cost several times the default method's solve (at n = 10⁶ the three
-took 30 of a run's 35 s), which a small instance pays in a second and a large one should not pay
-unasked.
+the reference and the peers cost several times the default method's solve (docs/solver.md,
+"Instances and the command line"), which a small instance pays in a second and a large one should
+not pay unasked.
 
 Exit status: 0 when the chosen method converged (max|g| ≤ tol), 1 when it stopped without
 converging (its message says why), 2 for bad input, which is refused before any work starts (a

@@ -317,8 +317,8 @@ class Block:
         return idx if self.xp is np else self.xp.as_tensor(idx, device=self.A.device)
 
     def _tdot(self, M, R):
-        """``Mᵀ R``. numpy's ``M.T @ R`` holds the GIL (a thread pool of blocks would run these
-        one at a time, measured: 0.95× on two threads); ``np.dot`` releases it (1.9×), same bits."""
+        """``Mᵀ R``. numpy's ``M.T @ R`` holds the GIL, so a thread pool of blocks would run these
+        one at a time; ``np.dot`` releases it, same bits (docs/solver.md, "Measured constants")."""
         return np.dot(M.T, R) if self.xp is np else M.T @ R
 
     def _device(self) -> dict:

@@ -33,7 +33,7 @@ class HessianParts:
     """``B = diag(diag) + kappa f fᵀ − q fᵀ − f qᵀ`` (n, n), stored as three (n,) vectors and κ.
 
     ``diag`` can be negative where ``b_i > 2 f_i`` (peaked b); solvers that sample it add those
-    rows exactly (DESIGN §2).
+    rows exactly (:func:`theory.newton.sampled_diagonal_part`; docs/solver.md, "Algorithms").
     """
 
     diag: np.ndarray

@@ -35,8 +35,9 @@ import numpy as np
 from theory.linalg import SPDSolver
 from theory.newton import sampled_diagonal_part, sketched_hessian
 from theory.rows import as_rows
+from theory.sketch import SketchedGram
 
-HESSIAN_GRADS_PER_D = 22.0  # exact Hessian ≈ d/22 gradient evaluations (DESIGN §2 says d/40).
+HESSIAN_GRADS_PER_D = 22.0  # exact Hessian ≈ d/22 gradients (docs/solver.md, "Measured constants").
 LEVERAGE_GRADS = 2.0  # approximate leverage scores ≈ 2 gradient evaluations.
 RENT = 0.25  # at least ⌊RENT·K⌋ iterations under each P (P = I included) before a rebuild.
 
@@ -82,7 +83,9 @@ class PreconditionerPolicy:
         """Whether the current P has been used ``max(minimum, ⌊K/4⌋)`` iterations."""
         return self.always or iterations >= max(minimum, int(RENT * self.price))
 
-    def build(self, rows, parts, sketch, rng, exact_hessian) -> tuple[SPDSolver, float, float]:
+    def build(
+        self, rows, parts, sketch, rng, exact_hessian
+    ) -> tuple[SPDSolver, SketchedGram | None]:
         """P (an SPD :class:`~theory.linalg.SPDSolver`, the eigenvalue fallback when need be):
         ``exact_hessian()`` (the caller's, counted by it) or the sketch of ``parts`` drawn from
         ``rng``. Returns ``(P, SketchedGram)``, None for the exact P."""

@@ -1,8 +1,8 @@
 r"""The row-matrix protocol: everything the objective, the sketches and the solvers ask of A (n, d).
 
 L depends on x only through ``z = A x`` (appendix C), and every quantity a solver needs is a sum
-over row blocks (DESIGN §2, "Scale"). So A is reached through six operations, and nothing else in
-the package looks at how A is stored::
+over row blocks (Lemma C.10; docs/solver.md, "On a cluster, a GPU, a thread pool: engines"). So A
+is reached through six operations, and nothing else in the package looks at how A is stored::
 
     A.matvec(x, out=None)   z = A x                       (n,) for x (d,), (n, k) for x (d, k)
     A.rmatvec(r)            Aᵀ r = Σ_k A_kᵀ r_k           (d,) for r (n,), (d, k) for r (n, k)

@@ -22,7 +22,8 @@ i.i.d. terms ``X_k = (H^{-½} m_i m_iᵀ H^{-½}/p_i − I)/s`` (``||X_k|| ≤ �
     ⇒  s(d, ε, δ) = ⌈2 β d (1 + ε/3) ln(2d/δ) / ε²⌉.                                  (Bernstein)
 
 β = 1 for exact scores; β = the coherence ``(n/d) max τ_i`` for uniform sampling; β = 12 for the
-approximate scores of :class:`ApproximateLeverage` (the worst row measured; typical rows are within 2).
+approximate scores of :class:`ApproximateLeverage` (above the worst ``τ_i / (d p_i)`` seen on
+heavy-tailed test matrices; docs/solver.md, "Measured constants").
 
 On an engine (v a :class:`~theory.engine.BlockVector`: v, the scores ℓ and every other (n,)
 vector stay on the blocks; :meth:`Sketch.gram` dispatches on v). Randomness comes from one
@@ -65,7 +66,7 @@ from theory.engine import BlockVector
 from theory.linalg import gram, weighted_gram
 from theory.rows import as_rows
 
-APPROX_LEVERAGE_BETA = 12.0  # worst τ_i / (d p_i) measured on the test matrices: 11.2 (k = 16).
+APPROX_LEVERAGE_BETA = 12.0  # ≥ max τ_i / (d p_i) (docs/solver.md, "Measured constants").
 JL_COLUMNS = 16  # columns of the Gaussian G in τ̃_i = ||a_iᵀ R⁻¹ G||² (Johnson–Lindenstrauss).
 JL_BLOCK_ROWS = 2048  # rows of A cast to float32 at a time for A (R⁻¹G): a block stays in cache.
 PRECOND_ROWS_PER_D = 2  # CountSketch rows per column for the R of ApproximateLeverage (s₁ = 2d).

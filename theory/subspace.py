@@ -97,8 +97,7 @@ class MemoryZSpace:
     ``close()``          the arrays back to this thread's pool
 
     The in-memory arrays are kept per thread between solves (:func:`_take`), so that a solve does
-    not pay the page faults of fresh memory (on a VM about as much as a few vector operations per
-    array).
+    not pay the page faults of fresh memory (docs/solver.md, "Measured constants").
     """
 
     def __init__(self, n: int):

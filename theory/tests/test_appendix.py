@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from theory import SoftmaxRegression, appendix
 from theory.tests.helpers import autodiff, five_point, instances, rel_err
 
-TOL = 1e-10  # closed forms vs autograd, relative, for |A x| ≤ 30 (the requirement)
+TOL = 1e-10  # closed forms vs autograd, relative, for |A x| ≤ 30
 FD_TOL = 1e-6  # five-point differences: O(h⁴) truncation and O(eps/h) rounding at h = 1e-3
 
 
