@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import write_sst2
 
-from infoprompt import theorem
+from infoprompt import curvature, theorem
 from infoprompt.__main__ import main
 from infoprompt.config import RunConfig
 from infoprompt.train import train
@@ -44,20 +44,20 @@ def test_float64_eq11_is_the_trainers_loss(session):
     """eq11_sum (the bridge's own forward) equals PromptModel.forward's loss × B with the same
     seed: in float32 on the model itself to rounding, and in float64 on the double copy."""
     m = session.model
-    f = theorem.Eq11(session, size=4)
+    f = curvature.Eq11(session, size=4)
     gen = list(m.prompts.parameters())
     for i, b in enumerate(theorem.batches(session, 4)):
         torch.manual_seed(i)
         with torch.no_grad():
             ref = float(m(**b)["loss"]) * len(b["labels"])
-            ours32 = float(theorem.eq11_sum(m, b, gen, i, float64=False))
-            ours64 = float(theorem.eq11_sum(f.m, f.batches[i], f.params(f.x0), i))
+            ours32 = float(curvature.eq11_sum(m, b, gen, i, float64=False))
+            ours64 = float(curvature.eq11_sum(f.m, f.batches[i], f.params(f.x0), i))
         assert ours32 == pytest.approx(ref, rel=1e-6)
         assert ours64 == pytest.approx(ref, rel=1e-4)
 
 
 def test_hvp_is_the_derivative_of_the_gradient(session):
-    f = theorem.Eq11(session, size=4)
+    f = curvature.Eq11(session, size=4)
     v = torch.randn(f.x0.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     h = 1e-4 / float(v.norm())
     fd = (f.gradient(f.x0 + h * v) - f.gradient(f.x0 - h * v)) / (2 * h)
@@ -71,11 +71,11 @@ def test_lanczos_brackets_and_finds_the_extreme_eigenvalues():
     Q, _ = np.linalg.qr(rng.standard_normal((80, 80)))
     lam = np.r_[-3.0, np.linspace(-1, 1, 78), 5.0]
     H = torch.as_tensor(Q @ np.diag(lam) @ Q.T)
-    theta, res = theorem.lanczos(lambda v: H @ v, 80, 25)
+    theta, res = curvature.lanczos(lambda v: H @ v, 80, 25)
     assert lam[0] <= theta[0] and theta[-1] <= lam[-1]  # Ritz values lie inside the spectrum
     assert theta[0] == pytest.approx(-3.0, abs=1e-6) and theta[-1] == pytest.approx(5.0, abs=1e-6)
     assert res[0] <= 1e-5 and res[-1] <= 1e-5
-    full, _ = theorem.lanczos(lambda v: H @ v, 80, 80)
+    full, _ = curvature.lanczos(lambda v: H @ v, 80, 80)
     assert full[0] == pytest.approx(-3.0, abs=1e-10)
 
 
