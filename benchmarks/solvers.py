@@ -103,8 +103,24 @@ def label(method, sketch) -> str:
     return f"{method} ({sketch})" if method == "sketched-newton" else method
 
 
+def pass_times(prob) -> dict[str, float]:
+    """Seconds of one pass ``A @ x`` and of one ``prob.gradient(x)`` (best of 7, one call each
+    in turn), at a point with ``‖A x‖∞ = 3``."""
+    x = np.random.default_rng(1).standard_normal(prob.d)
+    x *= 3.0 / np.max(np.abs(prob.A @ x))
+    ops = {"pass": lambda: prob.A @ x, "gradient": lambda: prob.gradient(x)}
+    best = dict.fromkeys(ops, math.inf)
+    for _ in range(8):  # the first round warms up
+        for k, op in ops.items():
+            t0 = time.perf_counter()
+            op()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return best
+
+
 def benchmark_family(family, n, d, seed=0, methods=METHODS):
-    """Rows ``(label, time, nit, converged)`` for every method on one instance."""
+    """Rows ``(label, time, nit, converged)`` for every method on one instance, and a last row
+    ``("passes", one pass, one gradient, True)`` in seconds (:func:`floor_table`)."""
     prob = make_instance(family, n, d, seed=seed).prob
     rows = []
     for method, sketch in methods:
@@ -112,7 +128,30 @@ def benchmark_family(family, n, d, seed=0, methods=METHODS):
             continue
         t, res = timed_solve(prob, method, sketch)
         rows.append((label(method, sketch), t, res.nit, res.success))
+    t = pass_times(prob)
+    rows.append(("passes", t["pass"], t["gradient"], True))
     return rows
+
+
+def floor_table(results) -> str:
+    """Markdown, per instance: one pass ``A @ x`` (ms), one gradient and the default's solve in
+    passes, and the floor: exact Newton's iterations × one gradient (what a method that needed
+    Newton's iterations and paid one gradient each would take), with the default over it."""
+    lines = [
+        "| instance | 1 pass (ms) | gradient (passes) | default (passes) | Newton nit × gradient "
+        "(passes) | default / floor |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for (family, n, d), rows in results.items():
+        by = {r[0]: r for r in rows}
+        _, p, g, _ = by["passes"]
+        floor = max(by["newton"][2], 1) * g
+        t = by[DEFAULT_METHOD][1]
+        lines.append(
+            f"| {family} {n}×{d} | {1e3 * p:.2f} | {g / p:.2f} | {t / p:.1f} | {floor / p:.1f} "
+            f"| {t / floor:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def fastest_scipy(rows):
@@ -131,7 +170,7 @@ def ratio_table(results) -> str:
         best = fastest_scipy(results[c])
         ref[c] = best[1] if best else math.nan
     lines.append("| fastest scipy (s) | " + " | ".join(f"{ref[c]:.3f}" for c in cols) + " |")
-    for name in dict.fromkeys(m for c in cols for m, *_ in results[c]):
+    for name in dict.fromkeys(m for c in cols for m, *_ in results[c] if m != "passes"):
         cells = []
         for c in cols:
             row = next((r for r in results[c] if r[0] == name), None)
@@ -450,6 +489,8 @@ def main(argv=None) -> int:
         f"method (iterations in brackets; the default method in bold):\n"
     )
     print(ratio_table(results))
+    print()
+    print(floor_table(results))
     print()
     print(breakdown(*((32768, 256) if args.quick else (131072, 256))))
     return 0

@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse
 
 from theory.linalg import weighted_gram
+from theory.sweep import Partial, sweep
 
 
 class Block:
@@ -156,6 +157,11 @@ class Block:
             f2 = fk * fk
             self.vec[keys[1]] = t + f2
             self.vec[keys[2]] = tu + f2 + self.w2
+
+    def sweep(self, x) -> Partial:
+        """The block's :class:`~theory.sweep.Partial` at x: ℓ's sums and ``A_kᵀ [u, u ∘ b, u²,
+        w² ∘ z − b]`` in one read of A_k (:func:`theory.sweep.sweep`)."""
+        return sweep(self.A, self.b, self.w2, self.dev(x))
 
     # -- products with A -------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ from theory.engine import BlockVector, Engine, add_up
 from theory.loss import HessianParts, Softmax
 from theory.regression import Regression
 from theory.rows import RowMatrix
+from theory.sweep import loss_and_gradient, merge_all
 
 
 class Stack:
@@ -234,6 +235,12 @@ class EngineRegression(Regression):
         self.rows = EngineRows(engine)
         self.loss_z = EngineLoss(engine)
         self.s = engine.s
+
+    def loss_and_gradient(self, x) -> tuple[float, np.ndarray]:
+        """``(L(x), ∇L(x))`` in one round: each block sweeps its rows once
+        (:meth:`~theory.blocks.Block.sweep`) and the driver merges the blocks' partials."""
+        x = self.check_x(x)
+        return loss_and_gradient(merge_all(self.engine.map("sweep", x)))
 
     def __repr__(self) -> str:
         return f"EngineRegression(n={self.n}, d={self.d}, engine={self.engine!r})"

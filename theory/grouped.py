@@ -56,6 +56,7 @@ import scipy.sparse as sp
 from theory.bounds import GOOD_START, MAX_SKETCH_EPS, SANDWICH_FACTOR, Condition, sigma_min
 from theory.loss import Softmax
 from theory.objective import SoftmaxRegression
+from theory.regression import Regression
 from theory.rows import as_rows
 
 EXP_PART = 0.25 + 8 / 27 + 0.5  # M's constant from B_exp (theory.bounds, Lemma A)
@@ -248,6 +249,9 @@ class GroupedSoftmaxRegression(SoftmaxRegression):
         self.layout = GroupLayout(codes, self.group_labels.size)
         self.loss_z = GroupedSoftmaxLoss(self.b, self.w, self.layout, self.exp_weight)
         self.s = self.loss_z.s
+
+    # the softmax is taken within groups: the gradient row by row, not the single sweep
+    loss_and_gradient = Regression.loss_and_gradient
 
     @property
     def n_groups(self) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 from theory.loss import HessianParts, SoftmaxLoss
 from theory.regression import Regression
 from theory.rows import RowMatrix, as_rows
+from theory.sweep import loss_and_gradient, merge_all, sweep
 from theory.validation import as_float64, check_size
 
 DENSE_B_MAX_N = 4096  # B(x) is n×n: at n = 4096 it already takes 128 MiB.
@@ -74,6 +75,17 @@ class SoftmaxRegression(Regression):
 
     def __repr__(self) -> str:
         return f"SoftmaxRegression(n={self.n}, d={self.d}, sum(b)={self.s:.3g})"
+
+    def loss_and_gradient(self, x) -> tuple[float, np.ndarray]:
+        """``(L(x), ∇L(x))`` in one sweep over A (:mod:`theory.sweep`: the online normaliser), each
+        block of rows read once while in cache."""
+        x = self.check_x(x)
+        w2, b = self.w2, self.b
+        partials = (
+            sweep(A_k, b[i : i + len(A_k)], w2[i : i + len(A_k)], x)
+            for i, A_k in self.rows.blocks()
+        )
+        return loss_and_gradient(merge_all(partials), self.exp_weight)
 
     def B(self, x) -> np.ndarray:
         """The dense ``B(x) = B_exp + B_cent + W²`` (n, n), for teaching and small-n tests only."""

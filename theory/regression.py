@@ -62,9 +62,17 @@ class Regression:
         z = self.z(x)
         return self.loss_z.residual(z, self.loss_z.softmax(z).f)
 
+    def loss_and_gradient(self, x) -> tuple[float, np.ndarray]:
+        """``(L(x), ∇L(x))``, the gradient ``Aᵀ r`` (d,) formed row by row: two passes over A
+        (z = A x, then Aᵀ r). :class:`SoftmaxRegression` and the engines' problem override it with
+        one sweep (:mod:`theory.sweep`)."""
+        z = self.z(x)
+        sm = self.loss_z.softmax(z)
+        return self.loss_z.value(z, sm), self.rows.rmatvec(self.loss_z.residual(z, sm.f))
+
     def gradient(self, x) -> np.ndarray:
-        """``∇L(x) = Aᵀ r`` (d,), two passes over A."""
-        return self.rows.rmatvec(self.residual(x))
+        """``∇L(x)`` (d,), from :meth:`loss_and_gradient`."""
+        return self.loss_and_gradient(x)[1]
 
     def hessian_parts(self, x) -> HessianParts:
         """``B(x)`` as diagonal plus rank ≤ 2 (see :mod:`theory.loss`), one pass over A."""

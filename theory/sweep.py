@@ -1,0 +1,171 @@
+r"""The loss and its gradient in one sweep over A: the online softmax normaliser (beyond the paper).
+
+``∇L = Aᵀ r`` (Lemma C.10) needs ``f = softmax(A x)``, whose normaliser ``α = Σ_i exp z_i`` is a
+sum over all of A; computed as written, z must be finished before ``Aᵀ r`` can start, so a
+gradient reads A twice. It need not be. With ``u = exp(z − m)`` for a shift m,
+``f = u / α`` (α = Σ u), and every term of ℓ and of ``Aᵀ r`` is a sum over rows of u, u², b and
+z (``e`` = exp_weight, ``s = <b, 1>``; the shared terms of :mod:`theory.loss`)::
+
+    Aᵀ f = Aᵀ u / α,   Aᵀ(f ∘ b) = Aᵀ(u ∘ b) / α,   Aᵀ f² = Aᵀ u² / α²,   <1, t> = e (Σ f² − Σ f b)
+    ∇L   = e (Aᵀ f² − Aᵀ(f ∘ b)) + (s − <1, t>) Aᵀ f + Aᵀ(w² ∘ z − b)
+    ℓ    = ½ e (Σ f² − 2 Σ f b + Σ b²)  −  (Σ b (z − m) − s log α)  +  ½ Σ w² z²     (lse = m + log α)
+
+So a chunk of rows A_k (its z_k = A_k x computed while A_k is in cache) contributes its
+:class:`Partial`: ``G_k = A_kᵀ [u, u ∘ b, u², w² ∘ z − b]`` (d, 4) and seven sums, u taken
+relative to the chunk's own maximum ``m_k``. Two partials merge by rescaling to the larger maximum
+(the online normaliser of Milakov & Gimelshein, 2018, behind FlashAttention): the u and u ∘ b
+terms by ``e^{m_k − m}``, the u² terms by ``e^{2(m_k − m)}``, ``Σ b (z − m)`` by adding
+``(m_k − m) Σ b``. No exponent is ever positive, so the sweep is overflow-safe as
+:meth:`theory.loss.SoftmaxLoss.softmax` is, and ``Σ b (z − m)`` keeps the loss free of the
+``<b, z> − s lse`` cancellation.
+
+The same three functions serve every backend: :func:`sweep` over an array's chunks (numpy in
+memory or a ``numpy.memmap``, torch on any device; through ``array_api_compat``), :func:`merge` of
+partials (a block's chunks, then the blocks on the driver), :func:`finish` into ``(parts, ∇L)``.
+Rounding: ``∇L`` here differs from ``Aᵀ r`` formed row by row by a few ulps of
+``|A|ᵀ(|f| + |b| + |w² z|)``, the scale of the terms (tests: within 1e-12 of it on every family).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import numpy as np
+from array_api_compat import array_namespace, is_numpy_namespace
+
+CHUNK_BYTES = 1 << 20  # a chunk of A: read twice while it stays in one core's L2 (docs/solver.md)
+SUMS = ("u", "ub", "u2", "bzm", "wz2", "b", "b2")
+"""The sums of a :class:`Partial`: Σu, Σ u b, Σ u², Σ b (z − m), Σ w² z², Σ b, Σ b²."""
+
+
+class Partial(NamedTuple):
+    """One sweep's sums over some rows, relative to their maximum ``m`` of z: ``sums`` (7,)
+    (:data:`SUMS`) and ``G = Aᵀ [u, u ∘ b, u², w² ∘ z − b]`` (d, 4), float64 numpy."""
+
+    m: float
+    sums: np.ndarray
+    G: np.ndarray
+
+
+def chunk_rows(d: int) -> int:
+    """Rows of a chunk of A (n, d): :data:`CHUNK_BYTES` of float64, at least 64."""
+    return max(64, CHUNK_BYTES // (8 * d))
+
+
+def sweep(A, b, w2, x, rows: int | None = None) -> Partial:
+    """The :class:`Partial` of rows A (m, d), b, w² (m,) at x (d,), ``rows`` rows at a time
+    (default :func:`chunk_rows`; on a torch device other than the CPU one chunk: the device runs
+    it whole). A chunk's vectors are written into one reused (4, rows) buffer ``R`` (no allocation
+    per chunk: at cache-sized chunks the allocations cost more than the arithmetic) and its sums
+    added into the running ones, rescaled when a chunk raises the maximum (module docstring)."""
+    xp, ops = _namespace(A)
+    n = A.shape[0]
+    if rows is None:
+        on_cpu = str(getattr(A, "device", "cpu")).startswith("cpu")
+        rows = chunk_rows(A.shape[1]) if on_cpu else n
+    rows = min(rows, n)
+    R = xp.empty((4, rows), dtype=A.dtype, device=getattr(A, "device", None))
+    m, acc, G = -math.inf, np.zeros(7), np.zeros((A.shape[1], 4))
+    for i in range(0, n, rows):
+        A_k, b_k, w2_k = A[i : i + rows], b[i : i + rows], w2[i : i + rows]
+        k = A_k.shape[0]
+        u, ub, u2, r = R[0, :k], R[1, :k], R[2, :k], R[3, :k]
+        z = ops.matmul(A_k, x, out=r)  # z lives in r's row until r is formed
+        m_k = float(xp.max(z))
+        if m_k > m:
+            if i:
+                acc, G = _rescaled(acc, G, m - m_k)
+            m = m_k
+        ops.subtract(z, m, out=u)
+        bzm = float(b_k @ u)  # Σ b (z − m)
+        ops.multiply(w2_k, z, out=ub)
+        wz2 = float(ub @ z)  # Σ w² z²
+        ops.subtract(ub, b_k, out=r)  # r = w² ∘ z − b (z is not needed again)
+        ops.exp(u, out=u)
+        ops.multiply(u, b_k, out=ub)
+        ops.multiply(u, u, out=u2)
+        G += _host(_dot(xp, A_k, R[:, :k]))
+        acc += (*_host(xp.sum(R[:3, :k], axis=1)), bzm, wz2, float(xp.sum(b_k)), float(b_k @ b_k))
+    return Partial(m, acc, G)
+
+
+class _Ops:
+    """The functions with ``out=`` of one array module (numpy's ufuncs, torch's functions)."""
+
+    def __init__(self, matmul, subtract, multiply, exp):
+        self.matmul, self.subtract, self.multiply, self.exp = matmul, subtract, multiply, exp
+
+
+def _namespace(A):
+    """``(xp, ops)``: A's array API namespace and its module's ``out=`` functions."""
+    xp = array_namespace(A)
+    if is_numpy_namespace(xp):
+        return xp, _Ops(np.matmul, np.subtract, np.multiply, np.exp)
+    import torch
+
+    return xp, _Ops(torch.matmul, torch.sub, torch.mul, torch.exp)
+
+
+def _dot(xp, A_k, R):
+    """``A_kᵀ Rᵀ`` (d, 4) for the buffer R (4, k); numpy's ``np.dot`` releases the GIL (thread
+    pools of blocks run it in parallel)."""
+    return np.dot(R, A_k).T if is_numpy_namespace(xp) else (R @ A_k).T
+
+
+def _rescaled(acc, G, delta: float):
+    """Sums and G relative to a maximum larger by ``−delta ≥ 0``: u terms × c, u² terms × c²,
+    ``Σ b (z − m)`` plus ``delta Σ b``; c = e^delta (numpy or torch arrays; new arrays)."""
+    if delta == 0.0:
+        return acc, G
+    c = math.exp(delta)
+    acc, G = acc * 1.0, G * 1.0
+    acc[0:2] *= c
+    acc[2] *= c * c
+    acc[3] += delta * acc[5]
+    G[:, 0:2] *= c
+    G[:, 2] *= c * c
+    return acc, G
+
+
+def _host(a) -> np.ndarray:
+    """An array of any namespace as float64 numpy."""
+    if not isinstance(a, np.ndarray):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def merge(p: Partial, q: Partial) -> Partial:
+    """The :class:`Partial` of p's rows and q's together: both rescaled to the larger maximum."""
+    m = max(p.m, q.m)
+    sp, Gp = _rescaled(p.sums, p.G, p.m - m)
+    sq, Gq = _rescaled(q.sums, q.G, q.m - m)
+    return Partial(m, sp + sq, Gp + Gq)
+
+
+def merge_all(partials) -> Partial:
+    """:func:`merge` over a non-empty sequence of partials, in order."""
+    return functools.reduce(merge, partials)
+
+
+def finish(p: Partial, exp_weight: float = 1.0) -> tuple[dict[str, float], np.ndarray]:
+    """``({"exp", "cent", "reg"}, ∇L)`` from the partial of all n rows (module docstring)."""
+    su, sub, su2, sbzm, swz2, s, sb2 = (float(v) for v in p.sums)
+    e = exp_weight
+    F, FB, F2 = p.G[:, 0] / su, p.G[:, 1] / su, p.G[:, 2] / (su * su)
+    sf2, sfb = su2 / (su * su), sub / su
+    tsum = e * (sf2 - sfb)
+    grad = e * (F2 - FB) + (s - tsum) * F + p.G[:, 3]
+    parts = {
+        "exp": 0.5 * e * (sf2 - 2.0 * sfb + sb2),
+        "cent": -(sbzm - s * math.log(su)),
+        "reg": 0.5 * swz2,
+    }
+    return parts, grad
+
+
+def loss_and_gradient(partial: Partial, exp_weight: float = 1.0) -> tuple[float, np.ndarray]:
+    """``(L(x), ∇L(x))`` from the partial of all n rows."""
+    parts, grad = finish(partial, exp_weight)
+    return parts["exp"] + parts["cent"] + parts["reg"], grad

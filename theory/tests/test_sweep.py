@@ -1,0 +1,119 @@
+"""The loss and gradient in one sweep (theory.sweep): against autograd, against the gradient formed
+row by row, for every chunking and blocking, overflow-safe, one round on an engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from theory import GroupedSoftmaxRegression, SoftmaxRegression
+from theory.distributed import EngineRegression
+from theory.engine import LocalEngine, TorchEngine
+from theory.instances import make_instance
+from theory.regression import Regression
+from theory.sweep import finish, merge, merge_all, sweep
+from theory.tests.helpers import autodiff, instances, rel_err
+
+FAMILIES = ("theorem", "quadratic", "sparse", "peaked", "coherent")
+
+
+def row_by_row(prob, x):
+    """``(L, ∇L)`` formed as before the sweep: z = A x, then Aᵀ r."""
+    return Regression.loss_and_gradient(prob, x)
+
+
+def term_scale(prob, x) -> float:
+    """``max |A|ᵀ(f + |b| + |w² z|)``: the scale of the gradient's terms, the unit of its rounding."""
+    z = prob.A @ x
+    f = np.exp(z - z.max())
+    f /= f.sum()
+    return float(np.max(np.abs(prob.A).T @ (f + np.abs(prob.b) + np.abs(prob.w2 * z))))
+
+
+@given(instances(max_n=12, max_d=4))
+def test_loss_and_gradient_match_autograd(inst):
+    A, b, w, x = inst
+    prob = SoftmaxRegression(A, b, w)
+    loss, grad = prob.loss_and_gradient(x)
+    assert loss == pytest.approx(autodiff().loss(A, b, w, x), rel=1e-12, abs=1e-12)
+    assert rel_err(grad, autodiff().gradient(A, b, w, x)) < 1e-11
+
+
+@given(instances(max_n=40, max_d=4, z_max=700.0))
+def test_every_chunking_gives_the_same_sums(inst):
+    """One row a chunk, three, all: the running maximum rises at different chunks each time."""
+    A, b, w, x = inst
+    w2 = w * w
+    whole = finish(sweep(A, b, w2, x, rows=A.shape[0]))
+    for rows in (1, 3):
+        parts, grad = finish(sweep(A, b, w2, x, rows=rows))
+        assert parts == pytest.approx(whole[0], rel=1e-12, abs=1e-12)
+        assert rel_err(grad, whole[1]) < 1e-12
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("z_max", [0.0, 1.0, 30.0, 1e4])
+def test_the_gradient_is_the_row_by_row_one_to_rounding(family, z_max):
+    """On every family, at ‖A x‖∞ up to 1e4 (where exp(z) overflows without the shift)."""
+    prob = make_instance(family, 30000, 16, seed=3).prob
+    x = np.random.default_rng(0).standard_normal(16)
+    x *= z_max / np.max(np.abs(prob.A @ x))
+    loss, grad = prob.loss_and_gradient(x)
+    ref_loss, ref_grad = row_by_row(prob, x)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    assert loss == pytest.approx(ref_loss, rel=1e-12, abs=1e-13)
+    assert np.max(np.abs(grad - ref_grad)) <= 1e-12 * term_scale(prob, x)
+    np.testing.assert_array_equal(prob.gradient(x), grad)
+
+
+def test_merge_is_order_free_and_rescales_to_the_larger_maximum():
+    rng = np.random.default_rng(1)
+    A, b, w2 = rng.standard_normal((300, 5)), rng.random(300), rng.random(300)
+    x = 4 * rng.standard_normal(5)
+    pieces = [sweep(A[i : i + 100], b[i : i + 100], w2[i : i + 100], x) for i in (0, 100, 200)]
+    ab, ba = merge(pieces[0], pieces[1]), merge(pieces[1], pieces[0])
+    assert ab.m == ba.m == max(pieces[0].m, pieces[1].m)
+    np.testing.assert_allclose(ab.G, ba.G, rtol=1e-14)
+    one = finish(sweep(A, b, w2, x, rows=300))
+    three = finish(merge_all(pieces))
+    assert three[0] == pytest.approx(one[0], rel=1e-13)
+    assert rel_err(three[1], one[1]) < 1e-13
+
+
+def test_the_exp_weight_scales_l_exp():
+    prob = make_instance("quadratic", 5000, 6, seed=2).prob
+    x = 0.3 * np.random.default_rng(2).standard_normal(6)
+    for e in (0.0, 0.5, 2.0):
+        p = SoftmaxRegression(prob.A, prob.b, prob.w, exp_weight=e)
+        loss, grad = p.loss_and_gradient(x)
+        ref_loss, ref_grad = row_by_row(p, x)
+        assert loss == pytest.approx(ref_loss, rel=1e-12)
+        assert np.max(np.abs(grad - ref_grad)) <= 1e-12 * term_scale(p, x)
+
+
+def test_grouped_problems_keep_the_row_by_row_gradient():
+    """The softmax within groups has one normaliser per group: the sweep does not apply."""
+    rng = np.random.default_rng(3)
+    A, groups = rng.standard_normal((30, 3)), np.repeat(np.arange(10), 3)
+    prob = GroupedSoftmaxRegression(A, np.tile([1.0, 0, 0], 10), 0.5, groups)
+    x = rng.standard_normal(3)
+    np.testing.assert_array_equal(prob.gradient(x), row_by_row(prob, x)[1])
+
+
+def test_on_an_engine_one_round_per_loss_and_gradient():
+    ref = make_instance("coherent", 20000, 8, seed=4).prob
+    x = 0.1 * np.random.default_rng(4).standard_normal(8)
+    ref_loss, ref_grad = ref.loss_and_gradient(x)
+    engines = (
+        LocalEngine.from_arrays(ref.A, ref.b, ref.w, blocks=5, workers=2),
+        TorchEngine.from_arrays(ref.A, ref.b, ref.w, blocks=3, device="cpu"),
+    )
+    for eng in engines:
+        prob = EngineRegression(eng)
+        before = eng.rounds
+        loss, grad = prob.loss_and_gradient(x)
+        assert eng.rounds - before == 1
+        assert loss == pytest.approx(ref_loss, rel=1e-12)
+        assert np.max(np.abs(grad - ref_grad)) <= 1e-12 * term_scale(ref, x)
+        eng.close()
