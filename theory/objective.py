@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.loss import HessianParts, SoftmaxLoss
+from theory.loss import SoftmaxLoss
 from theory.regression import Regression
 from theory.rows import RowMatrix, as_rows
 from theory.sweep import loss_and_gradient, merge_all, sweep
@@ -108,8 +108,3 @@ def check_exp_weight(exp_weight) -> float:
             f"0 drops L_exp); got {exp_weight!r}."
         )
     return float(exp_weight)
-
-
-def hessian_from_parts(rows: RowMatrix, parts: HessianParts) -> np.ndarray:
-    """``Aᵀ diag(v) A + Aᵀ (κ f fᵀ − q fᵀ − f qᵀ) A`` (d, d): one weighted Gram and one pass."""
-    return rows.weighted_gram(parts.diag) + parts.low_rank(rows)

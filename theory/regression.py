@@ -81,8 +81,6 @@ class Regression:
 
     def hessian(self, x) -> np.ndarray:
         """``∇²L(x) = Aᵀ diag(v) A + low rank`` (d, d): one syrk, O(n d²); never an n×n array."""
-        from theory.objective import hessian_from_parts  # objective imports this module
-
         return hessian_from_parts(self.rows, self.hessian_parts(x))
 
     def hessp(self, x, v) -> np.ndarray:
@@ -90,3 +88,8 @@ class Regression:
         v = self.check_x(v, name="v")
         parts = self.hessian_parts(x)
         return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
+
+
+def hessian_from_parts(rows: RowMatrix, parts: HessianParts) -> np.ndarray:
+    """``Aᵀ diag(v) A + Aᵀ (κ f fᵀ − q fᵀ − f qᵀ) A`` (d, d): one weighted Gram and one pass."""
+    return rows.weighted_gram(parts.diag) + parts.low_rank(rows)

@@ -28,8 +28,7 @@ import scipy.optimize
 
 from theory.newton import GradientDescentSolver, NewtonSolver, SketchedNewtonSolver
 from theory.newton_cg import SketchedNewtonCGSolver
-from theory.objective import hessian_from_parts
-from theory.regression import Regression
+from theory.regression import Regression, hessian_from_parts
 from theory.rows import CountedRows
 from theory.sketch import SKETCHES
 from theory.solver import MESSAGES, SolveResult, SolverOptions, format_row

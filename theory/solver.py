@@ -40,7 +40,7 @@ import numpy as np
 
 from theory.engine import BlocksLost, BlocksLostWarning, BlocksUnrecoverable
 from theory.loss import HessianParts, Softmax
-from theory.objective import hessian_from_parts
+from theory.regression import hessian_from_parts
 from theory.rows import CountedRows
 
 ROUNDING = 64 * np.finfo(float).eps  # loss changes below this (relative) are rounding noise.
