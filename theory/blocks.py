@@ -4,16 +4,16 @@ A :class:`Block` holds ``A_k`` (m_k, d), ``b_k``, ``w_k`` (m_k,) and a dict of n
 vectors (z, f, r, q, v, images A u) that the driver refers to by key
 (:class:`theory.engine.BlockVector`). Its methods are the **kernels** of the engines: each reads
 and writes only this block's arrays and returns O(1), O(d) or O(d²) numbers, never a vector of
-length m_k. They follow :mod:`theory.loss` term by term, split into per-block sums that the driver
-merges (arXiv 2306.04933, appendix C; ``f = softmax(z)``, ``s = <b, 1>``)::
+length m_k. The z-space ones run :class:`theory.loss.SoftmaxLoss` (the in-memory loss's own code) on
+the block's rows, given the global numbers the driver merges (arXiv 2306.04933, appendix C;
+``f = softmax(z)``, ``s = <b, 1>``)::
 
     softmax_stats   m_k = max z_k,  e_k = exp(z_k − m_k),  S_k = Σ e_k
                     driver: m = max_k m_k,  S = Σ_k S_k e^{m_k − m},  lse = m + log S,
                             c_k = e^{m_k − m} / S            (so f_k = c_k e_k)
-    softmax_finish  f_k = c_k e_k, and the sums Σ (f − b)²,  Σ b (z − lse),  Σ w² z²  (ℓ's terms),
-                    Σ f (f − b) = <1, t>,  Σ f²,  Σ b f
-    derivatives     t = f ∘ (f − b),  t_u = t + (s − <1, t>) f:  r = t_u − b + w² ∘ z,
-                    q = t + f²,  v = t_u + f² + w²                          (Lemmas C.10, C.11, C.14)
+    softmax_finish  f_k = c_k e_k, and the block's SoftmaxLoss.sums (ℓ's three, <1, t>, Σ f², Σ b f)
+    derivatives     r, q, v by SoftmaxLoss.vectors with the global s − <1, t>
+    sweep           the loss-and-gradient partial of theory.sweep (one read of A_k)
     rmatvec         A_kᵀ [r₁, …]   (d,) or (d, k);     weighted_gram   A_kᵀ diag(v_k) A_k  (d, d)
 
 and, for the sketched solvers, the subspace workspace (``matvec_into`` A u into a column of Z,
@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse
 
 from theory.linalg import weighted_gram
+from theory.loss import SoftmaxLoss
 from theory.sweep import Partial, sweep
 
 
@@ -45,8 +46,8 @@ class Block:
     ``A``, ``b``, ``w`` are already arrays of that module (float64, on the block's device)."""
 
     def __init__(self, A, b, w, start: int = 0, xp=np):
-        self.A, self.b, self.w, self.xp, self.start = A, b, w, xp, start
-        self.w2 = w * w
+        self.A, self.w, self.xp, self.start = A, w, xp, start
+        self.set_b(b)
         self.vec: dict[str, object] = {}
         self.m = int(A.shape[0])
 
@@ -96,9 +97,16 @@ class Block:
             finite,
         )
 
+    def set_b(self, b) -> None:
+        """``b_k ← b``, and the block's z-space loss (:class:`~theory.loss.SoftmaxLoss`, the
+        in-memory one's formulas on these rows) with it."""
+        self.b = b
+        self.loss = SoftmaxLoss(b, self.w)
+        self.w2 = self.loss.w2
+
     def scale_b(self, c: float) -> None:
         """``b_k ← c b_k`` (normalising b generated on the workers)."""
-        self.b = self.b * c
+        self.set_b(self.b * c)
 
     def plant_scale(self, x):
         """``max_i |A_k x|_i``: the peaked family's ``||A x♮||_∞`` (:func:`planted_direction`)."""
@@ -106,7 +114,7 @@ class Block:
 
     def plant(self, x, c: float) -> None:
         """``b_k = exp(c A_k x)`` (unnormalised; ``|c A x| ≤ PEAK_LOGIT``, so no shift is needed)."""
-        self.b = self.xp.exp(c * (self.A @ self.dev(x)))
+        self.set_b(self.xp.exp(c * (self.A @ self.dev(x))))
 
     # -- the z-space loss ------------------------------------------------------------------------
 
@@ -131,32 +139,23 @@ class Block:
 
     def softmax_stats(self, z: str, e: str):
         """``(m_k, S_k)`` with ``vec[e] = exp(z_k − m_k)``."""
-        zk = self.vec[z]
-        mk = self.xp.max(zk)
-        ek = self.xp.exp(zk - mk)
-        self.vec[e] = ek
-        return self.host(mk), self.host(ek.sum())
+        self.vec[e], m, total = self.loss.exp_shifted(self.vec[z])
+        return m, total
 
     def softmax_finish(self, z: str, e: str, f: str, c: float, lse: float):
-        """``vec[f] = c e_k`` (``vec[e]`` dropped), and the six sums of the module docstring:
-        ``[Σ(f−b)², Σ b(z − lse), Σ w² z², Σ f(f−b), Σ f², Σ b f]`` (an array, summed over blocks)."""
-        zk, fk, b = self.vec[z], self.vec.pop(e) * c, self.b
+        """``vec[f] = c e_k`` (``vec[e]`` dropped), and the block's six sums of
+        :meth:`~theory.loss.SoftmaxLoss.sums` (an array, summed over blocks)."""
+        fk = self.vec.pop(e)
+        fk *= c
         self.vec[f] = fk
-        t = fk - b
-        # Σ f(f − b) and Σ f² as sums of products, not dot products: the in-memory loss's bits
-        out = [t @ t, b @ (zk - lse), (self.w2 * zk) @ zk, (t * fk).sum(), (fk * fk).sum(), b @ fk]
-        return np.array([self.host(o) for o in out])
+        return np.array(self.loss.sums(self.vec[z], fk, lse, full=True))
 
     def derivatives(self, z: str, f: str, keys, s: float, tsum: float) -> None:
-        """``vec[keys[0]] = r``, and with three keys ``q``, ``v`` too (module docstring)."""
-        zk, fk, b = self.vec[z], self.vec[f], self.b
-        t = fk * (fk - b)
-        tu = t + (s - tsum) * fk
-        self.vec[keys[0]] = tu - b + self.w2 * zk
-        if len(keys) == 3:
-            f2 = fk * fk
-            self.vec[keys[1]] = t + f2
-            self.vec[keys[2]] = tu + f2 + self.w2
+        """``vec[keys[0]] = r``, and with three keys ``q``, ``v`` too
+        (:meth:`~theory.loss.SoftmaxLoss.vectors` with the global ``s − <1, t>``)."""
+        out = self.loss.vectors(self.vec[z], self.vec[f], coef=s - tsum, hessian=len(keys) == 3)
+        for key, vec in zip(keys, out):
+            self.vec[key] = vec
 
     def sweep(self, x) -> Partial:
         """The block's :class:`~theory.sweep.Partial` at x: ℓ's sums and ``A_kᵀ [u, u ∘ b, u²,

@@ -47,7 +47,7 @@ import math
 import numpy as np
 
 from theory.engine import BlockVector, Engine, add_up
-from theory.loss import HessianParts, Softmax
+from theory.loss import HessianParts, Softmax, kappa, parts_from_sums
 from theory.regression import Regression
 from theory.rows import RowMatrix
 from theory.sweep import loss_and_gradient, merge_all
@@ -196,7 +196,7 @@ class EngineLoss:
 
     def parts(self, z, sm, tmp=None) -> dict[str, float]:
         s = sm.f.sums
-        return {"exp": 0.5 * s["exp2"], "cent": -s["bzl"], "reg": 0.5 * s["wz2"]}
+        return parts_from_sums(1.0, s["exp2"], s["bzl"], s["wz2"])
 
     def value(self, z, sm, tmp=None) -> float:
         p = self.parts(z, sm)
@@ -217,9 +217,9 @@ class EngineLoss:
         (:meth:`~theory.blocks.Block.derivatives`; a fused kernel may run it with more)."""
         eng = self.engine
         r, q, v = eng.new(), eng.new(), eng.new()
-        kappa = 3.0 * f.sums["ff"] - 2.0 * f.sums["bf"] - self.s
+        k = kappa(1.0, f.sums["ff"], f.sums["bf"], self.s)
         args = (z.key, f.key, [r.key, q.key, v.key], self.s, f.sums["tsum"])
-        return r, EngineParts(diag=v, f=f, q=q, kappa=kappa), args
+        return r, EngineParts(diag=v, f=f, q=q, kappa=k), args
 
 
 class EngineRegression(Regression):

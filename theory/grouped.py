@@ -54,7 +54,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from theory.bounds import GOOD_START, MAX_SKETCH_EPS, SANDWICH_FACTOR, Condition, sigma_min
-from theory.loss import Softmax
+from theory.loss import Softmax, SoftmaxLoss
 from theory.objective import SoftmaxRegression
 from theory.regression import Regression
 from theory.rows import as_rows
@@ -145,16 +145,24 @@ class GroupedHessianParts:
         return np.diag(self.diag) + (F * self.kappa) @ F.T - Q @ F.T - F @ Q.T
 
 
-class GroupedSoftmaxLoss:
-    """ℓ(z) of the module docstring for b, w (n,), a :class:`GroupLayout` and ``exp_weight``;
-    the methods of :class:`theory.loss.SoftmaxLoss` (``Softmax.lse`` is (G,) here), pure
-    functions of z (``out``/``tmp`` buffers as there). Immutable."""
+class GroupedSoftmaxLoss(SoftmaxLoss):
+    """ℓ(z) of the module docstring for b, w (n,), a :class:`GroupLayout` and ``exp_weight``:
+    :class:`theory.loss.SoftmaxLoss`'s formulas with its reductions taken per group (``total``
+    and ``dot`` give (G,), ``expand`` a per-group coefficient to its rows), the softmax per group
+    (``Softmax.lse`` is (G,)) and B's parts block-diagonal. Immutable."""
 
     def __init__(self, b: np.ndarray, w: np.ndarray, layout: GroupLayout, exp_weight: float):
-        self.b, self.w, self.layout = b, w, layout
-        self.w2 = w**2
-        self.exp_weight = float(exp_weight)
-        self.s = layout.sum(b)  # (G,)
+        self.layout = layout
+        super().__init__(b, w, exp_weight)  # self.s: the per-group sums of b (G,)
+
+    def total(self, v):
+        return self.layout.sum(v)
+
+    def dot(self, a, c):
+        return self.layout.sum(a * c)
+
+    def expand(self, c):
+        return c[self.layout.codes]
 
     def softmax(self, z: np.ndarray, out: np.ndarray | None = None) -> Softmax:
         """``f_g = exp(z_g − max z_g) / Σ exp(z_g − max z_g)`` (n,) and ``lse`` (G,)."""
@@ -167,62 +175,9 @@ class GroupedSoftmaxLoss:
         f *= (1.0 / total)[lay.codes]
         return Softmax(f, m + np.log(total))
 
-    def parts(self, z, sm: Softmax, tmp=None) -> dict[str, float]:
-        """``{"exp": e Σ_g ½||f_g − b_g||², "cent": −Σ_g <b_g, log f_g>, "reg": ½<w² ∘ z, z>}``."""
-        return dict(zip(("exp", "cent", "reg"), self._parts(z, sm, tmp), strict=True))
-
-    def value(self, z, sm: Softmax, tmp=None) -> float:
-        exp, cent, reg = self._parts(z, sm, tmp)
-        return exp + cent + reg
-
-    def _parts(self, z, sm, tmp):
-        t = np.empty_like(z) if tmp is None else tmp[0]
-        np.subtract(sm.f, self.b, out=t)
-        exp = 0.5 * self.exp_weight * float(t @ t)
-        np.subtract(z, sm.lse[self.layout.codes], out=t)  # log f, per group
-        cent = -float(self.b @ t)
-        np.multiply(self.w2, z, out=t)
-        return exp, cent, 0.5 * float(t @ z)
-
-    def residual(self, z, f, out=None, tmp=None) -> np.ndarray:
-        """``r = t_u − b + w² ∘ z`` (n,), so that ``∇L = Aᵀ r`` (per group: Lemma C.10 part 3; DLS23 for L_exp)."""
-        t, tu = self._shared(f, tmp)
-        r = np.empty_like(z) if out is None else out
-        np.subtract(tu, self.b, out=r)
-        np.multiply(self.w2, z, out=t)
-        r += t
-        return r
-
-    def derivatives(self, z, f, out=None, tmp=None) -> tuple[np.ndarray, GroupedHessianParts]:
-        """r and B's parts (module docstring); ``out`` (three (n,) arrays) receives r, q, v."""
-        lay, e = self.layout, self.exp_weight
-        out = np.empty((3, z.size)) if out is None else out
-        r, q, v = out[0], out[1], out[2]
-        t, tu = self._shared(f, tmp)
-        np.multiply(f, f, out=v)  # f²
-        kappa = e * (3.0 * lay.sum(v) - 2.0 * lay.sum(self.b * f)) - self.s
-        if e != 1.0:
-            v *= e
-        np.add(t, v, out=q)  # q = e (2f − b) ∘ f
-        v += tu
-        v += self.w2
-        np.subtract(tu, self.b, out=r)
-        np.multiply(self.w2, z, out=t)
-        r += t
-        parts = GroupedHessianParts(diag=v, f=lay.columns(f), q=lay.columns(q), kappa=kappa)
-        return r, parts
-
-    def _shared(self, f, tmp):
-        """``t = e f ∘ (f − b)`` and ``t_u = t + (s_g − Σ_{I_g} t) f`` (n,), into ``tmp``."""
-        tmp = np.empty((2, f.size)) if tmp is None else tmp
-        t, tu = tmp[0], tmp[1]
-        np.subtract(f, self.b, out=t)
-        t *= f
-        if self.exp_weight != 1.0:
-            t *= self.exp_weight
-        np.multiply(f, (self.s - self.layout.sum(t))[self.layout.codes], out=tu)
-        tu += t
-        return t, tu
+    def hessian_parts(self, v, f, q, k):
+        lay = self.layout
+        return GroupedHessianParts(diag=v, f=lay.columns(f), q=lay.columns(q), kappa=k)
 
 
 class GroupedSoftmaxRegression(SoftmaxRegression):

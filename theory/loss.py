@@ -22,10 +22,12 @@ the results and ``tmp``, two (n,) scratch arrays (a (2, n) array or a pair). Con
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from array_api_compat import array_namespace, is_numpy_namespace
 
 
 @dataclass(frozen=True)
@@ -72,93 +74,166 @@ class Softmax(NamedTuple):
     lse: float
 
 
+class ArrayOps:
+    """The array module of b (numpy, or torch on any device) and its functions that write into
+    ``out=``: the one implementation of ℓ runs on both (numpy's ufuncs and torch's functions take
+    ``out=`` alike; the array API has no ``out=``, and the buffers are what keeps the in-memory
+    solver free of allocations)."""
+
+    sub: Any
+    mul: Any
+    add: Any
+    exp: Any
+
+    def __init__(self, like):
+        self.xp = array_namespace(like)
+        if is_numpy_namespace(self.xp):
+            self.sub, self.mul, self.add, self.exp = np.subtract, np.multiply, np.add, np.exp
+        else:
+            import torch
+
+            self.sub, self.mul, self.add, self.exp = torch.sub, torch.mul, torch.add, torch.exp
+
+    def empty(self, like, rows: int | None = None):
+        """An uninitialised array shaped like ``like`` (n,), or (rows, n)."""
+        if rows is None:
+            return self.xp.empty_like(like)
+        return self.xp.empty((rows, like.shape[0]), dtype=like.dtype, device=like.device)
+
+
+def kappa(e: float, ff, bf, s):
+    """``κ = e (3<f, f> − 2<b, f>) − s`` from the sums ``ff = <f, f>``, ``bf = <b, f>`` (per group:
+    arrays)."""
+    return e * (3.0 * ff - 2.0 * bf) - s
+
+
+def parts_from_sums(e: float, exp2: float, bzl: float, wz2: float) -> dict[str, float]:
+    """``{"exp", "cent", "reg"}`` from ``Σ(f − b)²``, ``Σ b (z − lse)`` and ``Σ w² z²``."""
+    return {"exp": 0.5 * e * exp2, "cent": -bzl, "reg": 0.5 * wz2}
+
+
 class SoftmaxLoss:
     """ℓ(z) of the module docstring for targets b (n,), weights w (n,) ≥ 0 and the weight
     ``exp_weight`` ≥ 0 of L_exp (validated by :class:`~theory.objective.SoftmaxRegression`).
-    Immutable: safe to share between threads."""
+    Immutable: safe to share between threads.
 
-    def __init__(self, b: np.ndarray, w: np.ndarray, exp_weight: float = 1.0):
+    The one implementation of ℓ's formulas: the in-memory problem is its one-block case, each
+    engine block (:class:`theory.blocks.Block`, numpy or torch) runs it on its rows with the
+    global sums passed in (``coef`` below), and :class:`theory.grouped.GroupedSoftmaxLoss` changes
+    only the reductions (:meth:`total`, :meth:`expand`), the softmax and B's parts."""
+
+    def __init__(self, b, w, exp_weight: float = 1.0):
         self.b, self.w = b, w
-        self.w2 = w**2
-        self.s = float(np.sum(b))
+        self.w2 = w * w
         self.exp_weight = float(exp_weight)
+        self.ops = ArrayOps(b)
+        self.s = self.total(b)
 
-    def softmax(self, z: np.ndarray, out: np.ndarray | None = None) -> Softmax:
+    # -- the reductions: one softmax over all rows (per group in theory.grouped) -------------------
+
+    def total(self, v):
+        """``Σ_i v_i`` (a float; per group: (G,))."""
+        return float(self.ops.xp.sum(v))
+
+    def dot(self, a, c):
+        """``Σ_i a_i c_i`` (a float; per group: (G,))."""
+        return float(a @ c)
+
+    def expand(self, c):
+        """A per-softmax coefficient as a per-row one (the identity for one softmax)."""
+        return c
+
+    # -- ℓ ------------------------------------------------------------------------------------------
+
+    def exp_shifted(self, z, out=None):
+        """``(e, m, S)``: ``e = exp(z − m)`` (into ``out``), ``m = max z``, ``S = Σ e``."""
+        e = self.ops.empty(z) if out is None else out
+        m = float(self.ops.xp.max(z))
+        self.ops.sub(z, m, out=e)
+        self.ops.exp(e, out=e)
+        return e, m, float(self.ops.xp.sum(e))
+
+    def softmax(self, z, out=None) -> Softmax:
         """``f = exp(z − max z) / Σ exp(z − max z)`` (into ``out`` when given) and ``lse``."""
-        f = np.empty_like(z) if out is None else out
-        m = float(np.max(z))
-        np.subtract(z, m, out=f)
-        np.exp(f, out=f)
-        total = float(np.sum(f))
+        f, m, total = self.exp_shifted(z, out)
         f *= 1.0 / total
-        return Softmax(f, m + float(np.log(total)))
+        return Softmax(f, m + math.log(total))
 
-    def parts(self, z: np.ndarray, sm: Softmax, tmp: np.ndarray | None = None) -> dict[str, float]:
+    def sums(self, z, f, lse, tmp=None, full: bool = False) -> list[float]:
+        """``[Σ(f − b)², Σ b (z − lse), Σ w² z²]`` (ℓ's terms), and with ``full`` also
+        ``[<1, f ∘ (f − b)>, <f, f>, <b, f>]`` (what r and κ need: an engine's blocks send them)."""
+        t = self.ops.empty(z) if tmp is None else tmp[0]
+        self.ops.sub(f, self.b, out=t)
+        out = [float(t @ t)]
+        if full:
+            t *= f
+            tf = float(self.ops.xp.sum(t))
+        self.ops.sub(z, self.expand(lse), out=t)  # log f, without <b, z> − s·lse's cancellation
+        out.append(float(self.b @ t))
+        self.ops.mul(self.w2, z, out=t)
+        out.append(float(t @ z))
+        if full:
+            self.ops.mul(f, f, out=t)
+            out += [tf, self.total(t), self.dot(self.b, f)]
+        return out
+
+    def parts(self, z, sm: Softmax, tmp=None) -> dict[str, float]:
         """``{"exp": e ½||f − b||², "cent": −<b, z − lse>, "reg": ½<w² ∘ z, z>}`` (Defs. C.6–C.8)."""
-        return dict(zip(("exp", "cent", "reg"), self._parts(z, sm, tmp), strict=True))
+        return parts_from_sums(self.exp_weight, *self.sums(z, sm.f, sm.lse, tmp))
 
-    def value(self, z: np.ndarray, sm: Softmax, tmp: np.ndarray | None = None) -> float:
+    def value(self, z, sm: Softmax, tmp=None) -> float:
         """``ℓ(z) = L_exp + L_cent + L_reg``."""
-        exp, cent, reg = self._parts(z, sm, tmp)
-        return exp + cent + reg
+        p = self.parts(z, sm, tmp)
+        return p["exp"] + p["cent"] + p["reg"]
 
-    def _parts(self, z, sm, tmp) -> tuple[float, float, float]:
-        t = np.empty_like(z) if tmp is None else tmp[0]
-        np.subtract(sm.f, self.b, out=t)
-        exp = 0.5 * self.exp_weight * float(t @ t)
-        np.subtract(z, sm.lse, out=t)  # log f, without <b, z> − s·lse's cancellation
-        cent = -float(self.b @ t)
-        np.multiply(self.w2, z, out=t)
-        return exp, cent, 0.5 * float(t @ z)
+    # -- r and B ------------------------------------------------------------------------------------
 
-    def residual(
-        self,
-        z: np.ndarray,
-        f: np.ndarray,
-        out: np.ndarray | None = None,
-        tmp: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """``r = ∂ℓ/∂z = t_u − b + w² ∘ z`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10 part 3 for L_cent; DLS23 for L_exp)."""
-        t, tu = self._shared(f, tmp)
-        r = np.empty_like(z) if out is None else out
-        np.subtract(tu, self.b, out=r)
-        np.multiply(self.w2, z, out=t)
-        r += t
-        return r
+    def residual(self, z, f, out=None, tmp=None, coef=None):
+        """``r = ∂ℓ/∂z = t_u − b + w² ∘ z`` (n,), so that ``∇L = Aᵀ r`` (Lemma C.10 part 3 for
+        L_cent; DLS23 for L_exp). ``coef``: as :meth:`vectors`."""
+        if out is not None and not isinstance(out, list | tuple) and out.ndim == 1:
+            out = [out]  # r alone
+        return self.vectors(z, f, out, tmp, coef, hessian=False)[0]
 
-    def derivatives(
-        self,
-        z: np.ndarray,
-        f: np.ndarray,
-        out: np.ndarray | None = None,
-        tmp: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, HessianParts]:
+    def derivatives(self, z, f, out=None, tmp=None):
         """r (as :meth:`residual`) and B's parts together, sharing t and t_u; ``out`` (three (n,)
         arrays) receives r, q and v."""
-        out = np.empty((3, z.size)) if out is None else out
-        r, q, v = out[0], out[1], out[2]
-        t, tu = self._shared(f, tmp)
-        np.multiply(f, f, out=v)  # f²
-        e = self.exp_weight
-        kappa = e * (3.0 * float(np.sum(v)) - 2.0 * float(self.b @ f)) - self.s
-        if e != 1.0:
-            v *= e  # e f²
-        np.add(t, v, out=q)
-        v += tu
-        v += self.w2
-        np.subtract(tu, self.b, out=r)
-        np.multiply(self.w2, z, out=t)
-        r += t
-        return r, HessianParts(diag=v, f=f, q=q, kappa=kappa)
+        r, q, v, ff = self.vectors(z, f, out, tmp)
+        k = kappa(self.exp_weight, ff, self.dot(self.b, f), self.s)
+        return r, self.hessian_parts(v, f, q, k)
 
-    def _shared(self, f: np.ndarray, tmp: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """``t = e f ∘ (f − b)`` and ``t_u = t + (s − <1, t>) f`` (n,), into ``tmp`` (2, n)."""
-        tmp = np.empty((2, f.size)) if tmp is None else tmp
-        t, tu = tmp[0], tmp[1]
-        np.subtract(f, self.b, out=t)
+    def hessian_parts(self, v, f, q, k):
+        """B's parts from the vectors of :meth:`vectors` and κ."""
+        return HessianParts(diag=v, f=f, q=q, kappa=k)
+
+    def vectors(self, z, f, out=None, tmp=None, coef=None, hessian: bool = True):
+        """``(r, q, v, <f, f>)`` (module docstring; the last three None without ``hessian``), into
+        ``out`` ((3, n) or three arrays). ``coef = s − <1, t>``, computed here unless given: an engine's block
+        passes the global one (its rows are not all of them)."""
+        ops = self.ops
+        tmp = ops.empty(z, 2) if tmp is None else tmp
+        out = ops.empty(z, 3 if hessian else 1) if out is None else out
+        t, tu, r = tmp[0], tmp[1], out[0]
+        ops.sub(f, self.b, out=t)
         t *= f
-        if self.exp_weight != 1.0:
-            t *= self.exp_weight
-        np.multiply(f, self.s - float(np.sum(t)), out=tu)
-        tu += t
-        return t, tu
+        e = self.exp_weight
+        if e != 1.0:
+            t *= e  # t = e f ∘ (f − b)
+        if coef is None:
+            coef = self.expand(self.s - self.total(t))
+        ops.mul(f, coef, out=tu)
+        tu += t  # t_u = t + (s − <1, t>) f
+        q = v = ff = None
+        if hessian:
+            q, v = out[1], out[2]
+            ops.mul(f, f, out=v)
+            ff = self.total(v)
+            if e != 1.0:
+                v *= e  # e f²
+            ops.add(t, v, out=q)
+            v += tu
+            v += self.w2
+        ops.sub(tu, self.b, out=r)
+        ops.mul(self.w2, z, out=t)
+        r += t
+        return r, q, v, ff

@@ -26,8 +26,8 @@ class Regression:
 
     rows: RowMatrix
     s: float
-    # the z-space loss: SoftmaxLoss, GroupedSoftmaxLoss (theory.grouped) or an engine's EngineLoss;
-    # they share loss parts, softmax, residual and derivatives, not one class
+    # the z-space loss: SoftmaxLoss (GroupedSoftmaxLoss is it per group) or an engine's EngineLoss,
+    # the driver's side of SoftmaxLoss run on every block (theory.distributed)
     loss_z: Any
 
     @property
