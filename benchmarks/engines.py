@@ -162,6 +162,50 @@ def dask_cluster(n, d, methods, repeats) -> str:
     return table + f"\n\nDrawing A on the workers took {drawn:.1f} s."
 
 
+def gradient_rounds(n, d, repeats) -> str:
+    """``loss_and_gradient`` on the in-process engine (2 threads) and a LocalCluster of 2 workers:
+    the gradient formed row by row (z = A x, the softmax's two rounds, Aᵀ r) against one sweep
+    (:mod:`theory.sweep`): rounds, bytes moved and seconds per call (best of ``repeats``)."""
+    from dask.distributed import Client
+
+    from theory.dask_engine import DaskEngine, local_cluster
+    from theory.regression import Regression
+
+    x = np.random.default_rng(1).standard_normal(d) * 0.01
+    rows = []
+
+    def measure(name, eng):
+        prob = EngineRegression(eng)
+        ways = {
+            "row by row": lambda: Regression.loss_and_gradient(prob, x),
+            "one sweep": lambda: prob.loss_and_gradient(x),
+        }
+        for way, fn in ways.items():
+            fn()
+            before = (eng.rounds, eng.bytes_in + eng.bytes_out)
+            best = min(_seconds(fn) for _ in range(repeats))
+            r = (eng.rounds - before[0]) / repeats
+            moved = (eng.bytes_in + eng.bytes_out - before[1]) / repeats
+            rows.append([name, way, f"{r:.0f}", f"{moved / 1024:.1f} KiB", f"{1e3 * best:.1f}"])
+
+    with threadpool_limits(1):
+        with LocalEngine.generate(FAMILY, n, d, SEED, blocks=4, workers=2) as eng:
+            measure("2 threads", eng)
+        gc.collect()
+        with local_cluster(2) as cluster, Client(cluster) as client:
+            eng = DaskEngine.generate(client, FAMILY, n, d, SEED, blocks=4)
+            measure("LocalCluster, 2 workers", eng)
+            eng.close()
+    header = ["engine", "loss and gradient", "rounds", "bytes per call", "ms per call"]
+    return f"A: {FAMILY} {n}×{d}, 4 blocks\n\n" + markdown_table(header, rows)
+
+
+def _seconds(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def torch_cpu(n, d, methods, repeats) -> str:
     import torch
 
@@ -245,7 +289,7 @@ def main(argv=None) -> None:
     p.add_argument("--quick", action="store_true", help="small sizes")
     p.add_argument("--methods", default="newton,sketched-subspace-newton", help="comma-separated")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--parts", default="constants,threads,dask,torch", help="which tables")
+    p.add_argument("--parts", default="constants,threads,dask,gradient,torch", help="which tables")
     p.add_argument("--no-scipy", action="store_true", help="threads: skip scipy's anchors")
     args = p.parse_args(argv)
     methods = args.methods.split(",")
@@ -268,6 +312,12 @@ def main(argv=None) -> None:
         print(
             "\n### LocalCluster of 2 workers against the in-process engine with 2 threads\n\n"
             + dask_cluster(*big, methods, args.repeats),
+            flush=True,
+        )
+    if "gradient" in parts:
+        print(
+            "\n### The loss and gradient on an engine: row by row against one sweep\n\n"
+            + gradient_rounds(*big, args.repeats),
             flush=True,
         )
     if "torch" in parts:
