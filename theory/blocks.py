@@ -157,10 +157,18 @@ class Block:
         for key, vec in zip(keys, out):
             self.vec[key] = vec
 
-    def sweep(self, x) -> Partial:
+    def sweep(self, x, z: str | None = None) -> Partial:
         """The block's :class:`~theory.sweep.Partial` at x: ℓ's sums and ``A_kᵀ [u, u ∘ b, u²,
-        w² ∘ z − b]`` in one read of A_k (:func:`theory.sweep.sweep`)."""
-        return sweep(self.A, self.b, self.w2, self.dev(x))
+        w² ∘ z − b]`` in one read of A_k (:func:`theory.sweep.sweep`); ``vec[z] = A_k x`` too
+        when ``z`` is given."""
+        z_out = None
+        if z is not None:
+            z_out = self.vec[z] = self.loss.ops.empty(self.b)
+        return sweep(self.A, self.b, self.w2, self.dev(x), z_out=z_out)
+
+    def softmax_at(self, z: str, f: str, lse: float) -> None:
+        """``vec[f] = exp(z_k − lse)``: f where the global lse is known (after a sweep)."""
+        self.vec[f] = self.loss.softmax_from(self.vec[z], lse).f
 
     # -- products with A -------------------------------------------------------------------------
 

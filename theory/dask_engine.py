@@ -63,6 +63,8 @@ class DaskEngine(Engine):
     """Blocks grouped by worker, one Dask actor per worker (module docstring). ``close()``
     releases them."""
 
+    remote = True
+
     def __init__(self, client, actors, groups, bounds, makers=None, addresses=None):
         super().__init__()
         self.client, self.actors, self.groups, self.bounds = client, actors, groups, bounds

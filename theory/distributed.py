@@ -50,7 +50,7 @@ from theory.engine import BlockVector, Engine, add_up
 from theory.loss import HessianParts, Softmax, kappa, parts_from_sums
 from theory.regression import Regression
 from theory.rows import RowMatrix
-from theory.sweep import loss_and_gradient, merge_all
+from theory.sweep import finish, merge_all, pays
 
 
 class Stack:
@@ -194,6 +194,12 @@ class EngineLoss:
         f.sums = dict(zip(("exp2", "bzl", "wz2", "tsum", "ff", "bf"), sums.tolist()))
         return Softmax(f, lse)
 
+    def softmax_from(self, z: BlockVector, lse: float, out=None, sums=None) -> Softmax:
+        """``f = exp(z − lse)`` on the blocks (rides with the next round), carrying ``sums``."""
+        f = self.engine.new(dict(sums or {}))
+        self.engine.later("softmax_at", z.key, f.key, lse)
+        return Softmax(f, lse)
+
     def parts(self, z, sm, tmp=None) -> dict[str, float]:
         s = sm.f.sums
         return parts_from_sums(1.0, s["exp2"], s["bzl"], s["wz2"])
@@ -239,8 +245,21 @@ class EngineRegression(Regression):
     def loss_and_gradient(self, x) -> tuple[float, np.ndarray]:
         """``(L(x), ∇L(x))`` in one round: each block sweeps its rows once
         (:meth:`~theory.blocks.Block.sweep`) and the driver merges the blocks' partials."""
-        x = self.check_x(x)
-        return loss_and_gradient(merge_all(self.engine.map("sweep", x)))
+        swept = finish(merge_all(self.engine.map("sweep", self.check_x(x))))
+        return swept.loss, swept.grad
+
+    def sweeps(self) -> bool:
+        """On a cluster (a round costs a message per worker) or where A is larger than the cache
+        (:func:`theory.sweep.pays`)."""
+        return self.engine.remote or pays(self.n, self.d)
+
+    def swept_point(self, x, out=None, f_out=None):
+        """``(z, softmax(z), L(x), ∇L(x))`` in one round: the sweep keeps z on the blocks, and f
+        (with the sums r and κ need, from the sweep) follows with the next round."""
+        z = self.engine.new()
+        swept = finish(merge_all(self.engine.map("sweep", self.check_x(x), z.key)))
+        sm = self.loss_z.softmax_from(z, swept.lse, sums=swept.sums)
+        return z, sm, swept.loss, swept.grad
 
     def __repr__(self) -> str:
         return f"EngineRegression(n={self.n}, d={self.d}, engine={self.engine!r})"

@@ -82,6 +82,7 @@ class Engine(ABC):
 
     shape: tuple[int, int]
     bounds: list[tuple[int, int]]
+    remote = False  # whether a round crosses a network (a Dask cluster's is)
 
     def __init__(self):
         self._keys = itertools.count()

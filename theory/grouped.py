@@ -206,7 +206,7 @@ class GroupedSoftmaxRegression(SoftmaxRegression):
         self.s = self.loss_z.s
 
     # the softmax is taken within groups: the gradient row by row, not the single sweep
-    loss_and_gradient = Regression.loss_and_gradient
+    sweeps, loss_and_gradient = Regression.sweeps, Regression.loss_and_gradient
 
     @property
     def n_groups(self) -> int:

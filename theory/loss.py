@@ -159,6 +159,14 @@ class SoftmaxLoss:
         f *= 1.0 / total
         return Softmax(f, m + math.log(total))
 
+    def softmax_from(self, z, lse, out=None, sums=None) -> Softmax:
+        """``f = exp(z − lse)`` (into ``out``) where lse is already known (:mod:`theory.sweep`);
+        ``sums`` is for an engine's f (:class:`theory.distributed.EngineLoss`), unused here."""
+        f = self.ops.empty(z) if out is None else out
+        self.ops.sub(z, self.expand(lse), out=f)
+        self.ops.exp(f, out=f)
+        return Softmax(f, lse)
+
     def sums(self, z, f, lse, tmp=None, full: bool = False) -> list[float]:
         """``[Σ(f − b)², Σ b (z − lse), Σ w² z²]`` (ℓ's terms), and with ``full`` also
         ``[<1, f ∘ (f − b)>, <f, f>, <b, f>]`` (what r and κ need: an engine's blocks send them)."""

@@ -22,6 +22,7 @@ Conventions: x, g, p (d,); H (d, d); v, f, q (n,).
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
@@ -88,34 +89,44 @@ def make_solver_sketch(opts: SolverOptions):
 
 
 class LineSearchSolver(Solver):
-    """A solver whose ``line_search`` is Armijo backtracking from t = 1 (or the full step)."""
+    """A solver whose ``line_search`` is Armijo backtracking from t = 1 (or the full step).
+    ``full_step_usual``: t = 1 is usually accepted, so it is evaluated with its gradient."""
+
+    full_step_usual: ClassVar[bool] = True
 
     def line_search(self, state: State, step: Step):
         """Halve t until ``L(x + t p) ≤ L(x) + c₁ t gᵀp``; below rounding, accept if |g|₁ shrank
         (sklearn's rule). No step found: status 3 at the rounding floor (the predicted decrease
-        ½λ² is within 1e3 roundings of L), else 5 (the model is poor)."""
+        ½λ² is within 1e3 roundings of L), else 5 (the model is poor). The full step, usually
+        taken, is evaluated with its gradient in one sweep (:meth:`~theory.solver.Solver.point`);
+        a shorter one by its loss first."""
         slope = float(state.g @ step.p)
         if not self.opts.line_search:
             return self._moved(state, step.p), None
         t, g1 = 1.0, np.sum(np.abs(state.g))
         for _ in range(MAX_HALVINGS):
-            x = state.x + t * step.p
-            z, sm, loss = self.value(x)
+            x, dx, new = state.x + t * step.p, t * step.p, None
+            if t == 1.0 and self.full_step_usual:
+                new = self.point(x).with_step(float(np.linalg.norm(dx)))
+                loss = new.loss
+            else:
+                z, sm, loss = self.value(x)
             if math.isfinite(loss):
-                if loss <= state.loss + ARMIJO_C1 * t * slope:
-                    return self._moved(state, t * step.p, x, z, sm, loss), None
-                if loss - state.loss <= ROUNDING * abs(state.loss):
-                    new = self._moved(state, t * step.p, x, z, sm, loss)
-                    if np.sum(np.abs(new.g)) < g1:
+                sufficient = loss <= state.loss + ARMIJO_C1 * t * slope
+                if sufficient or loss - state.loss <= ROUNDING * abs(state.loss):
+                    if new is None:
+                        new = self._moved(state, dx, x, z, sm, loss)
+                    if sufficient or np.sum(np.abs(new.g)) < g1:
                         return new, None
             t *= 0.5
         floor = -0.5 * slope <= QUADRATIC_FLOOR * ROUNDING * max(abs(state.loss), 1.0)
         return None, 3 if floor or not self.sketched else 5
 
     def _moved(self, state, dx, x=None, z=None, sm=None, loss=None) -> State:
-        """The state at ``x = state.x + dx`` (evaluated unless z, sm, loss are given)."""
+        """The state at ``x = state.x + dx`` (one sweep unless z, sm, loss are given)."""
         x = state.x + dx if x is None else x
-        return self.evaluate(x, z, sm, loss).with_step(float(np.linalg.norm(dx)))
+        new = self.point(x) if z is None else self.evaluate(x, z, sm, loss)
+        return new.with_step(float(np.linalg.norm(dx)))
 
 
 class NewtonSolver(LineSearchSolver):
@@ -170,6 +181,9 @@ class GradientDescentSolver(LineSearchSolver):
     Linear convergence at rate ``1 − 1/κ(∇²L)``: thousands of iterations on ill-conditioned problems.
     """
 
+    full_step_usual = (
+        False  # the step doubles each iteration: t = 1 is rejected about half the time
+    )
     method = "gradient-descent"
     options = frozenset({"line_search", "verbose"})
     uses_hessian = False

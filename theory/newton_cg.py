@@ -127,9 +127,12 @@ class SketchedNewtonCGSolver(Solver):
         return TrustStep(p=p, decrement2=-float(g @ p), inner_iter=it, predicted=m)
 
     def line_search(self, state, step):
-        """Trust-region acceptance: take the step when ρ > 0.15, and update Δ (module docstring)."""
+        """Trust-region acceptance: take the step when ρ > 0.15, and update Δ (module docstring).
+        The trial point is evaluated with its gradient in one sweep (:meth:`Solver.point`): most
+        steps are taken."""
         x_new = state.x + step.p
-        z, sm, loss_new = self.value(x_new)
+        new = self.point(x_new)
+        loss_new = new.loss
         actual = state.loss - loss_new
         rho = actual / -step.predicted if step.predicted < 0 else -math.inf
         length = float(np.linalg.norm(step.p))
@@ -137,12 +140,10 @@ class SketchedNewtonCGSolver(Solver):
             self._radius = 0.25 * length
         elif rho > 0.75 and step.hit_boundary:
             self._radius = min(2 * self._radius, MAX_RADIUS_FACTOR * self._radius0)
-        new = None
         if math.isfinite(loss_new) and -actual <= ROUNDING * abs(state.loss) and not rho > ETA:
-            new = self.evaluate(x_new, z, sm, loss_new)  # below rounding: accept if |g|₁ shrank
+            # below rounding: accept if |g|₁ shrank
             rho = ETA + 1 if np.sum(np.abs(new.g)) < np.sum(np.abs(state.g)) else rho
         if rho > ETA:
-            new = new if new is not None else self.evaluate(x_new, z, sm, loss_new)
             return new.with_step(length), None
         if self._radius <= RADIUS_MIN * (1 + float(np.linalg.norm(state.x))):
             return None, 3

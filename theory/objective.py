@@ -26,7 +26,7 @@ import numpy as np
 from theory.loss import SoftmaxLoss
 from theory.regression import Regression
 from theory.rows import RowMatrix, as_rows
-from theory.sweep import loss_and_gradient, merge_all, sweep
+from theory.sweep import Swept, finish, merge_all, pays, sweep
 from theory.validation import as_float64, check_size
 
 DENSE_B_MAX_N = 4096  # B(x) is n×n: at n = 4096 it already takes 128 MiB.
@@ -78,14 +78,29 @@ class SoftmaxRegression(Regression):
 
     def loss_and_gradient(self, x) -> tuple[float, np.ndarray]:
         """``(L(x), ∇L(x))`` in one sweep over A (:mod:`theory.sweep`: the online normaliser), each
-        block of rows read once while in cache."""
+        chunk of rows read once while in cache."""
+        swept = self._sweep(x)
+        return swept.loss, swept.grad
+
+    def sweeps(self) -> bool:
+        """Where A is larger than the cache (:func:`theory.sweep.pays`)."""
+        return pays(self.n, self.d)
+
+    def swept_point(self, x, out=None, f_out=None):
+        """``(z, softmax(z), L(x), ∇L(x))`` in one sweep over A that also writes z (see
+        :meth:`Regression.point`); f = exp(z − lse) afterwards, O(n)."""
+        z = np.empty(self.n) if out is None else out
+        swept = self._sweep(x, z)
+        return z, self.loss_z.softmax_from(z, swept.lse, f_out), swept.loss, swept.grad
+
+    def _sweep(self, x, z_out=None) -> Swept:
         x = self.check_x(x)
-        w2, b = self.w2, self.b
+        b, w2 = self.b, self.w2
         partials = (
-            sweep(A_k, b[i : i + len(A_k)], w2[i : i + len(A_k)], x)
+            sweep(A_k, b[i : i + len(A_k)], w2[i : i + len(A_k)], x, z_out=_rows(z_out, i, A_k))
             for i, A_k in self.rows.blocks()
         )
-        return loss_and_gradient(merge_all(partials), self.exp_weight)
+        return finish(merge_all(partials), self.exp_weight)
 
     def B(self, x) -> np.ndarray:
         """The dense ``B(x) = B_exp + B_cent + W²`` (n, n), for teaching and small-n tests only."""
@@ -108,3 +123,8 @@ def check_exp_weight(exp_weight) -> float:
             f"0 drops L_exp); got {exp_weight!r}."
         )
     return float(exp_weight)
+
+
+def _rows(z, start: int, block):
+    """``z[start : start + len(block)]``, or None."""
+    return None if z is None else z[start : start + len(block)]

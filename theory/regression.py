@@ -62,13 +62,34 @@ class Regression:
         z = self.z(x)
         return self.loss_z.residual(z, self.loss_z.softmax(z).f)
 
+    def sweeps(self) -> bool:
+        """Whether :meth:`point` takes one sweep over A (:meth:`swept_point`): never here; where
+        it pays for :class:`SoftmaxRegression` and the engines' problem."""
+        return False
+
+    @property
+    def point_passes(self) -> int:
+        """Passes over A of one :meth:`point`."""
+        return 1 if self.sweeps() else 2
+
+    def swept_point(self, x, out=None, f_out=None):
+        raise NotImplementedError  # pragma: no cover - sweeps() is False
+
+    def point(self, x, out=None, f_out=None):
+        """``(z, softmax(z), L(x), ∇L(x))``: what a solver keeps about a new x (z into ``out``, f
+        into ``f_out`` where given): one sweep (:meth:`swept_point`) where :meth:`sweeps`, else
+        row by row, z = A x then ``Aᵀ r`` (two passes)."""
+        if self.sweeps():
+            return self.swept_point(x, out, f_out)
+        z = self.rows.matvec(self.check_x(x), out)
+        sm = self.loss_z.softmax(z, f_out)
+        g = self.rows.rmatvec(self.loss_z.residual(z, sm.f))
+        return z, sm, self.loss_z.value(z, sm), g
+
     def loss_and_gradient(self, x) -> tuple[float, np.ndarray]:
-        """``(L(x), ∇L(x))``, the gradient ``Aᵀ r`` (d,) formed row by row: two passes over A
-        (z = A x, then Aᵀ r). :class:`SoftmaxRegression` and the engines' problem override it with
-        one sweep (:mod:`theory.sweep`)."""
-        z = self.z(x)
-        sm = self.loss_z.softmax(z)
-        return self.loss_z.value(z, sm), self.rows.rmatvec(self.loss_z.residual(z, sm.f))
+        """``(L(x), ∇L(x))`` (:meth:`point`'s)."""
+        _, _, loss, g = self.point(x)
+        return loss, g
 
     def gradient(self, x) -> np.ndarray:
         """``∇L(x)`` (d,), from :meth:`loss_and_gradient`."""

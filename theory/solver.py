@@ -360,6 +360,22 @@ class Solver(ABC):
         self._timing["t_grad"] = self._timing.get("t_grad", 0.0) + time.perf_counter() - t0
         return State(x=x, z=z, f=sm.f, loss=loss, g=g, r=r, parts=parts)
 
+    def point(self, x: np.ndarray) -> State:
+        """The full state at a new x from :meth:`~theory.regression.Regression.point`: z, the
+        loss and the gradient in one sweep over A (one round on an engine) where the problem
+        offers it, then r and B's parts from z (O(n), no pass)."""
+        self._counts["nfev"] += 1
+        self._counts["njev"] += 1
+        self.rows.passes += self.prob.point_passes
+        t0 = time.perf_counter()
+        z, sm, loss, g = self.prob.point(x)
+        if self.uses_hessian:
+            r, parts = self.loss.derivatives(z, sm.f)
+        else:
+            r, parts = self.loss.residual(z, sm.f), None
+        self._timing["t_grad"] = self._timing.get("t_grad", 0.0) + time.perf_counter() - t0
+        return State(x=x, z=z, f=sm.f, loss=loss, g=g, r=r, parts=parts)
+
     def hessian(self, state: State) -> np.ndarray:
         """``∇²L(x) = Aᵀ B A`` (d, d): one weighted Gram and one pass."""
         self._counts["nhev"] += 1

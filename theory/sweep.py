@@ -36,6 +36,7 @@ import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
 
 CHUNK_BYTES = 1 << 20  # a chunk of A: read twice while it stays in one core's L2 (docs/solver.md)
+SWEEP_MIN_BYTES = 1 << 26  # solvers sweep beyond 64 MiB of A, past the L3 cache (docs/solver.md)
 SUMS = ("u", "ub", "u2", "bzm", "wz2", "b", "b2")
 """The sums of a :class:`Partial`: Σu, Σ u b, Σ u², Σ b (z − m), Σ w² z², Σ b, Σ b²."""
 
@@ -49,15 +50,22 @@ class Partial(NamedTuple):
     G: np.ndarray
 
 
+def pays(n: int, d: int) -> bool:
+    """Whether a solver's new point takes one sweep rather than ``A x`` then ``Aᵀ r``: where A is
+    larger than :data:`SWEEP_MIN_BYTES`. Below it A stays in the last-level cache between the two
+    passes, and two passes cost less than the sweep's per-chunk work (docs/solver.md)."""
+    return 8 * n * d > SWEEP_MIN_BYTES
+
+
 def chunk_rows(d: int) -> int:
     """Rows of a chunk of A (n, d): :data:`CHUNK_BYTES` of float64, at least 64."""
     return max(64, CHUNK_BYTES // (8 * d))
 
 
-def sweep(A, b, w2, x, rows: int | None = None) -> Partial:
+def sweep(A, b, w2, x, rows: int | None = None, z_out=None) -> Partial:
     """The :class:`Partial` of rows A (m, d), b, w² (m,) at x (d,), ``rows`` rows at a time
     (default :func:`chunk_rows`; on a torch device other than the CPU one chunk: the device runs
-    it whole). A chunk's vectors are written into one reused (4, rows) buffer ``R`` (no allocation
+    it whole). ``z_out`` (m,), when given, receives ``A x``. A chunk's vectors are written into one reused (4, rows) buffer ``R`` (no allocation
     per chunk: at cache-sized chunks the allocations cost more than the arithmetic) and its sums
     added into the running ones, rescaled when a chunk raises the maximum (module docstring)."""
     xp, ops = _namespace(A)
@@ -73,6 +81,8 @@ def sweep(A, b, w2, x, rows: int | None = None) -> Partial:
         k = A_k.shape[0]
         u, ub, u2, r = R[0, :k], R[1, :k], R[2, :k], R[3, :k]
         z = ops.matmul(A_k, x, out=r)  # z lives in r's row until r is formed
+        if z_out is not None:
+            z_out[i : i + k] = z
         m_k = float(xp.max(z))
         if m_k > m:
             if i:
@@ -149,23 +159,34 @@ def merge_all(partials) -> Partial:
     return functools.reduce(merge, partials)
 
 
-def finish(p: Partial, exp_weight: float = 1.0) -> tuple[dict[str, float], np.ndarray]:
-    """``({"exp", "cent", "reg"}, ∇L)`` from the partial of all n rows (module docstring)."""
+class Swept(NamedTuple):
+    """What one sweep says about x: ``loss`` = L(x), ``grad`` = ∇L(x) (d,), ``lse`` = log Σ exp z,
+    and ``sums``: ℓ's terms and what r and κ need, under the keys of
+    :meth:`theory.loss.SoftmaxLoss.sums` (``exp2`` Σ(f − b)², ``bzl`` Σ b (z − lse), ``wz2``
+    Σ w² z², ``tsum`` <1, t>, ``ff`` Σ f², ``bf`` Σ b f)."""
+
+    loss: float
+    grad: np.ndarray
+    lse: float
+    sums: dict[str, float]
+
+
+def finish(p: Partial, exp_weight: float = 1.0) -> Swept:
+    """:class:`Swept` from the partial of all n rows (module docstring)."""
     su, sub, su2, sbzm, swz2, s, sb2 = (float(v) for v in p.sums)
     e = exp_weight
     F, FB, F2 = p.G[:, 0] / su, p.G[:, 1] / su, p.G[:, 2] / (su * su)
-    sf2, sfb = su2 / (su * su), sub / su
-    tsum = e * (sf2 - sfb)
+    ff, bf = su2 / (su * su), sub / su
+    tsum = e * (ff - bf)
     grad = e * (F2 - FB) + (s - tsum) * F + p.G[:, 3]
-    parts = {
-        "exp": 0.5 * e * (sf2 - 2.0 * sfb + sb2),
-        "cent": -(sbzm - s * math.log(su)),
-        "reg": 0.5 * swz2,
+    log_su = math.log(su)
+    sums = {
+        "exp2": ff - 2.0 * bf + sb2,
+        "bzl": sbzm - s * log_su,
+        "wz2": swz2,
+        "tsum": tsum,
+        "ff": ff,
+        "bf": bf,
     }
-    return parts, grad
-
-
-def loss_and_gradient(partial: Partial, exp_weight: float = 1.0) -> tuple[float, np.ndarray]:
-    """``(L(x), ∇L(x))`` from the partial of all n rows."""
-    parts, grad = finish(partial, exp_weight)
-    return parts["exp"] + parts["cent"] + parts["reg"], grad
+    loss = 0.5 * e * sums["exp2"] - sums["bzl"] + 0.5 * swz2
+    return Swept(loss, grad, p.m + log_su, sums)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from theory import GroupedSoftmaxRegression, SoftmaxRegression
+import theory.sweep
+from theory import GroupedSoftmaxRegression, SoftmaxRegression, solve
 from theory.distributed import EngineRegression
 from theory.engine import LocalEngine, TorchEngine
 from theory.instances import make_instance
@@ -47,9 +48,34 @@ def test_every_chunking_gives_the_same_sums(inst):
     w2 = w * w
     whole = finish(sweep(A, b, w2, x, rows=A.shape[0]))
     for rows in (1, 3):
-        parts, grad = finish(sweep(A, b, w2, x, rows=rows))
-        assert parts == pytest.approx(whole[0], rel=1e-12, abs=1e-12)
-        assert rel_err(grad, whole[1]) < 1e-12
+        swept = finish(sweep(A, b, w2, x, rows=rows))
+        assert swept.sums == pytest.approx(whole.sums, rel=1e-12, abs=1e-12)
+        assert swept.lse == pytest.approx(whole.lse, rel=1e-14, abs=1e-14)
+        assert rel_err(swept.grad, whole.grad) < 1e-12
+
+
+def test_point_keeps_z_and_f_as_the_row_by_row_point():
+    """z (written by the sweep) is A x bit for bit; f = exp(z − lse) is softmax(z) to rounding."""
+    prob = make_instance("peaked", 20000, 8, seed=5).prob
+    x = np.random.default_rng(5).standard_normal(8)
+    z, sm, loss, grad = prob.swept_point(x)
+    np.testing.assert_array_equal(z, prob.A @ x)
+    np.testing.assert_allclose(sm.f, prob.loss_z.softmax(z).f, rtol=1e-12, atol=0)
+    assert (loss, list(grad)) == (prob.loss_and_gradient(x)[0], list(prob.gradient(x)))
+
+
+@pytest.mark.parametrize("method", ["newton", "sketched-newton-cg"])
+def test_solvers_that_sweep_reach_the_same_minimiser_with_fewer_passes(method, monkeypatch):
+    """Below SWEEP_MIN_BYTES a solver's new point is A x then Aᵀ r; with the threshold at 0 the
+    sweep: the same iterations and minimiser, and one pass less per accepted full step."""
+    prob = make_instance("sparse", 20000, 8, seed=6).prob
+    rows = solve(prob, method=method, tol=1e-9)
+    monkeypatch.setattr(theory.sweep, "SWEEP_MIN_BYTES", 0)
+    swept = solve(prob, method=method, tol=1e-9)
+    assert swept.success and rows.success
+    assert abs(swept.nit - rows.nit) <= 1
+    np.testing.assert_allclose(swept.x, rows.x, rtol=0, atol=1e-8)
+    assert swept.npass < rows.npass
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -77,8 +103,8 @@ def test_merge_is_order_free_and_rescales_to_the_larger_maximum():
     np.testing.assert_allclose(ab.G, ba.G, rtol=1e-14)
     one = finish(sweep(A, b, w2, x, rows=300))
     three = finish(merge_all(pieces))
-    assert three[0] == pytest.approx(one[0], rel=1e-13)
-    assert rel_err(three[1], one[1]) < 1e-13
+    assert three.loss == pytest.approx(one.loss, rel=1e-13)
+    assert rel_err(three.grad, one.grad) < 1e-13
 
 
 def test_the_exp_weight_scales_l_exp():
