@@ -30,7 +30,8 @@ per-block sketch sums, seeded by a driver-drawn seed and the block index.
 Rounds. A kernel that returns nothing (A x into a vector, r, q, v, Z y pushed, B t) does not
 take a round of its own: it rides with the next round that returns something
 (:meth:`~theory.engine.Engine.later`). What returns something, per block: the softmax statistics
-(m_k, S_k) with z = A x before them, the loss's six sums, g = A_kᵀ r_k, the Hessian's Gram
+(m_k, S_k) with z = A x before them, the loss's six sums, g = A_kᵀ r_k (or instead of those
+three, one sweep's partial, (d, 4) and seven sums: :mod:`theory.sweep`), the Hessian's Gram
 (d, d) and range (d, 2); per subspace inner step the model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z``
 ((k, 3), (k, k)) and per trial point its softmax statistics and sums; a leverage-score sketch adds
 the CountSketch ((2d, d)), the drift test, Σ v ℓ and the sampled rows' Gram ((d, d)). So a round
