@@ -23,10 +23,11 @@ and, for the sketched solvers, the subspace workspace (``matvec_into`` A u into 
 kept on the block, ``drift``, ``sample_gram`` Σ_sampled c_i v_i a_i a_iᵀ / (s p_i) (d, d)); a
 kernel that draws random numbers seeds them with ``(seed, k)``, the driver's seed and the block's
 index. The driver's merges are sums in block order, so a solve is deterministic for a given
-blocking. The same code runs on numpy arrays (``xp = numpy``: in process, in a thread pool, on a
-Dask worker) and on torch tensors (``xp = torch``, any device): only functions both modules spell
-alike are used (a CountSketch's bucket sums and the Gram kernel branch once on xp), and
-:meth:`Block.host` turns results into float64 numpy.
+blocking. The same code runs on numpy arrays (in process, in a thread pool, on a Dask worker) and
+on torch tensors (any device), through the array API namespace of the block's arrays
+(``array_api_compat``); numpy blocks take numpy's own calls in three places where they are faster
+or release the GIL (the blocked Gram, the CountSketch's bucket sums as a sparse product, ``np.dot``
+and ``matmul`` into a column), and :meth:`Block.host` turns results into float64 numpy.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import math
 
 import numpy as np
 import scipy.sparse
+from array_api_compat import array_namespace, is_numpy_namespace, to_device
+from array_api_compat import device as array_device
 
 from theory.linalg import weighted_gram
 from theory.loss import SoftmaxLoss
@@ -42,11 +45,16 @@ from theory.sweep import Partial, sweep
 
 
 class Block:
-    """Rows ``start : start + m`` of A, b, w (see the module docstring). ``xp`` is numpy or torch;
-    ``A``, ``b``, ``w`` are already arrays of that module (float64, on the block's device)."""
+    """Rows ``start : start + m`` of A, b, w (see the module docstring): float64 arrays of one
+    module, numpy or torch, on one device. ``xp`` is their array API namespace
+    (``array_api_compat``), ``numpy`` whether it is numpy's (where numpy's own BLAS calls are
+    faster or release the GIL)."""
 
-    def __init__(self, A, b, w, start: int = 0, xp=np):
-        self.A, self.w, self.xp, self.start = A, w, xp, start
+    def __init__(self, A, b, w, start: int = 0):
+        self.A, self.w, self.start = A, w, start
+        self.xp = array_namespace(A)
+        self.numpy = is_numpy_namespace(self.xp)
+        self.device = array_device(A)
         self.set_b(b)
         self.vec: dict[str, object] = {}
         self.m = int(A.shape[0])
@@ -55,15 +63,11 @@ class Block:
 
     def dev(self, x):
         """A driver array (numpy, O(d) or O(d²)) as this block's array type."""
-        if self.xp is np:
-            return np.asarray(x, dtype=np.float64)
-        return self.xp.as_tensor(np.asarray(x, dtype=np.float64), device=self.A.device)
+        return self.xp.asarray(np.asarray(x, dtype=np.float64), device=self.device)
 
     def host(self, x):
         """A small result as float64 numpy (a float for a scalar)."""
-        if self.xp is not np:
-            x = x.detach().cpu().numpy()
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(to_device(x, "cpu"), dtype=np.float64)
         return float(x) if x.ndim == 0 else x
 
     def free(self, keys) -> None:
@@ -126,13 +130,13 @@ class Block:
         """``vec[key] = 0``, (m_k,) or (m_k, cols), the matrix column-major (its columns are the
         subspace images, each written and read whole)."""
         if cols is None:
-            self.vec[key] = self.xp.zeros(self.m, dtype=self.A.dtype, **self._device())
+            self.vec[key] = self.xp.zeros(self.m, dtype=self.A.dtype, device=self.device)
         else:
-            self.vec[key] = self.xp.zeros((cols, self.m), dtype=self.A.dtype, **self._device()).T
+            self.vec[key] = self.xp.zeros((cols, self.m), dtype=self.A.dtype, device=self.device).T
 
     def matvec_into(self, key: str, j: int, x) -> None:
         """``vec[key][:, j] = A_k x``: an image written into column j of an (m_k, k) matrix."""
-        if self.xp is np:
+        if self.numpy:  # into the column: no temporary of m_k numbers
             np.matmul(self.A, self.dev(x), out=self.vec[key][:, j])
         else:
             self.vec[key][:, j] = self.A @ self.dev(x)
@@ -176,7 +180,7 @@ class Block:
         """``A_kᵀ r_k`` (d,) for one key, ``A_kᵀ [r₁ … r_j]`` (d, j) for a list."""
         if isinstance(keys, str):
             return self.host(self._tdot(self.A, self.vec[keys]))
-        R = self.xp.stack([self.vec[k] for k in keys], 1)
+        R = self.xp.stack([self.vec[k] for k in keys], axis=1)
         return self.host(self._tdot(self.A, R))
 
     def weighted_gram(self, v: str):
@@ -185,7 +189,7 @@ class Block:
 
     def _gram(self, M, w):
         """``Mᵀ diag(w) M`` (d, d) as numpy, for rows M of this block and weights w of any sign."""
-        if self.xp is np:
+        if self.numpy:
             return weighted_gram(M, w)
         return self.host(M.T @ (w[:, None] * M))
 
@@ -226,7 +230,7 @@ class Block:
         """``(Z_kᵀ [r, f, q], Z_kᵀ diag(v_k) Z_k)``, (k, 3) and (k, k), for the first k columns of
         ``vec[Z]``: the block's share of the subspace gradient, Gram and low-rank range."""
         Zk = self.vec[Z][:, :k]
-        R = self.xp.stack([self.vec[r], self.vec[f], self.vec[q]], 1)
+        R = self.xp.stack([self.vec[r], self.vec[f], self.vec[q]], axis=1)
         return self.host(self._tdot(Zk, R)), self.host(self._tdot(Zk, self.vec[v][:, None] * Zk))
 
     def derivatives_model(self, z: str, f: str, keys, s: float, tsum: float, Z: str, k: int):
@@ -280,7 +284,7 @@ class Block:
                     xp.asarray(self.A[i : i + chunk], dtype=xp.float32) @ O32, dtype=xp.float64
                 )
                 parts.append((Y * Y).sum(1))
-        ell = xp.concatenate(parts)
+        ell = xp.concat(parts)
         if not (bool(xp.isfinite(ell).all()) and bool((ell > 0).any())):
             Y = self.A @ self.dev(Omega)
             ell = (Y * Y).sum(1)
@@ -313,12 +317,12 @@ class Block:
         buckets = rng.integers(0, s, size=self.m)
         signs = rng.choice(np.array([1.0, -1.0]), size=self.m)
         M = (self.dev(signs) * self.xp.sqrt(self.vec[v]))[:, None] * self.A
-        if self.xp is np:
+        if self.numpy:
             S = scipy.sparse.csc_array(
                 (np.ones(self.m), (buckets, np.arange(self.m))), shape=(s, self.m)
             )
             return S @ M
-        out = self.xp.zeros((s, M.shape[1]), dtype=M.dtype, device=M.device)
+        out = self.xp.zeros((s, M.shape[1]), dtype=M.dtype, device=self.device)
         return self.host(out.index_add_(0, self._index(buckets), M))
 
     def gaussian_sketch(self, v: str, s: int, seed: int, k: int):
@@ -327,23 +331,20 @@ class Block:
         return self.host(self.dev(S) @ (self.xp.sqrt(self.vec[v])[:, None] * self.A))
 
     def _index(self, idx: np.ndarray):
-        return idx if self.xp is np else self.xp.as_tensor(idx, device=self.A.device)
+        return self.xp.asarray(idx, device=self.device)
 
     def _tdot(self, M, R):
         """``Mᵀ R``. numpy's ``M.T @ R`` holds the GIL, so a thread pool of blocks would run these
         one at a time; ``np.dot`` releases it, same bits (docs/solver.md, "Measured constants")."""
-        return np.dot(M.T, R) if self.xp is np else M.T @ R
-
-    def _device(self) -> dict:
-        return {} if self.xp is np else {"device": self.A.device}
+        return np.dot(M.T, R) if self.numpy else M.T @ R
 
 
 class GeneratedBlock(Block):
     """A block whose rows are drawn where it lives (:func:`block_rows`), never sent from the driver."""
 
-    def __init__(self, family: str, n: int, d: int, seed: int, start: int, stop: int, xp=np):
+    def __init__(self, family: str, n: int, d: int, seed: int, start: int, stop: int):
         A, b, w = block_rows(family, n, d, seed, start, stop)
-        super().__init__(A, b, w, start, xp)
+        super().__init__(A, b, w, start)
 
 
 # -- the instance families, drawn tile by tile (theory.instances documents what each is for) ------

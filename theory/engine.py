@@ -325,7 +325,7 @@ class TorchEngine(LocalEngine):
 
         dev = kw.get("device") or cls.default_device()
         t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device=dev)
-        return Block(t(A), t(b), t(w), start, xp=torch)
+        return Block(t(A), t(b), t(w), start)
 
     @classmethod
     def _generated(cls, family, n, d, seed, i, j, kw):
