@@ -11,35 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import train_args
 
 from infoprompt.__main__ import main
 from infoprompt.checkpoint import read_checkpoint
 from infoprompt.predict import parse_text
 from infoprompt.report import tables
-
-
-def train_args(model, data_dir, out, *extra):
-    return [
-        "train",
-        "--task",
-        "sst2",
-        "--data-dir",
-        data_dir,
-        "--model",
-        model,
-        "--shots",
-        "8",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-        "--max-len",
-        "32",
-        "--out",
-        str(out),
-        "--no-progress",
-        *extra,
-    ]
 
 
 def test_train_report_predict(tmp_path, tiny_bert, sst2_dir, capsys):

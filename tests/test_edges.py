@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+import helpers
 import pytest
 
 import infoprompt.session as session_mod
@@ -21,21 +22,7 @@ TRAINER_DOC = Path(__file__).resolve().parents[1] / "docs" / "trainer.md"
 
 
 def train_args(model, data_dir, out, *extra):
-    fast = ["--shots", "8", "--epochs", "1", "--batch-size", "4", "--max-len", "32"]
-    return [
-        "train",
-        "--task",
-        "sst2",
-        "--data-dir",
-        data_dir,
-        "--model",
-        model,
-        *fast,
-        "--out",
-        str(out),
-        "--no-progress",
-        *extra,
-    ]
+    return helpers.train_args(model, data_dir, out, *extra, epochs=1)
 
 
 def no_encoder(*args, **kwargs):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from helpers import train_args
+
 from infoprompt.__main__ import main
 
 CLASSES = {
@@ -31,33 +33,8 @@ def write_questions(folder, dev_label=None):
 
 
 def tsv_args(model, data, out, *extra):
-    return [
-        "train",
-        "--task",
-        "tsv",
-        "--data-dir",
-        data,
-        "--model",
-        model,
-        "--text-columns",
-        "question",
-        "--label-column",
-        "category",
-        "--shots",
-        "12",
-        "--val-shots",
-        "6",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-        "--max-len",
-        "32",
-        "--out",
-        str(out),
-        "--no-progress",
-        *extra,
-    ]
+    columns = ["--text-columns", "question", "--label-column", "category", "--val-shots", "6"]
+    return train_args(model, data, out, *columns, *extra, task="tsv", shots=12)
 
 
 def test_six_class_tsv_trains_and_predicts(tmp_path, tiny_bert, capsys):
