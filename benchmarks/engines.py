@@ -169,7 +169,6 @@ def gradient_rounds(n, d, repeats) -> str:
     from dask.distributed import Client
 
     from theory.dask_engine import DaskEngine, local_cluster
-    from theory.regression import Regression
 
     x = np.random.default_rng(1).standard_normal(d) * 0.01
     rows = []
@@ -177,7 +176,7 @@ def gradient_rounds(n, d, repeats) -> str:
     def measure(name, eng):
         prob = EngineRegression(eng)
         ways = {
-            "row by row": lambda: Regression.loss_and_gradient(prob, x),
+            "row by row": lambda: prob.row_by_row_point(x),
             "one sweep": lambda: prob.loss_and_gradient(x),
         }
         for way, fn in ways.items():

@@ -21,7 +21,6 @@ from threadpoolctl import threadpool_limits
 import theory.sweep
 from benchmarks._common import best_times, machine, markdown_table
 from theory.instances import make_instance
-from theory.regression import Regression
 
 SHAPES = ((262144, 64), (65536, 256), (1048576, 32))
 QUICK = ((32768, 64), (8192, 256))
@@ -32,7 +31,7 @@ def measure(n: int, d: int, repeats: int) -> dict[str, float]:
     prob = make_instance("sparse", n, d, seed=0).prob
     x = np.random.default_rng(1).standard_normal(d)
     x *= 3.0 / np.max(np.abs(prob.A @ x))
-    r = Regression.loss_and_gradient.__get__(prob)
+    r = prob.row_by_row_point
     res = prob.residual(x)
     ops = {
         "pass": lambda: prob.A @ x,

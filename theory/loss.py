@@ -81,18 +81,22 @@ class ArrayOps:
     solver free of allocations)."""
 
     sub: Any
+    matmul: Any
     mul: Any
     add: Any
     exp: Any
 
     def __init__(self, like):
         self.xp = array_namespace(like)
-        if is_numpy_namespace(self.xp):
+        self.numpy = is_numpy_namespace(self.xp)
+        if self.numpy:
             self.sub, self.mul, self.add, self.exp = np.subtract, np.multiply, np.add, np.exp
+            self.matmul = np.matmul
         else:
             import torch
 
             self.sub, self.mul, self.add, self.exp = torch.sub, torch.mul, torch.add, torch.exp
+            self.matmul = torch.matmul
 
     def empty(self, like, rows: int | None = None):
         """An uninitialised array shaped like ``like`` (n,), or (rows, n)."""

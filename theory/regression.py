@@ -81,6 +81,10 @@ class Regression:
         row by row, z = A x then ``Aᵀ r`` (two passes)."""
         if self.sweeps():
             return self.swept_point(x, out, f_out)
+        return self.row_by_row_point(x, out, f_out)
+
+    def row_by_row_point(self, x, out=None, f_out=None):
+        """:meth:`point` as two passes: z = A x, then ``Aᵀ r`` with r formed row by row."""
         z = self.rows.matvec(self.check_x(x), out)
         sm = self.loss_z.softmax(z, f_out)
         g = self.rows.rmatvec(self.loss_z.residual(z, sm.f))

@@ -33,7 +33,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from array_api_compat import array_namespace, is_numpy_namespace
+from array_api_compat import device as array_device
+
+from theory.loss import ArrayOps
 
 CHUNK_BYTES = 1 << 20  # a chunk of A: read twice while it stays in one core's L2 (docs/solver.md)
 SWEEP_MIN_BYTES = 1 << 26  # solvers sweep beyond 64 MiB of A, past the L3 cache (docs/solver.md)
@@ -65,16 +67,18 @@ def chunk_rows(d: int) -> int:
 def sweep(A, b, w2, x, rows: int | None = None, z_out=None) -> Partial:
     """The :class:`Partial` of rows A (m, d), b, w² (m,) at x (d,), ``rows`` rows at a time
     (default :func:`chunk_rows`; on a torch device other than the CPU one chunk: the device runs
-    it whole). ``z_out`` (m,), when given, receives ``A x``. A chunk's vectors are written into one reused (4, rows) buffer ``R`` (no allocation
-    per chunk: at cache-sized chunks the allocations cost more than the arithmetic) and its sums
-    added into the running ones, rescaled when a chunk raises the maximum (module docstring)."""
-    xp, ops = _namespace(A)
+    it whole). ``z_out`` (m,), when given, receives ``A x``. A chunk's vectors are written into
+    one reused (4, rows) buffer ``R`` (at cache-sized chunks, allocations would cost more than the
+    arithmetic) and its sums added into the running ones, rescaled when a chunk raises the
+    maximum (module docstring). Array methods (``z.max()``, ``R.sum(1)``), which numpy and torch
+    spell alike, keep the per-chunk calls few."""
+    ops = ArrayOps(A)
     n = A.shape[0]
     if rows is None:
         on_cpu = str(getattr(A, "device", "cpu")).startswith("cpu")
         rows = chunk_rows(A.shape[1]) if on_cpu else n
     rows = min(rows, n)
-    R = xp.empty((4, rows), dtype=A.dtype, device=getattr(A, "device", None))
+    R = ops.xp.empty((4, rows), dtype=A.dtype, device=array_device(A))
     m, acc, G = -math.inf, np.zeros(7), np.zeros((A.shape[1], 4))
     for i in range(0, n, rows):
         A_k, b_k, w2_k = A[i : i + rows], b[i : i + rows], w2[i : i + rows]
@@ -83,45 +87,30 @@ def sweep(A, b, w2, x, rows: int | None = None, z_out=None) -> Partial:
         z = ops.matmul(A_k, x, out=r)  # z lives in r's row until r is formed
         if z_out is not None:
             z_out[i : i + k] = z
-        m_k = float(xp.max(z))
+        m_k = float(z.max())
         if m_k > m:
             if i:
                 acc, G = _rescaled(acc, G, m - m_k)
             m = m_k
-        ops.subtract(z, m, out=u)
+        ops.sub(z, m, out=u)
         bzm = float(b_k @ u)  # Σ b (z − m)
-        ops.multiply(w2_k, z, out=ub)
+        ops.mul(w2_k, z, out=ub)
         wz2 = float(ub @ z)  # Σ w² z²
-        ops.subtract(ub, b_k, out=r)  # r = w² ∘ z − b (z is not needed again)
+        ops.sub(ub, b_k, out=r)  # r = w² ∘ z − b (z is not needed again)
         ops.exp(u, out=u)
-        ops.multiply(u, b_k, out=ub)
-        ops.multiply(u, u, out=u2)
-        G += _host(_dot(xp, A_k, R[:, :k]))
-        acc += (*_host(xp.sum(R[:3, :k], axis=1)), bzm, wz2, float(xp.sum(b_k)), float(b_k @ b_k))
+        ops.mul(u, b_k, out=ub)
+        ops.mul(u, u, out=u2)
+        G += _host(_dot(ops, A_k, R[:, :k]))
+        acc[:3] += _host(R[:3, :k].sum(1))
+        acc[3:6] += (bzm, wz2, float(b_k.sum()))
+    acc[6] = float(b @ b)  # Σ b², the same at every x
     return Partial(m, acc, G)
 
 
-class _Ops:
-    """The functions with ``out=`` of one array module (numpy's ufuncs, torch's functions)."""
-
-    def __init__(self, matmul, subtract, multiply, exp):
-        self.matmul, self.subtract, self.multiply, self.exp = matmul, subtract, multiply, exp
-
-
-def _namespace(A):
-    """``(xp, ops)``: A's array API namespace and its module's ``out=`` functions."""
-    xp = array_namespace(A)
-    if is_numpy_namespace(xp):
-        return xp, _Ops(np.matmul, np.subtract, np.multiply, np.exp)
-    import torch
-
-    return xp, _Ops(torch.matmul, torch.sub, torch.mul, torch.exp)
-
-
-def _dot(xp, A_k, R):
+def _dot(ops, A_k, R):
     """``A_kᵀ Rᵀ`` (d, 4) for the buffer R (4, k); numpy's ``np.dot`` releases the GIL (thread
     pools of blocks run it in parallel)."""
-    return np.dot(R, A_k).T if is_numpy_namespace(xp) else (R @ A_k).T
+    return np.dot(R, A_k).T if ops.numpy else (R @ A_k).T
 
 
 def _rescaled(acc, G, delta: float):
