@@ -40,7 +40,7 @@ from array_api_compat import array_namespace, is_numpy_namespace, to_device
 from array_api_compat import device as array_device
 
 from theory.linalg import weighted_gram
-from theory.loss import SoftmaxLoss
+from theory.loss import HessianParts, SoftmaxLoss
 from theory.sweep import Partial, sweep
 
 
@@ -229,9 +229,9 @@ class Block:
     def subspace_model(self, Z: str, k: int, r: str, v: str, f: str, q: str):
         """``(Z_kᵀ [r, f, q], Z_kᵀ diag(v_k) Z_k)``, (k, 3) and (k, k), for the first k columns of
         ``vec[Z]``: the block's share of the subspace gradient, Gram and low-rank range."""
-        Zk = self.vec[Z][:, :k]
-        R = self.xp.stack([self.vec[r], self.vec[f], self.vec[q]], axis=1)
-        return self.host(self._tdot(Zk, R)), self.host(self._tdot(Zk, self.vec[v][:, None] * Zk))
+        parts = HessianParts(diag=self.vec[v], f=self.vec[f], q=self.vec[q], kappa=0.0)
+        ZR, ZVZ = parts.subspace_sums(self.vec[Z][:, :k], self.vec[r])
+        return self.host(ZR), self.host(ZVZ)
 
     def derivatives_model(self, z: str, f: str, keys, s: float, tsum: float, Z: str, k: int):
         """:meth:`derivatives` into ``keys`` = (r, q, v), then :meth:`subspace_model` there."""

@@ -48,7 +48,7 @@ import math
 import numpy as np
 
 from theory.engine import BlockVector, Engine, add_up
-from theory.loss import HessianParts, Softmax, kappa, parts_from_sums
+from theory.loss import HessianParts, Softmax, kappa, parts_from_sums, subspace_model
 from theory.regression import Regression
 from theory.rows import RowMatrix
 from theory.sweep import finish, merge_all, pays
@@ -268,8 +268,7 @@ class EngineRegression(Regression):
 
 def _merged_model(res, parts):
     """``(gy, Hy)`` from the blocks' ``(Zᵀ[r, f, q], Zᵀ diag(v) Z)``, summed in block order."""
-    ZR = add_up([zr for zr, _ in res])
-    return ZR[:, 0], add_up([h for _, h in res]) + parts.low_rank(None, ZR[:, 1:])
+    return subspace_model(parts, add_up([zr for zr, _ in res]), add_up([h for _, h in res]))
 
 
 class ZPoint:

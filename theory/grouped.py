@@ -134,6 +134,13 @@ class GroupedHessianParts:
         hg = h @ g.T
         return 0.5 * (K + K.T) - (hg + hg.T)  # exactly symmetric in floating point
 
+    def subspace_sums(self, Z, r, VZ=None):
+        """``(Zᵀ [r, f_1..f_G, q_1..q_G], Zᵀ diag Z)``, (k, 1 + 2G) and (k, k): as
+        :meth:`theory.loss.HessianParts.subspace_sums`, a column per group."""
+        VZ = np.multiply(self.diag[:, None], Z, out=VZ)
+        Zt = Z.T
+        return np.column_stack([Zt @ r, Zt @ self.f, Zt @ self.q]), Zt @ VZ
+
     def apply(self, t: np.ndarray) -> np.ndarray:
         """``B t`` (n,) for t (n,): O(n), no n×n array."""
         ft, qt = self.f.T @ t, self.q.T @ t  # (G,)

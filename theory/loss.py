@@ -56,6 +56,17 @@ class HessianParts:
         hg = np.outer(h, g)
         return self.kappa * np.outer(g, g) - (hg + hg.T)  # exactly symmetric in floating point
 
+    def subspace_sums(self, Z, r, VZ=None):
+        """``(Zᵀ [r, f, q], Zᵀ diag(diag) Z)``, (k, 3) and (k, k), for images Z = A V (n, k) of
+        k directions and the residual r: the subspace model's sums before its rank-2 term
+        (:func:`subspace_model`). Over row blocks they add up; ``VZ`` (n, k) is scratch for
+        ``diag ∘ Z``. numpy or torch arrays."""
+        ops = ArrayOps(Z)
+        VZ = ops.mul(self.diag[:, None], Z, out=VZ)
+        Zt = Z.T
+        ZR = ops.xp.stack([ops.dot(Zt, r), ops.dot(Zt, self.f), ops.dot(Zt, self.q)], axis=1)
+        return ZR, ops.dot(Zt, VZ)
+
     def apply(self, t: np.ndarray) -> np.ndarray:
         """``B t`` (n,) for t (n,): O(n), no n×n array."""
         ft, qt = self.f @ t, self.q @ t
@@ -65,6 +76,14 @@ class HessianParts:
         """``B`` (n, n), for teaching and small-n tests only."""
         f, q = self.f, self.q
         return np.diag(self.diag) + self.kappa * np.outer(f, f) - np.outer(q, f) - np.outer(f, q)
+
+
+def subspace_model(parts, ZR, ZVZ) -> tuple[np.ndarray, np.ndarray]:
+    """``(gy, Hy) = (Zᵀ r, Zᵀ B Z)`` (k,) and (k, k), the gradient and Hessian of
+    ``y ↦ ℓ(z + Z y)`` at y = 0 (:mod:`theory.subspace`), from B's ``parts`` and their
+    ``subspace_sums`` (summed over blocks): ``Zᵀ diag Z`` plus the low-rank term on the columns
+    ``ZR[:, 1:]`` = ``[Zᵀ f, Zᵀ q]``."""
+    return ZR[:, 0], ZVZ + parts.low_rank(None, ZR[:, 1:])
 
 
 class Softmax(NamedTuple):
@@ -82,6 +101,7 @@ class ArrayOps:
 
     sub: Any
     matmul: Any
+    dot: Any
     mul: Any
     add: Any
     exp: Any
@@ -91,12 +111,12 @@ class ArrayOps:
         self.numpy = is_numpy_namespace(self.xp)
         if self.numpy:
             self.sub, self.mul, self.add, self.exp = np.subtract, np.multiply, np.add, np.exp
-            self.matmul = np.matmul
+            self.matmul, self.dot = np.matmul, np.dot  # np.dot releases the GIL (thread pools)
         else:
             import torch
 
             self.sub, self.mul, self.add, self.exp = torch.sub, torch.mul, torch.add, torch.exp
-            self.matmul = torch.matmul
+            self.matmul = self.dot = torch.matmul
 
     def empty(self, like, rows: int | None = None):
         """An uninitialised array shaped like ``like`` (n,), or (rows, n)."""

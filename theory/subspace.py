@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory.linalg import EIG_FLOOR
+from theory.loss import subspace_model
 from theory.newton import (
     ARMIJO_C1,
     QUADRATIC_FLOOR,
@@ -129,11 +130,7 @@ class MemoryZSpace:
 
     def model(self, r, parts, k: int):
         """``(gy, Hy)`` = ``(Zᵀ r, Zᵀ diag(v) Z + low rank)`` for Z's first k columns."""
-        Z, VZ = self.Z[:, :k], self.VZ[:, :k]
-        gy = Z.T @ r
-        np.multiply(parts.diag[:, None], Z, out=VZ)
-        G = np.column_stack([Z.T @ parts.f, Z.T @ parts.q])  # (k, 2), no (n, 2) copy
-        return gy, Z.T @ VZ + parts.low_rank(Z, G)
+        return subspace_model(parts, *parts.subspace_sums(self.Z[:, :k], r, self.VZ[:, :k]))
 
     def model_at(self, loss, pt, k: int):
         """:meth:`model` at a point, its (r, B's parts) computed into its buffers (``pt.derivs``)."""

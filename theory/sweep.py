@@ -100,17 +100,11 @@ def sweep(A, b, w2, x, rows: int | None = None, z_out=None) -> Partial:
         ops.exp(u, out=u)
         ops.mul(u, b_k, out=ub)
         ops.mul(u, u, out=u2)
-        G += _host(_dot(ops, A_k, R[:, :k]))
+        G += _host(ops.dot(R[:, :k], A_k).T)  # A_kᵀ Rᵀ (d, 4)
         acc[:3] += _host(R[:3, :k].sum(1))
         acc[3:6] += (bzm, wz2, float(b_k.sum()))
     acc[6] = float(b @ b)  # Σ b², the same at every x
     return Partial(m, acc, G)
-
-
-def _dot(ops, A_k, R):
-    """``A_kᵀ Rᵀ`` (d, 4) for the buffer R (4, k); numpy's ``np.dot`` releases the GIL (thread
-    pools of blocks run it in parallel)."""
-    return np.dot(R, A_k).T if ops.numpy else (R @ A_k).T
 
 
 def _rescaled(acc, G, delta: float):
