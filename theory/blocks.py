@@ -201,14 +201,12 @@ class Block:
         """``[Σ a ∘ c for (a, c) in pairs]`` (keys), an array."""
         return np.array([self.host(self.vec[a] @ self.vec[c]) for a, c in pairs])
 
-    def combine(self, out: str, terms) -> None:
-        """``vec[out] = Σ_j α_j vec[key_j] ∘ (vec[mul_j] or 1)`` for terms ``(α, key, mul | None)``."""
-        acc = None
-        for alpha, key, mul in terms:
-            term = self.vec[key] if mul is None else self.vec[key] * self.vec[mul]
-            term = term * alpha if alpha != 1.0 else term
-            acc = term if acc is None else acc + term
-        self.vec[out] = acc
+    def apply_parts(self, out: str, parts, kappa: float, t: str, ft: float, qt: float) -> None:
+        """``vec[out] = B_k t_k`` for B's parts on the block (keys ``parts`` = diag, f, q) and the
+        global ``fᵀt``, ``qᵀt`` (:meth:`theory.loss.HessianParts.apply_given`)."""
+        diag, f, q = (self.vec[key] for key in parts)
+        B = HessianParts(diag=diag, f=f, q=q, kappa=kappa)
+        self.vec[out] = B.apply_given(self.vec[t], ft, qt)
 
     def image_sumsq(self, U):
         """``||A_k U||_F²``."""

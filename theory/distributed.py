@@ -150,19 +150,13 @@ class EngineParts(HessianParts):
         return A.rmatvec(Stack(self.f, self.q))
 
     def apply(self, t):
-        """``B t = diag ∘ t + (κ fᵀt − qᵀt) f − (fᵀt) q`` as a BlockVector (two rounds)."""
+        """``B t`` as a BlockVector: fᵀt and qᵀt summed over the blocks (one round), then each
+        block's :meth:`~theory.loss.HessianParts.apply_given` (with the next round)."""
         eng = t.engine
         ft, qt = eng.sum("dots", [(self.f.key, t.key), (self.q.key, t.key)])
         out = eng.new()
-        eng.later(
-            "combine",
-            out.key,
-            [
-                (1.0, self.diag.key, t.key),
-                (self.kappa * ft - qt, self.f.key, None),
-                (-ft, self.q.key, None),
-            ],
-        )
+        keys = (self.diag.key, self.f.key, self.q.key)
+        eng.later("apply_parts", out.key, keys, self.kappa, t.key, ft, qt)
         return out
 
     def dense(self):

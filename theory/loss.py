@@ -69,7 +69,11 @@ class HessianParts:
 
     def apply(self, t: np.ndarray) -> np.ndarray:
         """``B t`` (n,) for t (n,): O(n), no n×n array."""
-        ft, qt = self.f @ t, self.q @ t
+        return self.apply_given(t, float(self.f @ t), float(self.q @ t))
+
+    def apply_given(self, t, ft: float, qt: float):
+        """``B t = diag ∘ t + (κ fᵀt − qᵀt) f − (fᵀt) q`` with ``fᵀt`` and ``qᵀt`` given: on an
+        engine's block, the sums over all rows."""
         return self.diag * t + (self.kappa * ft - qt) * self.f - ft * self.q
 
     def dense(self) -> np.ndarray:
