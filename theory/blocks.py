@@ -39,7 +39,7 @@ import scipy.sparse
 from array_api_compat import array_namespace, is_numpy_namespace, to_device
 from array_api_compat import device as array_device
 
-from theory.linalg import weighted_gram
+from theory.linalg import ratio_range, row_norms2, weighted_gram
 from theory.loss import HessianParts, SoftmaxLoss
 from theory.sweep import Partial, sweep
 
@@ -266,27 +266,14 @@ class Block:
         return self.host(vk.max()), count, (self._gram(self.A[neg], vk[neg]) if count else None)
 
     def drift(self, v: str, ref: str, floor: float):
-        """``(max, min)`` over the block of ``max(v, floor) / max(ref, floor)``."""
-        ratio = self.vec[v].clip(floor) / self.vec[ref].clip(floor)
-        return self.host(ratio.max()), self.host(ratio.min())
+        """``(max, min)`` over the block of ``max(v, floor) / max(ref, floor)``
+        (:func:`theory.linalg.ratio_range`)."""
+        return ratio_range(self.vec[v], self.vec[ref], floor)
 
     def row_norms2(self, out: str, Omega, chunk: int) -> None:
-        """``vec[out]_i = ||a_iᵀ Ω||²`` in float32, ``chunk`` rows at a time (float64 where A
-        overflows float32): the approximate leverage scores of :mod:`theory.sketch`."""
-        xp = self.xp
-        O32 = xp.asarray(self.dev(Omega), dtype=xp.float32)
-        parts = []
-        with np.errstate(over="ignore", invalid="ignore"):
-            for i in range(0, self.m, chunk):
-                Y = xp.asarray(
-                    xp.asarray(self.A[i : i + chunk], dtype=xp.float32) @ O32, dtype=xp.float64
-                )
-                parts.append((Y * Y).sum(1))
-        ell = xp.concat(parts)
-        if not (bool(xp.isfinite(ell).all()) and bool((ell > 0).any())):
-            Y = self.A @ self.dev(Omega)
-            ell = (Y * Y).sum(1)
-        self.vec[out] = ell
+        """``vec[out]_i = ||a_iᵀ Ω||²``: the approximate leverage scores of :mod:`theory.sketch`
+        on the block's rows (:func:`theory.linalg.row_norms2`)."""
+        self.vec[out] = row_norms2(self.A, self.dev(Omega), chunk)
 
     def sample_gram(
         self, v: str, ell: str | None, total: float, s: int, seed: int, k: int, draws: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+from array_api_compat import array_namespace
 from scipy.linalg import lapack
 
 
@@ -95,3 +96,29 @@ class SPDSolver:
         if self.fallback is None:
             return scipy.linalg.cho_solve(self._cho, r, check_finite=False)
         return self._V @ (self._inv * (self._V.T @ r))
+
+
+def ratio_range(v, ref, floor: float) -> tuple[float, float]:
+    """``(max, min)`` of ``max(v, floor) / max(ref, floor)``: how far weights v have moved from
+    ``ref`` (numpy or torch arrays; :func:`theory.sketch.drifted`, an engine block's ``drift``)."""
+    ratio = v.clip(floor) / ref.clip(floor)
+    return float(ratio.max()), float(ratio.min())
+
+
+def row_norms2(A, Omega, chunk: int):
+    """``||a_iᵀ Ω||²`` (n,) for A (n, d) and Ω (d, k) of one array module (numpy or torch), in
+    float32, ``chunk`` rows at a time; in float64 where A overflows float32 (or every norm comes
+    out zero). The approximate leverage scores of :mod:`theory.sketch` (float32 is about twice
+    as fast; docs/solver.md, "Measured constants")."""
+    xp = array_namespace(A)
+    O32 = xp.asarray(Omega, dtype=xp.float32)
+    parts = []
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        for i in range(0, A.shape[0], chunk):
+            Y = xp.asarray(xp.asarray(A[i : i + chunk], dtype=xp.float32) @ O32, dtype=xp.float64)
+            parts.append((Y * Y).sum(1))
+    ell = xp.concat(parts)
+    if not (bool(xp.isfinite(ell).all()) and bool((ell > 0).any())):
+        Y = A @ Omega
+        ell = (Y * Y).sum(1)
+    return ell

@@ -63,7 +63,7 @@ import scipy.fft
 import scipy.sparse
 
 from theory.engine import BlockVector
-from theory.linalg import gram, weighted_gram
+from theory.linalg import gram, ratio_range, row_norms2, weighted_gram
 from theory.rows import as_rows
 
 APPROX_LEVERAGE_BETA = 12.0  # ≥ max τ_i / (d p_i) (docs/solver.md, "Measured constants").
@@ -85,8 +85,8 @@ def drifted(v: np.ndarray, v_ref: np.ndarray, gamma: float | None) -> bool:
     if gamma is None:
         return True
     floor = 1e-8 * max(float(np.max(v)), float(np.max(v_ref)))
-    ratio = np.maximum(v, floor) / np.maximum(v_ref, floor)
-    return bool(np.max(ratio) > gamma or np.min(ratio) < 1 / gamma)
+    hi, lo = ratio_range(v, v_ref, floor)
+    return hi > gamma or lo < 1 / gamma
 
 
 # -- the interface --------------------------------------------------------------------------------
@@ -249,11 +249,7 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     d = A.shape[1]
     SM = countsketch_blocks(A, v, PRECOND_ROWS_PER_D * d, rng)  # (s₁, d)
     Omega, scale = jl_map(SM, rng)
-    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-        ell = _row_norms2(A, (Omega / scale).astype(np.float32))
-    if not (np.all(np.isfinite(ell)) and np.max(ell) > 0):  # A beyond float32's range: redo in 64
-        ell = _row_norms2(A, Omega / scale)
-    return ell * scale**2
+    return row_norms2(as_rows(A).array(), Omega / scale, JL_BLOCK_ROWS) * scale**2
 
 
 def jl_map(SM: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -282,16 +278,6 @@ def _pseudo_inverse_root(C: np.ndarray, k: int, rng: np.random.Generator) -> np.
     W = V[:, keep] / np.sqrt(lam[keep])  # (d, r)
     r = W.shape[1]
     return W @ (rng.standard_normal((r, k)) / math.sqrt(k) if k < r else np.eye(r))
-
-
-def _row_norms2(A, Omega: np.ndarray) -> np.ndarray:
-    """``||a_iᵀ Ω||²`` (n,) in Ω's precision, A cast ``JL_BLOCK_ROWS`` rows at a time."""
-    A = as_rows(A).array()
-    ell = np.empty(A.shape[0])
-    for i in range(0, A.shape[0], JL_BLOCK_ROWS):
-        Y = (A[i : i + JL_BLOCK_ROWS].astype(Omega.dtype) @ Omega).astype(np.float64)
-        ell[i : i + Y.shape[0]] = np.einsum("ij,ij->i", Y, Y)
-    return ell
 
 
 class ApproximateLeverage(Sketch):
