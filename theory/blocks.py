@@ -35,11 +35,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.sparse
 from array_api_compat import array_namespace, is_numpy_namespace, to_device
 from array_api_compat import device as array_device
 
-from theory.linalg import ratio_range, row_norms2, weighted_gram
+from theory.linalg import countsketch, gaussian_sketch, ratio_range, row_norms2, weighted_gram
 from theory.loss import HessianParts, SoftmaxLoss
 from theory.sweep import Partial, sweep
 
@@ -296,24 +295,13 @@ class Block:
         return self._gram(self.A[rows], vk[rows] * self.dev(scale)), int(idx.size)
 
     def countsketch(self, v: str, s: int, seed: int, k: int):
-        """``S_k diag(√v_k) A_k`` (s, d) for this block's columns of a CountSketch S (one ±1 per
-        row of A, in a random one of s buckets)."""
-        rng = np.random.default_rng([seed, k])
-        buckets = rng.integers(0, s, size=self.m)
-        signs = rng.choice(np.array([1.0, -1.0]), size=self.m)
-        M = (self.dev(signs) * self.xp.sqrt(self.vec[v]))[:, None] * self.A
-        if self.numpy:
-            S = scipy.sparse.csc_array(
-                (np.ones(self.m), (buckets, np.arange(self.m))), shape=(s, self.m)
-            )
-            return S @ M
-        out = self.xp.zeros((s, M.shape[1]), dtype=M.dtype, device=self.device)
-        return self.host(out.index_add_(0, self._index(buckets), M))
+        """``S_k diag(√v_k) A_k`` (s, d) for this block's columns of a CountSketch S
+        (:func:`theory.linalg.countsketch`, drawn from ``(seed, k)``)."""
+        return countsketch(self.A, self.vec[v], s, np.random.default_rng([seed, k]))
 
     def gaussian_sketch(self, v: str, s: int, seed: int, k: int):
         """``S_k diag(√v_k) A_k`` (s, d) for this block's columns of a Gaussian S, N(0, 1/s)."""
-        S = np.random.default_rng([seed, k]).standard_normal((s, self.m)) / math.sqrt(s)
-        return self.host(self.dev(S) @ (self.xp.sqrt(self.vec[v])[:, None] * self.A))
+        return gaussian_sketch(self.A, self.vec[v], s, np.random.default_rng([seed, k]))
 
     def _index(self, idx: np.ndarray):
         return self.xp.asarray(idx, device=self.device)

@@ -3,9 +3,13 @@ the (d, d) symmetric solve every Newton step needs."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg
-from array_api_compat import array_namespace
+import scipy.sparse
+from array_api_compat import array_namespace, is_numpy_namespace, to_device
+from array_api_compat import device as array_device
 from scipy.linalg import lapack
 
 
@@ -122,3 +126,33 @@ def row_norms2(A, Omega, chunk: int):
         Y = A @ Omega
         ell = (Y * Y).sum(1)
     return ell
+
+
+def countsketch(A, v, s: int, rng: np.random.Generator):
+    """``S diag(√v) A`` (s, d) as float64 numpy, for A (n, d) and v (n,) ≥ 0 of one array module
+    and a CountSketch S (one ±1 per column, in a random one of s rows; the draws and their order
+    are ``scipy.linalg.clarkson_woodruff_transform``'s). numpy: the weights go into a sparse S, no
+    scaled copy of A; torch: bucket sums by ``index_add_``. O(nnz(A)) work, O(s d) memory."""
+    n = A.shape[0]
+    rows = rng.integers(0, s, size=n)
+    signs = rng.choice(np.array([1.0, -1.0]), size=n)
+    xp = array_namespace(A)
+    if is_numpy_namespace(xp):
+        S = scipy.sparse.csc_array((signs * np.sqrt(v), (rows, np.arange(n))), shape=(s, n))
+        return np.asarray(S @ A)
+    dev = array_device(A)
+    M = (xp.asarray(signs, device=dev) * xp.sqrt(v))[:, None] * A
+    out = xp.zeros((s, A.shape[1]), dtype=A.dtype, device=dev)
+    return _host(out.index_add_(0, xp.asarray(rows, device=dev), M))
+
+
+def gaussian_sketch(A, v, s: int, rng: np.random.Generator):
+    """``S diag(√v) A`` (s, d) as float64 numpy for a Gaussian S (s, n), entries N(0, 1/s) drawn
+    on the host (A, v numpy or torch)."""
+    xp = array_namespace(A)
+    S = rng.standard_normal((s, A.shape[0])) / math.sqrt(s)
+    return _host(xp.asarray(S, device=array_device(A)) @ (xp.sqrt(v)[:, None] * A))
+
+
+def _host(a) -> np.ndarray:
+    return np.asarray(to_device(a, "cpu"), dtype=np.float64)

@@ -63,7 +63,14 @@ import scipy.fft
 import scipy.sparse
 
 from theory.engine import BlockVector
-from theory.linalg import gram, ratio_range, row_norms2, weighted_gram
+from theory.linalg import (
+    countsketch,
+    gaussian_sketch,
+    gram,
+    ratio_range,
+    row_norms2,
+    weighted_gram,
+)
 from theory.rows import as_rows
 
 APPROX_LEVERAGE_BETA = 12.0  # ≥ max τ_i / (d p_i) (docs/solver.md, "Measured constants").
@@ -221,19 +228,6 @@ class ExactLeverage(Sketch):
         return SketchedGram(_gram_of_rows(A, idx, v[idx] * scale), s, idx.size, t_lev, True)
 
 
-def countsketch_blocks(A, v: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
-    """``S diag(√v) A`` (s, d) for a CountSketch S (one ±1 per column, in a random row).
-
-    The same distribution as ``scipy.linalg.clarkson_woodruff_transform``; the weights √v go into
-    the sparse S, so no scaled copy of A is made. O(nnz(A)) work, O(s d) memory.
-    """
-    n = v.size
-    rows = rng.integers(0, s, size=n)
-    signs = rng.choice(np.array([1.0, -1.0]), size=n) * np.sqrt(v)  # scipy's draws, in its order
-    S = scipy.sparse.csc_array((signs, (rows, np.arange(n))), shape=(s, n))
-    return np.asarray(S @ as_rows(A).array())
-
-
 def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``ℓ_i = ||a_iᵀ R⁻¹ G||²`` (n,), so that ``v_i ℓ_i ≈ τ_i`` (Drineas et al. 2012, Alg. 1).
 
@@ -247,7 +241,7 @@ def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> n
     float64). ℓ does not depend on v beyond R, which is what lets the solver reuse it.
     """
     d = A.shape[1]
-    SM = countsketch_blocks(A, v, PRECOND_ROWS_PER_D * d, rng)  # (s₁, d)
+    SM = countsketch(as_rows(A).array(), v, PRECOND_ROWS_PER_D * d, rng)  # (s₁, d)
     Omega, scale = jl_map(SM, rng)
     return row_norms2(as_rows(A).array(), Omega / scale, JL_BLOCK_ROWS) * scale**2
 
@@ -340,7 +334,7 @@ class CountSketch(Sketch):
         return math.ceil((d * d + d) / (eps**2 * delta))
 
     def _gram(self, A, v, s, rng):
-        return SketchedGram(gram(countsketch_blocks(A, v, s, rng)), s, s)
+        return SketchedGram(gram(countsketch(as_rows(A).array(), v, s, rng)), s, s)
 
     def _engine_gram(self, A, v, s, rng):
         return SketchedGram(gram(_engine_project("countsketch", v, s, rng)), s, s, passes=1)
@@ -388,8 +382,7 @@ class GaussianSketch(Sketch):
         return math.ceil(9 * (math.sqrt(d) + math.sqrt(2 * math.log(2 / delta))) ** 2 / eps**2)
 
     def _gram(self, A, v, s, rng):
-        S = rng.standard_normal((s, v.size)) / math.sqrt(s)
-        return SketchedGram(gram(S @ (np.sqrt(v)[:, None] * as_rows(A).array())), s, s)
+        return SketchedGram(gram(gaussian_sketch(as_rows(A).array(), v, s, rng)), s, s)
 
     def _engine_gram(self, A, v, s, rng):
         return SketchedGram(gram(_engine_project("gaussian_sketch", v, s, rng)), s, s, passes=1)
