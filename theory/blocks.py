@@ -38,7 +38,14 @@ import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace, to_device
 from array_api_compat import device as array_device
 
-from theory.linalg import countsketch, gaussian_sketch, ratio_range, row_norms2, weighted_gram
+from theory.linalg import (
+    countsketch,
+    gaussian_sketch,
+    ratio_range,
+    row_norms2,
+    sample_rows,
+    weighted_gram,
+)
 from theory.loss import HessianParts, SoftmaxLoss
 from theory.sweep import Partial, sweep
 
@@ -280,17 +287,11 @@ class Block:
         """``Σ_i c_i v_i a_i a_iᵀ / (s p_i)`` (d, d) over ``draws`` i.i.d. rows of this block drawn
         with probabilities ∝ ``p_i = v_i ℓ_i / total`` (``ℓ = vec[ell]``; ``p_i = 1/total`` for
         ``ell`` None: uniform), ``c_i`` the times row i was drawn; and the distinct rows drawn."""
-        rng = np.random.default_rng([seed, k])
         vk = self.vec[v]
-        if ell is None:
-            idx, p = rng.integers(0, self.m, size=draws), None
-        else:
-            p = self.host(vk * self.vec[ell]) / total
-            idx = rng.choice(self.m, size=draws, p=p / p.sum())
-        idx, counts = np.unique(idx, return_counts=True)
-        if not idx.size:
+        p = np.full(self.m, 1.0 / total) if ell is None else self.host(vk * self.vec[ell]) / total
+        if not draws:
             return np.zeros((self.A.shape[1],) * 2), 0
-        scale = counts / (s * (1.0 / total if p is None else p[idx]))
+        idx, scale = sample_rows(p, draws, s, np.random.default_rng([seed, k]))
         rows = self._index(idx)
         return self._gram(self.A[rows], vk[rows] * self.dev(scale)), int(idx.size)
 

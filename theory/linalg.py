@@ -1,5 +1,7 @@
 """Dense kernels: ``Aᵀ diag(v) A`` (the one O(n d²) product every Hessian in this package needs) and
-the (d, d) symmetric solve every Newton step needs."""
+the (d, d) symmetric solve every Newton step needs; and the sketches' per-row work (row sampling,
+CountSketch and Gaussian projections, the leverage scores' row norms, the drift test), written once
+for A in memory and for each engine block's rows (numpy or torch)."""
 
 from __future__ import annotations
 
@@ -156,3 +158,11 @@ def gaussian_sketch(A, v, s: int, rng: np.random.Generator):
 
 def _host(a) -> np.ndarray:
     return np.asarray(to_device(a, "cpu"), dtype=np.float64)
+
+
+def sample_rows(p: np.ndarray, draws: int, s: int, rng: np.random.Generator):
+    """``(idx, scale)``: ``draws`` i.i.d. rows drawn ∝ p (m,), the rows' probabilities in a
+    sample of s from all n rows (on an engine's block they sum to the block's share), as sorted
+    distinct indices and the reweighting ``c_i / (s p_i)``, ``c_i`` the times row i was drawn."""
+    idx, counts = np.unique(rng.choice(p.size, size=draws, p=p / p.sum()), return_counts=True)
+    return idx, counts / (s * p[idx])

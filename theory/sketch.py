@@ -69,6 +69,7 @@ from theory.linalg import (
     gram,
     ratio_range,
     row_norms2,
+    sample_rows,
     weighted_gram,
 )
 from theory.rows import as_rows
@@ -153,13 +154,6 @@ def bernstein_size(d: int, eps: float, delta: float, beta: float = 1.0) -> int:
     return math.ceil(2 * beta * d * (1 + eps / 3) * math.log(2 * d / delta) / eps**2)
 
 
-def _sample_rows(p: np.ndarray, s: int, rng: np.random.Generator):
-    """s i.i.d. draws from p (n,): distinct rows ``idx`` (sorted) and the reweighting ``c_i/(s p_i)``."""
-    draws = rng.choice(p.size, size=s, p=p)
-    idx, counts = np.unique(draws, return_counts=True)
-    return idx, counts / (s * p[idx])
-
-
 def _probabilities(scores: np.ndarray) -> np.ndarray:
     """``p = scores / Σ scores`` (n,), with the total renormalised for ``Generator.choice``."""
     total = float(np.sum(scores))
@@ -193,7 +187,7 @@ class UniformSampling(Sketch):
 
     def _gram(self, A, v, s, rng):
         n = v.size
-        idx, scale = _sample_rows(np.full(n, 1.0 / n), s, rng)
+        idx, scale = sample_rows(np.full(n, 1.0 / n), s, s, rng)
         return SketchedGram(_gram_of_rows(A, idx, v[idx] * scale), s, idx.size)
 
     def _engine_gram(self, A, v, s, rng):
@@ -224,7 +218,7 @@ class ExactLeverage(Sketch):
         t0 = time.perf_counter()
         p = _probabilities(exact_leverage_scores(A, v))
         t_lev = time.perf_counter() - t0
-        idx, scale = _sample_rows(p, s, rng)
+        idx, scale = sample_rows(p, s, s, rng)
         return SketchedGram(_gram_of_rows(A, idx, v[idx] * scale), s, idx.size, t_lev, True)
 
 
@@ -304,7 +298,7 @@ class ApproximateLeverage(Sketch):
             self._ell, self._v_ref = approximate_leverage_scores(A, v, rng), v.copy()
         p = _probabilities(v * self._ell)
         t_lev = time.perf_counter() - t0
-        idx, scale = _sample_rows(p, s, rng)
+        idx, scale = sample_rows(p, s, s, rng)
         return SketchedGram(_gram_of_rows(A, idx, v[idx] * scale), s, idx.size, t_lev, recompute)
 
     def _engine_gram(self, A, v, s, rng):
@@ -363,7 +357,7 @@ class SRTT(Sketch):
         A, n = as_rows(A).array(), v.size
         signs = rng.choice(np.array([-1.0, 1.0]), size=n) * np.sqrt(v)
         CDM = scipy.fft.dct(signs[:, None] * A, type=2, norm="ortho", axis=0, workers=-1)
-        idx, scale = _sample_rows(np.full(n, 1.0 / n), s, rng)
+        idx, scale = sample_rows(np.full(n, 1.0 / n), s, s, rng)
         return SketchedGram(weighted_gram(CDM[idx], scale), s, idx.size)
 
 
