@@ -185,9 +185,9 @@ class Block:
     def rmatvec(self, keys):
         """``A_kᵀ r_k`` (d,) for one key, ``A_kᵀ [r₁ … r_j]`` (d, j) for a list."""
         if isinstance(keys, str):
-            return self.host(self._tdot(self.A, self.vec[keys]))
+            return self.host(self.loss.ops.dot(self.A.T, self.vec[keys]))
         R = self.xp.stack([self.vec[k] for k in keys], axis=1)
-        return self.host(self._tdot(self.A, R))
+        return self.host(self.loss.ops.dot(self.A.T, R))
 
     def weighted_gram(self, v: str):
         """``A_kᵀ diag(v_k) A_k`` (d, d)."""
@@ -306,11 +306,6 @@ class Block:
 
     def _index(self, idx: np.ndarray):
         return self.xp.asarray(idx, device=self.device)
-
-    def _tdot(self, M, R):
-        """``Mᵀ R``. numpy's ``M.T @ R`` holds the GIL, so a thread pool of blocks would run these
-        one at a time; ``np.dot`` releases it, same bits (docs/solver.md, "Measured constants")."""
-        return np.dot(M.T, R) if self.numpy else M.T @ R
 
 
 class GeneratedBlock(Block):
