@@ -23,11 +23,12 @@ and, for the sketched solvers, the subspace workspace (``matvec_into`` A u into 
 kept on the block, ``drift``, ``sample_gram`` Σ_sampled c_i v_i a_i a_iᵀ / (s p_i) (d, d)); a
 kernel that draws random numbers seeds them with ``(seed, k)``, the driver's seed and the block's
 index. The driver's merges are sums in block order, so a solve is deterministic for a given
-blocking. The same code runs on numpy arrays (in process, in a thread pool, on a Dask worker) and
-on torch tensors (any device), through the array API namespace of the block's arrays
-(``array_api_compat``); numpy blocks take numpy's own calls in three places where they are faster
-or release the GIL (the blocked Gram, the CountSketch's bucket sums as a sparse product, ``np.dot``
-and ``matmul`` into a column), and :meth:`Block.host` turns results into float64 numpy.
+blocking. The sketch kernels run :mod:`theory.linalg`'s per-row functions, the ones the in-memory
+sketches run. The same code runs on numpy arrays (in process, in a thread pool, on a Dask worker)
+and on torch tensors (any device), through the array API namespace of the block's arrays
+(``array_api_compat``); numpy blocks take numpy's own calls where they are faster or release the
+GIL (the blocked Gram, ``np.dot``, ``matmul`` into a column, the CountSketch as a sparse
+product), and :meth:`Block.host` turns results into float64 numpy.
 """
 
 from __future__ import annotations
