@@ -248,6 +248,11 @@ class EngineRegression(Regression):
         (:func:`theory.sweep.pays`)."""
         return self.engine.remote or pays(self.n, self.d)
 
+    def hessp_sweep(self, parts, v) -> np.ndarray:
+        """One round: each block's :meth:`~theory.blocks.Block.hessp_sweep`, summed."""
+        keys = (parts.diag.key, parts.f.key, parts.q.key)
+        return self.engine.sum("hessp_sweep", keys, self.check_x(v, name="v"))
+
     def swept_point(self, x, out=None, f_out=None):
         """``(z, softmax(z), L(x), ∇L(x))`` in one round: the sweep keeps z on the blocks, and f
         (with the sums r and κ need, from the sweep) follows with the next round."""

@@ -74,7 +74,12 @@ class HessianParts:
     def apply_given(self, t, ft: float, qt: float):
         """``B t = diag ∘ t + (κ fᵀt − qᵀt) f − (fᵀt) q`` with ``fᵀt`` and ``qᵀt`` given: on an
         engine's block, the sums over all rows."""
-        return self.diag * t + (self.kappa * ft - qt) * self.f - ft * self.q
+        return self.rank2_plus(self.diag * t, self.f, self.q, ft, qt)
+
+    def rank2_plus(self, dt, f, q, ft: float, qt: float):
+        """``dt + (κ fᵀt − qᵀt) f − (fᵀt) q``: B t with ``dt = diag ∘ t`` and (f, q), or
+        ``Aᵀ B A v`` with ``dt = Aᵀ(diag ∘ A v)`` and ``(g, h) = Aᵀ [f, q]`` (t = A v)."""
+        return dt + (self.kappa * ft - qt) * f - ft * q
 
     def dense(self) -> np.ndarray:
         """``B`` (n, n), for teaching and small-n tests only."""

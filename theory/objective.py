@@ -26,7 +26,7 @@ import numpy as np
 from theory.loss import SoftmaxLoss
 from theory.regression import Regression
 from theory.rows import RowMatrix, as_rows
-from theory.sweep import Swept, finish, merge_all, pays, sweep
+from theory.sweep import Swept, finish, hessp_sweep, merge_all, pays, sweep
 from theory.validation import as_float64, check_size
 
 DENSE_B_MAX_N = 4096  # B(x) is n×n: at n = 4096 it already takes 128 MiB.
@@ -92,6 +92,14 @@ class SoftmaxRegression(Regression):
         z = np.empty(self.n) if out is None else out
         swept = self._sweep(x, z)
         return z, self.loss_z.softmax_from(z, swept.lse, f_out), swept.loss, swept.grad
+
+    def hessp_sweep(self, parts, v) -> np.ndarray:
+        v = self.check_x(v, name="v")
+        total = np.zeros(self.d + 2)
+        for i, A_k in self.rows.blocks():
+            j = i + len(A_k)
+            total += hessp_sweep(A_k, parts.diag[i:j], parts.f[i:j], parts.q[i:j], v)
+        return total
 
     def _sweep(self, x, z_out=None) -> Swept:
         x = self.check_x(x)

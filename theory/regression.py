@@ -83,6 +83,11 @@ class Regression:
             return self.swept_point(x, out, f_out)
         return self.row_by_row_point(x, out, f_out)
 
+    def hessp_sweep(self, parts, v) -> np.ndarray:
+        """``[Aᵀ(diag ∘ A v), fᵀ(A v), qᵀ(A v)]`` (d + 2,) in one read of A
+        (:func:`theory.sweep.hessp_sweep`), for a problem whose :meth:`sweeps`."""
+        raise NotImplementedError  # pragma: no cover - sweeps() is False
+
     def row_by_row_point(self, x, out=None, f_out=None):
         """:meth:`point` as two passes: z = A x, then ``Aᵀ r`` with r formed row by row."""
         z = self.rows.matvec(self.check_x(x), out)

@@ -206,6 +206,7 @@ class Solver(ABC):
         self.opts = options
         self.loss = prob.loss_z
         self.rows = CountedRows(prob.rows)
+        self._range: tuple = (None, None)  # (state, Aᵀ[f, q]) for hessp's sweep
         self.rng = np.random.default_rng(options.seed)
         self._x_star = None if x_star is None else np.asarray(x_star, dtype=np.float64)
         self._callback = callback
@@ -382,9 +383,19 @@ class Solver(ABC):
         return hessian_from_parts(self.rows, state.parts)
 
     def hessp(self, state: State, v: np.ndarray) -> np.ndarray:
-        """``∇²L(x) v = Aᵀ B (A v)`` (d,): two passes."""
+        """``∇²L(x) v = Aᵀ B (A v)`` (d,): two passes, or where the problem sweeps
+        (:meth:`~theory.regression.Regression.sweeps`) one sweep
+        (:func:`theory.sweep.hessp_sweep`) and, once per state, ``[g, h] = Aᵀ [f, q]``."""
         self._counts["nhev"] += 1
-        return self.rows.rmatvec(state.parts.apply(self.rows.matvec(v)))
+        parts = state.parts
+        if not self.prob.sweeps():
+            return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
+        if self._range[0] is not state:
+            self._range = (state, parts.range(self.rows))
+        G = self._range[1]
+        self.rows.passes += 1
+        swept = self.prob.hessp_sweep(parts, v)
+        return parts.rank2_plus(swept[:-2], G[:, 0], G[:, 1], swept[-2], swept[-1])
 
     def count_hessians(self, k: int = 1) -> None:
         """Count k Hessian approximations (sketches) built outside :meth:`hessian`."""

@@ -107,6 +107,30 @@ def sweep(A, b, w2, x, rows: int | None = None, z_out=None) -> Partial:
     return Partial(m, acc, G)
 
 
+def hessp_sweep(A, diag, f, q, v, rows: int | None = None) -> np.ndarray:
+    """``[Aᵀ(diag ∘ t), fᵀt, qᵀt]`` (d + 2,) with ``t = A v``, for rows A (m, d) and B's parts on
+    them, in one read of A: each chunk's ``t_k = A_k v`` is used while A_k is in cache. With
+    ``[g, h] = Aᵀ [f, q]`` known, ``∇²L v = Aᵀ(diag ∘ t) + (κ fᵀt − qᵀt) g − (fᵀt) h``
+    (:meth:`theory.loss.HessianParts.rank2_plus`): one sweep instead of ``A v`` then ``Aᵀ(B A v)``.
+    numpy or torch arrays, summed over blocks."""
+    ops = ArrayOps(A)
+    n = A.shape[0]
+    if rows is None:
+        on_cpu = str(getattr(A, "device", "cpu")).startswith("cpu")
+        rows = chunk_rows(A.shape[1]) if on_cpu else n
+    rows = min(rows, n)
+    buf = ops.xp.empty((rows,), dtype=A.dtype, device=array_device(A))
+    out = np.zeros(A.shape[1] + 2)
+    for i in range(0, n, rows):
+        A_k = A[i : i + rows]
+        t = ops.matmul(A_k, v, out=buf[: A_k.shape[0]])
+        out[-2] += float(f[i : i + rows] @ t)
+        out[-1] += float(q[i : i + rows] @ t)
+        ops.mul(diag[i : i + rows], t, out=t)
+        out[:-2] += _host(ops.dot(t, A_k))
+    return out
+
+
 def _rescaled(acc, G, delta: float):
     """Sums and G relative to a maximum larger by ``−delta ≥ 0``: u terms × c, u² terms × c²,
     ``Σ b (z − m)`` plus ``delta Σ b``; c = e^delta (numpy or torch arrays; new arrays)."""

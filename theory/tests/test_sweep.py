@@ -143,3 +143,25 @@ def test_on_an_engine_one_round_per_loss_and_gradient():
         assert loss == pytest.approx(ref_loss, rel=1e-12)
         assert np.max(np.abs(grad - ref_grad)) <= 1e-12 * term_scale(ref, x)
         eng.close()
+
+
+def test_the_hessian_vector_product_in_one_sweep_is_the_two_pass_one():
+    """``Aᵀ(diag ∘ A v) + (κ fᵀAv − qᵀAv) g − (fᵀAv) h`` from one read of A, in memory and on a
+    thread pool (one round), against ``hessp`` (A v, then Aᵀ(B A v))."""
+    ref = make_instance("coherent", 20000, 8, seed=7).prob  # heavy rows: the terms cancel
+    rng = np.random.default_rng(7)
+    x, v = 0.1 * rng.standard_normal(8), rng.standard_normal(8)
+    expected = ref.hessp(x, v)
+    eng = LocalEngine.from_arrays(ref.A, ref.b, ref.w, blocks=3, workers=2)
+    for prob in (ref, EngineRegression(eng)):
+        parts = prob.hessian_parts(x)
+        G = parts.range(prob.rows)
+        rounds = eng.rounds
+        swept = prob.hessp_sweep(parts, v)
+        assert prob is ref or eng.rounds - rounds == 1
+        y, ft, qt = swept[:-2], swept[-2], swept[-1]
+        got = parts.rank2_plus(y, G[:, 0], G[:, 1], ft, qt)
+        # the terms cancel in d-space here, row by row there: rounding of the terms' scale
+        scale = np.abs(y).max() + (abs(parts.kappa * ft) + abs(qt) + abs(ft)) * np.abs(G).max()
+        assert np.abs(got - expected).max() <= 1e-13 * scale
+    eng.close()
