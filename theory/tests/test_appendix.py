@@ -219,7 +219,7 @@ def test_huge_Ax_gives_finite_values_that_match_autograd(zmax):
     x *= zmax / np.max(np.abs(A @ x))
     prob = SoftmaxRegression(A, b, w)
     values = [prob.loss(x), prob.gradient(x), prob.hessian(x), prob.hessp(x, np.ones(3))]
-    assert all(np.all(np.isfinite(v)) for v in values)
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in values)
     assert rel_err(prob.gradient(x), autodiff().gradient(A, b, w, x)) < TOL
     assert rel_err(prob.hessian(x), autodiff().hessian(A, b, w, x)) < TOL
 

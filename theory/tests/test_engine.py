@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def test_a_thread_pool_gives_each_worker_one_blas_thread_during_a_round():
             }
 
     A, b, w = block_rows("sparse", 4000, 4, 0, 0, 4000)
-    blocks = [
+    blocks: list[Any] = [
         Probe(A[i : i + 1000], b[i : i + 1000], w[i : i + 1000], i) for i in range(0, 4000, 1000)
     ]
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
@@ -182,7 +183,7 @@ def test_bad_input_is_refused_naming_the_problem():
     with pytest.raises(ValueError, match="non-finite"):
         LocalEngine.from_arrays(A, np.ones(10), 1.0)
     with pytest.raises(TypeError, match="takes an engine"):
-        EngineRegression(np.ones((3, 2)))
+        EngineRegression(np.ones((3, 2)))  # type: ignore[arg-type]  # the wrong input, on purpose
     prob = EngineRegression(LocalEngine.generate("sparse", 100, 2))
     assert not hasattr(prob, "B")  # the n×n B is the in-memory extension's, not the base contract
 
@@ -250,7 +251,7 @@ def test_a_cluster_round_never_sends_an_o_n_vector_to_the_driver(client):
     lo1, counted = _loopback_bytes(), eng.bytes_in + eng.bytes_out - b0
     iters = res.nit + 1
     assert counted / iters <= 4 * blocks * (D * D + D) * 8
-    if lo0 is not None:
+    if lo0 is not None and lo1 is not None:
         # one z (8n bytes) per iteration would be 1 MiB; all of a Newton iteration's messages,
         # with their headers, are a few tens of KiB.
         assert (lo1 - lo0) / iters < 8 * n / 4
@@ -324,7 +325,7 @@ def _killer(client, address, at_iterate: int):
     import signal
 
     pids = client.run(os.getpid)
-    seen = []
+    seen: list[dict] = []
 
     def callback(x, row):
         if len(seen) == at_iterate:

@@ -207,7 +207,8 @@ def test_engine_leverage_scores_bound_the_exact_ones_and_are_reused_while_v_drif
     v = rows.split_positive(rows.matvec(np.ones(D)))[0]  # max(A 1, 0): weights of both sizes, zeros
     sketch = ApproximateLeverage(drift=2.0)
     assert sketch.gram(rows, v, 200, rng).recomputed
-    ell = np.concatenate([blk.vec[sketch._ell.key] for blk in eng.blocks])
+    ell_key = sketch._ell.key  # type: ignore[union-attr]  # a BlockVector on an engine
+    ell = np.concatenate([blk.vec[ell_key] for blk in eng.blocks])
     v_mem = np.concatenate([blk.vec[v.key] for blk in eng.blocks])
     A = block_rows("coherent", N_ROWS, D, 0, 0, N_ROWS)[0]
     p = v_mem * ell / np.sum(v_mem * ell)

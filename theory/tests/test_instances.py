@@ -32,7 +32,7 @@ def test_reference_minimiser_is_stationary_to_rounding(family):
     inst = make_instance(family, 2048, 8, seed=0)
     p, x = inst.prob, inst.x_star
     newton_step = np.linalg.solve(p.hessian(x), p.gradient(x))
-    assert np.linalg.norm(newton_step) <= 1e-12 * max(1.0, np.linalg.norm(x))
+    assert np.linalg.norm(newton_step) <= 1e-12 * max(1.0, float(np.linalg.norm(x)))
 
 
 def test_near_quadratic_family_takes_about_one_newton_step():

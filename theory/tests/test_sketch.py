@@ -7,6 +7,7 @@ from theory.sketch import (
     APPROX_LEVERAGE_BETA,
     SKETCHES,
     ApproximateLeverage,
+    UniformSampling,
     approximate_leverage_scores,
     exact_leverage_scores,
     make_sketch,
@@ -31,11 +32,10 @@ def spectral_error(H_tilde, H) -> float:
 
 
 def documented_size(name, A, v):
-    sketch = make_sketch(name)
     if name == "uniform":
         tau = exact_leverage_scores(A, v)
-        return sketch.size(D, EPS, DELTA, coherence=N * tau.max() / D)
-    return sketch.size(D, EPS, DELTA, n=N)
+        return UniformSampling().size(D, EPS, DELTA, coherence=N * tau.max() / D)
+    return make_sketch(name).size(D, EPS, DELTA, n=N)
 
 
 @pytest.mark.parametrize("name", list(SKETCHES))

@@ -200,7 +200,7 @@ def test_every_field_of_the_result_is_documented_once():
 
     from theory.solver import SolveResult
 
-    doc = SolveResult.__doc__
+    doc = SolveResult.__doc__ or ""
     for f in fields(SolveResult):
         assert sum(line.split()[:1] == [f.name] for line in doc.splitlines()) == 1, f.name
 
