@@ -34,6 +34,7 @@ product), and :meth:`Block.host` turns results into float64 numpy.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace, to_device
@@ -63,7 +64,7 @@ class Block:
         self.numpy = is_numpy_namespace(self.xp)
         self.device = array_device(A)
         self.set_b(b)
-        self.vec: dict[str, object] = {}
+        self.vec: dict[str, Any] = {}
         self.m = int(A.shape[0])
 
     # -- moving numbers between driver and block ------------------------------------------------
@@ -410,6 +411,7 @@ def block_bounds(
             raise ValueError(f"blocks must lie in [1, n = {n}]; got {blocks}.")
         edges = [n * k // blocks for k in range(blocks + 1)]
     else:
+        assert block_rows is not None  # exactly one was given
         if block_rows < 1:
             raise ValueError(f"block_rows must be ≥ 1; got {block_rows}.")
         edges = [*range(0, n, block_rows), n]

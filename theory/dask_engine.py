@@ -177,7 +177,7 @@ class DaskEngine(Engine):
             if g not in lost and addr in load:
                 load[addr] += len(self.groups[g])
         for g in lost:
-            target = min(load, key=load.get)
+            target = min(load, key=lambda addr: load[addr])
             try:
                 fut = _actor(self.client, self.makers[g], target)
                 actor = fut.result(timeout=max(1.0, deadline - time.monotonic()))
@@ -209,7 +209,7 @@ class WorkerBlocks:
     def __init__(self, makers, threads: int = 1):
         self.blocks = [_make(m) for m in makers]
         self._threads = threads if len(self.blocks) > 1 else 1
-        self._pool = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def run(self, calls, freed, reduce: bool = False):
         """Block k runs ``calls[k]`` (:meth:`theory.blocks.Block.run`); their results (a list),

@@ -195,23 +195,24 @@ class BlasThreads:
     to the process: W pool threads whose BLAS calls each start the BLAS's own threads oversubscribe
     the cores."""
 
-    _libs = None  # the controllers, looked up once per process (a scan of the loaded libraries)
+    _libs: list | None = None  # the controllers, looked up once per process (a library scan)
 
     def __init__(self, threads: int):
         if BlasThreads._libs is None:
             from threadpoolctl import ThreadpoolController
 
             BlasThreads._libs = ThreadpoolController().select(user_api="blas").lib_controllers
-        self.threads, self._old = threads, []
+        self.libs: list = BlasThreads._libs
+        self.threads, self._old = threads, [0] * len(self.libs)
 
     def __enter__(self):
-        self._old = [lib.get_num_threads() for lib in self._libs]
-        for lib in self._libs:
+        self._old = [lib.get_num_threads() for lib in self.libs]
+        for lib in self.libs:
             lib.set_num_threads(self.threads)
         return self
 
     def __exit__(self, *exc):
-        for lib, old in zip(self._libs, self._old):
+        for lib, old in zip(self.libs, self._old):
             lib.set_num_threads(old)
 
 
@@ -329,7 +330,8 @@ class TorchEngine(LocalEngine):
 
     @classmethod
     def _generated(cls, family, n, d, seed, i, j, kw):
-        return cls._block(*block_rows(family, n, d, seed, i, j), i, kw)
+        A, b, w = block_rows(family, n, d, seed, i, j)
+        return cls._block(A, b, w, i, kw)
 
 
 def add_up(parts: list):

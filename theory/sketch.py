@@ -293,7 +293,8 @@ class ApproximateLeverage(Sketch):
 
     def _gram(self, A, v, s, rng):
         t0 = time.perf_counter()
-        recompute = self._ell is None or drifted(v, self._v_ref, self.drift)
+        v_ref = self._v_ref
+        recompute = self._ell is None or v_ref is None or drifted(v, v_ref, self.drift)
         if recompute:
             self._ell, self._v_ref = approximate_leverage_scores(A, v, rng), v.copy()
         p = _probabilities(v * self._ell)

@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -134,8 +135,8 @@ class MemoryZSpace:
 
     def model_at(self, loss, pt, k: int):
         """:meth:`model` at a point, its (r, B's parts) computed into its buffers (``pt.derivs``)."""
-        pt.derivs = loss.derivatives(pt.z, pt.sm.f, **self.derivs_kw(pt))
-        return self.model(*pt.derivs, k)
+        pt.derivs = r, parts = loss.derivatives(pt.z, pt.sm.f, **self.derivs_kw(pt))
+        return self.model(r, parts, k)
 
     def trial(self, z, y, busy=()) -> _Point:
         """A free point holding ``z + Z y``."""
@@ -180,8 +181,10 @@ class _Point:
     (r, B's parts) once computed."""
 
     def __init__(self, n: int):
-        self.z, self.f, self._rqv = np.empty(n), np.empty(n), None
-        self.sm, self.derivs = None, None
+        self.z, self.f = np.empty(n), np.empty(n)
+        self._rqv: list[np.ndarray] | None = None
+        self.sm: Any = None
+        self.derivs: Any = None
 
     @property
     def rqv(self) -> list[np.ndarray]:

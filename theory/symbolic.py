@@ -63,7 +63,7 @@ def derivatives_at(A, b, w, x, dps: int = 40) -> dict[str, dict[str, np.ndarray]
     A, b, w, x = (np.asarray(a, dtype=np.float64) for a in (A, b, w, x))
     n, d = A.shape
     vals = [sp.Rational(float(v)) for v in [*A.ravel(), *b, *w, *x]]
-    out = {}
+    out: dict = {}
     with mpmath.workdps(dps):
         args = [mpmath.mpf(sp.Float(v, dps)) for v in vals]
         for name, (fL, fg, fH) in _compiled(n, d).items():
