@@ -38,10 +38,10 @@ class HessianParts:
     rows exactly (:func:`theory.newton.sampled_diagonal_part`; docs/solver.md, "Algorithms").
     """
 
-    diag: np.ndarray
-    f: np.ndarray
-    q: np.ndarray
-    kappa: float
+    diag: Any  # (n,) arrays (numpy or torch), or an engine's BlockVectors
+    f: Any
+    q: Any
+    kappa: Any  # a float (per group: an array)
 
     def range(self, A) -> np.ndarray:
         """``[g, h] = Aᵀ [f, q]`` (d, 2), the low-rank term's range: one pass over A (an ndarray or
@@ -98,8 +98,8 @@ def subspace_model(parts, ZR, ZVZ) -> tuple[np.ndarray, np.ndarray]:
 class Softmax(NamedTuple):
     """``f = softmax(z)`` (n,) and ``lse = log Σ exp z``."""
 
-    f: np.ndarray
-    lse: float
+    f: Any  # (n,): an array, or an engine's BlockVector
+    lse: Any  # a float (per group: an array)
 
 
 class ArrayOps:

@@ -34,12 +34,12 @@ import time
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from theory.engine import BlocksLost, BlocksLostWarning, BlocksUnrecoverable
-from theory.loss import HessianParts, Softmax
+from theory.loss import Softmax
 from theory.regression import hessian_from_parts
 from theory.rows import CountedRows
 
@@ -161,7 +161,7 @@ class State:
     loss: float  # L(x)
     g: np.ndarray  # (d,) = ∇L(x) = Aᵀ r
     r: np.ndarray  # (n,) = ∂ℓ/∂z
-    parts: HessianParts | None  # B = ∂²ℓ/∂z², diagonal + rank ≤ 2
+    parts: Any  # B = ∂²ℓ/∂z², diagonal + rank ≤ 2 (HessianParts or an engine's); None without B
     step: float = math.nan  # ||x_k − x_{k−1}||
 
     @property
@@ -347,7 +347,7 @@ class Solver(ABC):
         """The full state at x (z, its softmax and L from :meth:`value` when not given; r and B's
         parts from ``derivs`` when known) and the gradient ``Aᵀ r`` (one pass). ``kw``: buffers
         for :meth:`~theory.loss.SoftmaxLoss.derivatives`."""
-        if z is None:
+        if z is None or sm is None or loss is None:
             z, sm, loss = self.value(x)
         t0 = time.perf_counter()
         self._counts["njev"] += 1
