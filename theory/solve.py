@@ -223,16 +223,26 @@ class _Derivatives:
         self._x, self._at, self._g = None, {}, None
 
     def _point(self, x) -> dict:
-        """z, softmax (and later r, parts, g) at x, computed once per x."""
+        """z, softmax (and later r, parts, g) at x, computed once per x; with the gradient, in one
+        sweep, where the problem sweeps (:meth:`~theory.regression.Regression.sweeps`)."""
         if self._x is None or not np.array_equal(x, self._x):
-            z = self.rows.matvec(x) if x.any() else self.rows.zero_image()  # A 0 = 0, no pass
-            self._x, self._at = np.array(x), {"z": z, "sm": self.loss.softmax(z)}
+            if self.prob.sweeps() and x.any():
+                self.rows.passes += 1
+                self.njev += 1
+                z, sm, loss, g = self.prob.swept_point(x)
+                self._at = {"z": z, "sm": sm, "loss": loss, "g": g}
+            else:
+                z = self.rows.matvec(x) if x.any() else self.rows.zero_image()  # A 0 = 0, no pass
+                self._at = {"z": z, "sm": self.loss.softmax(z)}
+            self._x = np.array(x)
         return self._at
 
     def value(self, x) -> float:
         """L(x), uncounted (for the history)."""
         at = self._point(x)
-        return self.loss.value(at["z"], at["sm"])
+        if "loss" not in at:
+            at["loss"] = self.loss.value(at["z"], at["sm"])
+        return at["loss"]
 
     def fun(self, x):
         self.nfev += 1

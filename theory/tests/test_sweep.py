@@ -64,7 +64,7 @@ def test_point_keeps_z_and_f_as_the_row_by_row_point():
     assert (loss, list(grad)) == (prob.loss_and_gradient(x)[0], list(prob.gradient(x)))
 
 
-@pytest.mark.parametrize("method", ["newton", "sketched-newton-cg"])
+@pytest.mark.parametrize("method", ["newton", "sketched-newton-cg", "scipy-l-bfgs-b"])
 def test_solvers_that_sweep_reach_the_same_minimiser_with_fewer_passes(method, monkeypatch):
     """Below SWEEP_MIN_BYTES a solver's new point is A x then Aᵀ r; with the threshold at 0 the
     sweep: the same iterations and minimiser, and one pass less per accepted full step."""
