@@ -229,7 +229,7 @@ def breakdown(n, d) -> str:
     sk.gram(p.A, np.maximum(v, 0), s, rng)  # warm: scores computed, reused below
     t_grad = best_of(lambda: p.gradient(x))
     costs = {
-        "gradient ∇L (2 passes)": t_grad,
+        "gradient ∇L (one sweep)": t_grad,
         "Hessian-vector product": best_of(lambda: p.hessp(x, np.ones(d))),
         "approximate leverage scores": best_of(
             lambda: approximate_leverage_scores(p.A, np.maximum(v, 0), rng)
