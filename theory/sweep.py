@@ -64,6 +64,15 @@ def chunk_rows(d: int) -> int:
     return max(64, CHUNK_BYTES // (8 * d))
 
 
+def _rows(A, rows: int | None) -> int:
+    """Rows per chunk for A (m, d): ``rows``, or :func:`chunk_rows` on the CPU and one chunk on
+    another device (it runs the chunk whole); at most m."""
+    if rows is None:
+        on_cpu = str(getattr(A, "device", "cpu")).startswith("cpu")
+        rows = chunk_rows(A.shape[1]) if on_cpu else A.shape[0]
+    return min(rows, A.shape[0])
+
+
 def sweep(A, b, w2, x, rows: int | None = None, z_out=None) -> Partial:
     """The :class:`Partial` of rows A (m, d), b, w² (m,) at x (d,), ``rows`` rows at a time
     (default :func:`chunk_rows`; on a torch device other than the CPU one chunk: the device runs
@@ -72,12 +81,8 @@ def sweep(A, b, w2, x, rows: int | None = None, z_out=None) -> Partial:
     arithmetic) and its sums added into the running ones, rescaled when a chunk raises the
     maximum (module docstring). Array methods (``z.max()``, ``R.sum(1)``), which numpy and torch
     spell alike, keep the per-chunk calls few."""
-    ops = ArrayOps(A)
-    n = A.shape[0]
-    if rows is None:
-        on_cpu = str(getattr(A, "device", "cpu")).startswith("cpu")
-        rows = chunk_rows(A.shape[1]) if on_cpu else n
-    rows = min(rows, n)
+    ops, n = ArrayOps(A), A.shape[0]
+    rows = _rows(A, rows)
     R = ops.xp.empty((4, rows), dtype=A.dtype, device=array_device(A))
     m, acc, G = -math.inf, np.zeros(7), np.zeros((A.shape[1], 4))
     for i in range(0, n, rows):
@@ -113,12 +118,8 @@ def hessp_sweep(A, diag, f, q, v, rows: int | None = None) -> np.ndarray:
     ``[g, h] = Aᵀ [f, q]`` known, ``∇²L v = Aᵀ(diag ∘ t) + (κ fᵀt − qᵀt) g − (fᵀt) h``
     (:meth:`theory.loss.HessianParts.rank2_plus`): one sweep instead of ``A v`` then ``Aᵀ(B A v)``.
     numpy or torch arrays, summed over blocks."""
-    ops = ArrayOps(A)
-    n = A.shape[0]
-    if rows is None:
-        on_cpu = str(getattr(A, "device", "cpu")).startswith("cpu")
-        rows = chunk_rows(A.shape[1]) if on_cpu else n
-    rows = min(rows, n)
+    ops, n = ArrayOps(A), A.shape[0]
+    rows = _rows(A, rows)
     buf = ops.xp.empty((rows,), dtype=A.dtype, device=array_device(A))
     out = np.zeros(A.shape[1] + 2)
     for i in range(0, n, rows):
