@@ -37,7 +37,7 @@ import math
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, is_numpy_namespace, to_device
+from array_api_compat import array_namespace, is_numpy_namespace
 from array_api_compat import device as array_device
 
 from theory.linalg import (
@@ -46,6 +46,7 @@ from theory.linalg import (
     ratio_range,
     row_norms2,
     sample_rows,
+    to_host,
     weighted_gram,
 )
 from theory.loss import HessianParts, SoftmaxLoss
@@ -75,7 +76,7 @@ class Block:
 
     def host(self, x):
         """A small result as float64 numpy (a float for a scalar)."""
-        x = np.asarray(to_device(x, "cpu"), dtype=np.float64)
+        x = to_host(x)
         return float(x) if x.ndim == 0 else x
 
     def free(self, keys) -> None:

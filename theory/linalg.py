@@ -145,7 +145,7 @@ def countsketch(A, v, s: int, rng: np.random.Generator):
     dev = array_device(A)
     M = (xp.asarray(signs, device=dev) * xp.sqrt(v))[:, None] * A
     out = xp.zeros((s, A.shape[1]), dtype=A.dtype, device=dev)
-    return _host(out.index_add_(0, xp.asarray(rows, device=dev), M))
+    return to_host(out.index_add_(0, xp.asarray(rows, device=dev), M))
 
 
 def gaussian_sketch(A, v, s: int, rng: np.random.Generator):
@@ -153,10 +153,11 @@ def gaussian_sketch(A, v, s: int, rng: np.random.Generator):
     on the host (A, v numpy or torch)."""
     xp = array_namespace(A)
     S = rng.standard_normal((s, A.shape[0])) / math.sqrt(s)
-    return _host(xp.asarray(S, device=array_device(A)) @ (xp.sqrt(v)[:, None] * A))
+    return to_host(xp.asarray(S, device=array_device(A)) @ (xp.sqrt(v)[:, None] * A))
 
 
-def _host(a) -> np.ndarray:
+def to_host(a) -> np.ndarray:
+    """An array of any array module (numpy, torch on any device) as float64 numpy."""
     return np.asarray(to_device(a, "cpu"), dtype=np.float64)
 
 

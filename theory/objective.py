@@ -95,20 +95,24 @@ class SoftmaxRegression(Regression):
 
     def hessp_sweep(self, parts, v) -> np.ndarray:
         v = self.check_x(v, name="v")
-        total = np.zeros(self.d + 2)
-        for i, A_k in self.rows.blocks():
-            j = i + len(A_k)
-            total += hessp_sweep(A_k, parts.diag[i:j], parts.f[i:j], parts.q[i:j], v)
-        return total
+        per_block = (
+            hessp_sweep(A_k, parts.diag[k], parts.f[k], parts.q[k], v) for k, A_k in self._blocks()
+        )
+        return sum(per_block, np.zeros(self.d + 2))
 
     def _sweep(self, x, z_out=None) -> Swept:
         x = self.check_x(x)
-        b, w2 = self.b, self.w2
         partials = (
-            sweep(A_k, b[i : i + len(A_k)], w2[i : i + len(A_k)], x, z_out=_rows(z_out, i, A_k))
-            for i, A_k in self.rows.blocks()
+            sweep(A_k, self.b[k], self.w2[k], x, z_out=None if z_out is None else z_out[k])
+            for k, A_k in self._blocks()
         )
         return finish(merge_all(partials), self.exp_weight)
+
+    def _blocks(self):
+        """``(rows, A_k)`` for A's row blocks (:meth:`~theory.rows.RowMatrix.blocks`), rows the
+        block's slice of the (n,) vectors."""
+        for start, A_k in self.rows.blocks():
+            yield slice(start, start + len(A_k)), A_k
 
     def B(self, x) -> np.ndarray:
         """The dense ``B(x) = B_exp + B_cent + W²`` (n, n), for teaching and small-n tests only."""
@@ -131,8 +135,3 @@ def check_exp_weight(exp_weight) -> float:
             f"0 drops L_exp); got {exp_weight!r}."
         )
     return float(exp_weight)
-
-
-def _rows(z, start: int, block):
-    """``z[start : start + len(block)]``, or None."""
-    return None if z is None else z[start : start + len(block)]

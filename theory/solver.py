@@ -351,12 +351,7 @@ class Solver(ABC):
             z, sm, loss = self.value(x)
         t0 = time.perf_counter()
         self._counts["njev"] += 1
-        if derivs is not None:
-            r, parts = derivs
-        elif self.uses_hessian:
-            r, parts = self.loss.derivatives(z, sm.f, **kw)
-        else:
-            r, parts = self.loss.residual(z, sm.f, **kw), None
+        r, parts = self._r_and_parts(z, sm.f, **kw) if derivs is None else derivs
         g = self.rows.rmatvec(r)
         self._timing["t_grad"] = self._timing.get("t_grad", 0.0) + time.perf_counter() - t0
         return State(x=x, z=z, f=sm.f, loss=loss, g=g, r=r, parts=parts)
@@ -370,12 +365,16 @@ class Solver(ABC):
         self.rows.passes += self.prob.point_passes
         t0 = time.perf_counter()
         z, sm, loss, g = self.prob.point(x)
-        if self.uses_hessian:
-            r, parts = self.loss.derivatives(z, sm.f)
-        else:
-            r, parts = self.loss.residual(z, sm.f), None
+        r, parts = self._r_and_parts(z, sm.f)
         self._timing["t_grad"] = self._timing.get("t_grad", 0.0) + time.perf_counter() - t0
         return State(x=x, z=z, f=sm.f, loss=loss, g=g, r=r, parts=parts)
+
+    def _r_and_parts(self, z, f, **kw):
+        """``(r, B's parts)`` at z, f (O(n), no pass); parts None for a solver that declares
+        ``uses_hessian = False``. ``kw``: buffers of :meth:`~theory.loss.SoftmaxLoss.derivatives`."""
+        if self.uses_hessian:
+            return self.loss.derivatives(z, f, **kw)
+        return self.loss.residual(z, f, **kw), None
 
     def hessian(self, state: State) -> np.ndarray:
         """``∇²L(x) = Aᵀ B A`` (d, d): one weighted Gram and one pass."""

@@ -35,7 +35,8 @@ from typing import NamedTuple
 import numpy as np
 from array_api_compat import device as array_device
 
-from theory.loss import ArrayOps
+from theory.linalg import to_host
+from theory.loss import ArrayOps, parts_from_sums
 
 CHUNK_BYTES = 1 << 20  # a chunk of A: read twice while it stays in one core's L2 (docs/solver.md)
 SWEEP_MIN_BYTES = 1 << 26  # solvers sweep beyond 64 MiB of A, past the L3 cache (docs/solver.md)
@@ -105,8 +106,8 @@ def sweep(A, b, w2, x, rows: int | None = None, z_out=None) -> Partial:
         ops.exp(u, out=u)
         ops.mul(u, b_k, out=ub)
         ops.mul(u, u, out=u2)
-        G += _host(ops.dot(R[:, :k], A_k).T)  # A_kᵀ Rᵀ (d, 4)
-        acc[:3] += _host(R[:3, :k].sum(1))
+        G += to_host(ops.dot(R[:, :k], A_k).T)  # A_kᵀ Rᵀ (d, 4)
+        acc[:3] += to_host(R[:3, :k].sum(1))
         acc[3:6] += (bzm, wz2, float(b_k.sum()))
     acc[6] = float(b @ b)  # Σ b², the same at every x
     return Partial(m, acc, G)
@@ -128,13 +129,13 @@ def hessp_sweep(A, diag, f, q, v, rows: int | None = None) -> np.ndarray:
         out[-2] += float(f[i : i + rows] @ t)
         out[-1] += float(q[i : i + rows] @ t)
         ops.mul(diag[i : i + rows], t, out=t)
-        out[:-2] += _host(ops.dot(t, A_k))
+        out[:-2] += to_host(ops.dot(t, A_k))
     return out
 
 
 def _rescaled(acc, G, delta: float):
-    """Sums and G relative to a maximum larger by ``−delta ≥ 0``: u terms × c, u² terms × c²,
-    ``Σ b (z − m)`` plus ``delta Σ b``; c = e^delta (numpy or torch arrays; new arrays)."""
+    """Sums and G (numpy) relative to a maximum larger by ``−delta ≥ 0``: u terms × c, u² terms
+    × c², ``Σ b (z − m)`` plus ``delta Σ b``; c = e^delta (new arrays)."""
     if delta == 0.0:
         return acc, G
     c = math.exp(delta)
@@ -145,13 +146,6 @@ def _rescaled(acc, G, delta: float):
     G[:, 0:2] *= c
     G[:, 2] *= c * c
     return acc, G
-
-
-def _host(a) -> np.ndarray:
-    """An array of any namespace as float64 numpy."""
-    if not isinstance(a, np.ndarray):
-        a = a.detach().cpu().numpy()
-    return np.asarray(a, dtype=np.float64)
 
 
 def merge(p: Partial, q: Partial) -> Partial:
@@ -196,5 +190,5 @@ def finish(p: Partial, exp_weight: float = 1.0) -> Swept:
         "ff": ff,
         "bf": bf,
     }
-    loss = 0.5 * e * sums["exp2"] - sums["bzl"] + 0.5 * swz2
-    return Swept(loss, grad, p.m + log_su, sums)
+    parts = parts_from_sums(e, sums["exp2"], sums["bzl"], swz2)
+    return Swept(parts["exp"] + parts["cent"] + parts["reg"], grad, p.m + log_su, sums)
