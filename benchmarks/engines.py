@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks._common import best_times, machine, markdown_table
 from theory import solve
-from theory.blocks import block_rows
+from theory.blocks import Block, block_rows
 from theory.distributed import EngineRegression
 from theory.engine import LocalEngine, TorchEngine
 from theory.instances import make_instance
@@ -278,7 +278,7 @@ def _round(eng, k: int = 200) -> float:
     times = []
     for _ in range(k):
         t0 = time.perf_counter()
-        eng.map("free", [])
+        eng.map(Block.free, [])
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 

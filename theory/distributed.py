@@ -47,6 +47,7 @@ import math
 
 import numpy as np
 
+from theory.blocks import Block
 from theory.engine import BlockVector, Engine, add_up
 from theory.loss import HessianParts, Softmax, kappa, parts_from_sums, subspace_model
 from theory.regression import Regression
@@ -92,37 +93,37 @@ class EngineRows(RowMatrix):
         x = np.asarray(x, dtype=np.float64)
         if out is None:
             z = self.engine.new()
-            self.engine.later("matvec", z.key, x)
+            self.engine.later(Block.matvec, z.key, x)
             return z
         if not isinstance(out, Column):
             raise ValueError("an engine's A x stays on its blocks; out= takes a Column.")
-        self.engine.later("matvec_into", out.matrix.key, out.j, x)
+        self.engine.later(Block.matvec_into, out.matrix.key, out.j, x)
         return out
 
     def zero_image(self):
         z = self.engine.new()
-        self.engine.later("zeros", z.key)
+        self.engine.later(Block.zeros, z.key)
         return z
 
     def rmatvec(self, r):
         """``Aᵀ r`` (d,) for a BlockVector, (d, j) for a :class:`Stack`."""
         keys = r.key if isinstance(r, BlockVector) else [v.key for v in r.vectors]
-        return self.engine.sum("rmatvec", keys)
+        return self.engine.sum(Block.rmatvec, keys)
 
     def weighted_gram(self, v):
-        return self.engine.sum("weighted_gram", v.key)
+        return self.engine.sum(Block.weighted_gram, v.key)
 
     def image_norm(self, U):
-        return math.sqrt(self.engine.sum("image_sumsq", np.asarray(U, dtype=np.float64)))
+        return math.sqrt(self.engine.sum(Block.image_sumsq, np.asarray(U, dtype=np.float64)))
 
     def amax_abs(self, z) -> float:
         """``max_i |z_i|`` (one round)."""
-        return max(self.engine.map("amax", z.key, True))
+        return max(self.engine.map(Block.amax, z.key, True))
 
     def scale_rows(self, v, Y):
         """``v[:, None] ∘ Y`` (n, j) as a new BlockVector (rides with the next round)."""
         out = self.engine.new()
-        self.engine.later("scale_rows", out.key, v.key, Y.key)
+        self.engine.later(Block.scale_rows, out.key, v.key, Y.key)
         return out
 
     def zspace(self, cols: int, in_memory=None):
@@ -134,13 +135,13 @@ class EngineRows(RowMatrix):
         entry), and N the per-block Grams of the negative rows summed in block order (None when
         v ≥ 0)."""
         eng = self.engine
-        res = eng.map("positive_part", (out := eng.new()).key, v.key)
+        res = eng.map(Block.positive_part, (out := eng.new()).key, v.key)
         out.sums["max"] = max(0.0, *(top for top, _, _ in res))
         grams = [g for _, count, g in res if count]
         return out, (add_up(grams) if grams else None)
 
     def frobenius(self):
-        return math.sqrt(self.engine.sum("sumsq"))
+        return math.sqrt(self.engine.sum(Block.sumsq))
 
 
 class EngineParts(HessianParts):
@@ -153,10 +154,10 @@ class EngineParts(HessianParts):
         """``B t`` as a BlockVector: fᵀt and qᵀt summed over the blocks (one round), then each
         block's :meth:`~theory.loss.HessianParts.apply_given` (with the next round)."""
         eng = t.engine
-        ft, qt = eng.sum("dots", [(self.f.key, t.key), (self.q.key, t.key)])
+        ft, qt = eng.sum(Block.dots, [(self.f.key, t.key), (self.q.key, t.key)])
         out = eng.new()
         keys = (self.diag.key, self.f.key, self.q.key)
-        eng.later("apply_parts", out.key, keys, self.kappa, t.key, ft, qt)
+        eng.later(Block.apply_parts, out.key, keys, self.kappa, t.key, ft, qt)
         return out
 
     def dense(self):
@@ -179,20 +180,20 @@ class EngineLoss:
             e, stats = z.sums.pop("stats")
         else:
             e = eng.new()
-            stats = eng.map("softmax_stats", z.key, e.key)
+            stats = eng.map(Block.softmax_stats, z.key, e.key)
         f = eng.new()
         m = max(mk for mk, _ in stats)
         S = sum(Sk * math.exp(mk - m) for mk, Sk in stats)
         lse = m + math.log(S)
         per_block = [(math.exp(mk - m) / S, lse) for mk, _ in stats]
-        sums = eng.sum("softmax_finish", z.key, e.key, f.key, per_block=per_block)
+        sums = eng.sum(Block.softmax_finish, z.key, e.key, f.key, per_block=per_block)
         f.sums = dict(zip(("exp2", "bzl", "wz2", "tsum", "ff", "bf"), sums.tolist()))
         return Softmax(f, lse)
 
     def softmax_from(self, z: BlockVector, lse: float, out=None, sums=None) -> Softmax:
         """``f = exp(z − lse)`` on the blocks (rides with the next round), carrying ``sums``."""
         f = self.engine.new(dict(sums or {}))
-        self.engine.later("softmax_at", z.key, f.key, lse)
+        self.engine.later(Block.softmax_at, z.key, f.key, lse)
         return Softmax(f, lse)
 
     def parts(self, z, sm, tmp=None) -> dict[str, float]:
@@ -205,12 +206,12 @@ class EngineLoss:
 
     def residual(self, z, f, out=None, tmp=None) -> BlockVector:
         r = self.engine.new()
-        self.engine.later("derivatives", z.key, f.key, [r.key], self.s, f.sums["tsum"])
+        self.engine.later(Block.derivatives, z.key, f.key, [r.key], self.s, f.sums["tsum"])
         return r
 
     def derivatives(self, z, f, out=None, tmp=None):
         r, parts, args = self.derivative_round(z, f)
-        self.engine.later("derivatives", *args)
+        self.engine.later(Block.derivatives, *args)
         return r, parts
 
     def derivative_round(self, z, f):
@@ -240,7 +241,7 @@ class EngineRegression(Regression):
     def loss_and_gradient(self, x) -> tuple[float, np.ndarray]:
         """``(L(x), ∇L(x))`` in one round: each block sweeps its rows once
         (:meth:`~theory.blocks.Block.sweep`) and the driver merges the blocks' partials."""
-        swept = finish(merge_all(self.engine.map("sweep", self.check_x(x))))
+        swept = finish(merge_all(self.engine.map(Block.sweep, self.check_x(x))))
         return swept.loss, swept.grad
 
     def sweeps(self) -> bool:
@@ -251,13 +252,13 @@ class EngineRegression(Regression):
     def hessp_sweep(self, parts, v) -> np.ndarray:
         """One round: each block's :meth:`~theory.blocks.Block.hessp_sweep`, summed."""
         keys = (parts.diag.key, parts.f.key, parts.q.key)
-        return self.engine.sum("hessp_sweep", keys, self.check_x(v, name="v"))
+        return self.engine.sum(Block.hessp_sweep, keys, self.check_x(v, name="v"))
 
     def swept_point(self, x, out=None, f_out=None):
         """``(z, softmax(z), L(x), ∇L(x))`` in one round: the sweep keeps z on the blocks, and f
         (with the sums r and κ need, from the sweep) follows with the next round."""
         z = self.engine.new()
-        swept = finish(merge_all(self.engine.map("sweep", self.check_x(x), z.key)))
+        swept = finish(merge_all(self.engine.map(Block.sweep, self.check_x(x), z.key)))
         sm = self.loss_z.softmax_from(z, swept.lse, sums=swept.sums)
         return z, sm, swept.loss, swept.grad
 
@@ -299,7 +300,7 @@ class EngineZSpace:
     def __init__(self, engine: Engine, cols: int):
         self.engine = engine
         self.Z = engine.new()
-        engine.later("zeros", self.Z.key, cols)
+        engine.later(Block.zeros, self.Z.key, cols)
 
     def point(self) -> ZPoint:
         return ZPoint()
@@ -319,7 +320,7 @@ class EngineZSpace:
     def model(self, r, parts, k: int):
         """``(gy, Hy)``: ``Zᵀ r`` (k,) and ``Zᵀ B Z`` (k, k) on the first k columns of Z."""
         res = self.engine.map(
-            "subspace_model", self.Z.key, k, r.key, parts.diag.key, parts.f.key, parts.q.key
+            Block.subspace_model, self.Z.key, k, r.key, parts.diag.key, parts.f.key, parts.q.key
         )
         return _merged_model(res, parts)
 
@@ -327,18 +328,18 @@ class EngineZSpace:
         """:meth:`model` at a point with its r, q, v computed in the same round (``pt.derivs``)."""
         r, parts, args = loss.derivative_round(pt.z, pt.sm.f)
         pt.derivs = r, parts
-        return _merged_model(self.engine.map("derivatives_model", *args, self.Z.key, k), parts)
+        return _merged_model(self.engine.map(Block.derivatives_model, *args, self.Z.key, k), parts)
 
     def trial(self, z, y, busy=()) -> ZPoint:
         """A new point at ``z + Z y``, with the first round of its softmax (``z.sums["stats"]``,
         taken by :meth:`EngineLoss.softmax`)."""
         eng = self.engine
         pt, e = ZPoint(eng.new()), eng.new()
-        pt.z.sums["stats"] = (e, eng.map("affine", pt.z.key, z.key, self.Z.key, y, e.key))
+        pt.z.sums["stats"] = (e, eng.map(Block.affine, pt.z.key, z.key, self.Z.key, y, e.key))
         return pt
 
     def push(self, y) -> None:
-        self.engine.later("push_image", self.Z.key, y)
+        self.engine.later(Block.push_image, self.Z.key, y)
 
     def close(self) -> None:
         return None

@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import weakref
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -39,6 +40,8 @@ from theory.blocks import (
     planted_direction,
 )
 from theory.validation import as_float64, check_size
+
+Kernel = Callable[..., object]  # a method of Block, e.g. ``Block.sweep``; its name travels
 
 
 class BlocksLost(RuntimeError):
@@ -95,30 +98,31 @@ class Engine(ABC):
 
     # -- rounds -------------------------------------------------------------------------------
 
-    def map(self, kernel: str, *args, per_block=None) -> list:
+    def map(self, kernel: Kernel, *args, per_block=None) -> list:
         """``[block.kernel(*args, *per_block[k]) for each block k]``, in block order, where the
-        blocks live. Pending frees and deferred kernels (:meth:`later`) travel with the round."""
+        blocks live; ``kernel`` is a method of :class:`~theory.blocks.Block` (its name travels).
+        Pending frees and deferred kernels (:meth:`later`) travel with the round."""
         return self._round(kernel, args, per_block, reduce=False)
 
-    def sum(self, kernel: str, *args, per_block=None):
+    def sum(self, kernel: Kernel, *args, per_block=None):
         """The sum over blocks of a kernel's results (numbers or arrays). An engine may add up
         the blocks that live together before anything travels (one partial sum per Dask worker)."""
         parts = self._round(kernel, args, per_block, reduce=True)
         return add_up(parts)
 
-    def _round(self, kernel: str, args: tuple, per_block, reduce: bool) -> list:
+    def _round(self, kernel: Kernel, args: tuple, per_block, reduce: bool) -> list:
         freed, self._freed = self._freed, []
-        calls, self._later = [*self._later, (kernel, args, per_block)], []
+        calls, self._later = [*self._later, (kernel.__name__, args, per_block)], []
         self.rounds += 1
         self.bytes_out += sum(_size(a) * len(self.bounds) + _size(p) for _, a, p in calls)
         out = self._run([self._for_block(calls, k) for k in range(len(self.bounds))], freed, reduce)
         self.bytes_in += _size(out)
         return out
 
-    def later(self, kernel: str, *args, per_block=None) -> None:
+    def later(self, kernel: Kernel, *args, per_block=None) -> None:
         """Run a kernel that returns nothing (it writes vectors on the blocks) with the next
         round, in order, instead of a round of its own: a round costs a message per block."""
-        self._later.append((kernel, args, per_block))
+        self._later.append((kernel.__name__, args, per_block))
 
     @staticmethod
     def _for_block(calls, k: int) -> list:
@@ -155,19 +159,19 @@ class Engine(ABC):
         block checked and b divided by its global sum."""
         if family == "peaked":
             x = planted_direction(n, d, seed)
-            self.setup("plant", x, PEAK_LOGIT / max(self.map("plant_scale", x)))
+            self.setup(Block.plant, x, PEAK_LOGIT / max(self.map(Block.plant_scale, x)))
         self._check(normalise=True)
 
-    def setup(self, kernel: str, *args) -> None:
+    def setup(self, kernel: Kernel, *args) -> None:
         """Run a kernel that changes the blocks' data (not their vectors) on every block, and
         remember it: a block rebuilt from its source after a lost worker replays these."""
         self.map(kernel, *args)
-        self.setup_calls.append((kernel, args))
+        self.setup_calls.append((kernel.__name__, args))
 
     def _check(self, normalise: bool = False) -> None:
         """Validate every block once (dimensions, finiteness, w² ≥ 0 holds by construction); with
         ``normalise``, divide b by its global sum (b drawn on the workers)."""
-        info = self.map("info")
+        info = self.map(Block.info)
         d = info[0][1]
         for (start, stop), (m, dk, _, _, finite) in zip(self.bounds, info):
             if dk != d or m != stop - start:
@@ -180,7 +184,7 @@ class Engine(ABC):
         if normalise:
             if not total > 0:
                 raise ValueError("b sums to zero; nothing to normalise.")
-            self.setup("scale_b", 1.0 / total)
+            self.setup(Block.scale_b, 1.0 / total)
             total = 1.0
         self.s = float(total)
 

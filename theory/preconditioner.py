@@ -42,9 +42,14 @@ LEVERAGE_GRADS = 2.0  # approximate leverage scores ≈ 2 gradient evaluations.
 RENT = 0.25  # at least ⌊RENT·K⌋ iterations under each P (P = I included) before a rebuild.
 
 
+def hessian_price(d: int) -> float:
+    """The exact Hessian's price ``d / 22`` in gradient evaluations (module docstring)."""
+    return d / HESSIAN_GRADS_PER_D
+
+
 def build_costs(n: int, d: int, s: int, extra: float = 0.0) -> tuple[float, float]:
     """``(exact, sketch)`` = ``(d / 22, 2 + extra + (s + 3d) d / (22 n))`` gradient evaluations."""
-    exact = d / HESSIAN_GRADS_PER_D
+    exact = hessian_price(d)
     return exact, LEVERAGE_GRADS + extra + (s + 3 * d) * d / (HESSIAN_GRADS_PER_D * n)
 
 

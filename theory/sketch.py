@@ -62,7 +62,8 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
-from theory.engine import BlockVector
+from theory.blocks import Block
+from theory.engine import BlockVector, Kernel
 from theory.linalg import (
     countsketch,
     gaussian_sketch,
@@ -332,7 +333,7 @@ class CountSketch(Sketch):
         return SketchedGram(gram(countsketch(as_rows(A).array(), v, s, rng)), s, s)
 
     def _engine_gram(self, A, v, s, rng):
-        return SketchedGram(gram(_engine_project("countsketch", v, s, rng)), s, s, passes=1)
+        return SketchedGram(gram(_engine_project(Block.countsketch, v, s, rng)), s, s, passes=1)
 
 
 class SRTT(Sketch):
@@ -380,7 +381,7 @@ class GaussianSketch(Sketch):
         return SketchedGram(gram(gaussian_sketch(as_rows(A).array(), v, s, rng)), s, s)
 
     def _engine_gram(self, A, v, s, rng):
-        return SketchedGram(gram(_engine_project("gaussian_sketch", v, s, rng)), s, s, passes=1)
+        return SketchedGram(gram(_engine_project(Block.gaussian_sketch, v, s, rng)), s, s, passes=1)
 
 
 # -- on an engine (v a BlockVector: every O(n) vector stays on the blocks) ------------------------
@@ -395,7 +396,7 @@ def _per_block(v, *extra) -> list[tuple]:
     return [(k, *(e[k] for e in extra)) for k in range(len(v.engine.bounds))]
 
 
-def _engine_project(kernel: str, v, s: int, rng) -> np.ndarray:
+def _engine_project(kernel: Kernel, v, s: int, rng) -> np.ndarray:
     """``S diag(√v) A`` (s, d) = Σ_k S_k diag(√v_k) A_k: each block draws its own columns of S
     from ``(seed, k)`` (one pass, one round, (s, d) per block)."""
     return v.engine.sum(kernel, v.key, s, _block_seed(rng), per_block=_per_block(v))
@@ -415,14 +416,14 @@ def _engine_sample(v, ell, s: int, rng) -> tuple[np.ndarray, int]:
     if ell is None:
         mass = np.array([j - i for i, j in eng.bounds], dtype=np.float64)
     else:
-        mass = np.array([m for (m,) in eng.map("dots", [(v.key, ell.key)])])
+        mass = np.array([m for (m,) in eng.map(Block.dots, [(v.key, ell.key)])])
     total = float(np.sum(mass))
     if not total > 0:
         raise ValueError("the weights v are all zero: there is nothing to sample.")
     draws = rng.multinomial(s, mass / total).tolist()
     seed = _block_seed(rng)
     key = None if ell is None else ell.key
-    res = eng.map("sample_gram", v.key, key, total, s, seed, per_block=_per_block(v, draws))
+    res = eng.map(Block.sample_gram, v.key, key, total, s, seed, per_block=_per_block(v, draws))
     H = res[0][0]
     for h, _ in res[1:]:
         H = H + h
@@ -434,10 +435,10 @@ def _engine_leverage_scores(v, rng):
     CountSketch ``S₁ diag(√v) A`` summed over blocks (one round, (2d, d) per block), R and Ω on
     the driver (:func:`jl_map`), then ``ℓ_i = ||a_iᵀ Ω/scale||²`` on the blocks (one round,
     nothing returned). ℓ is the in-memory one divided by ``scale²``: p ∝ v ∘ ℓ is unchanged."""
-    SM = _engine_project("countsketch", v, PRECOND_ROWS_PER_D * v.engine.shape[1], rng)
+    SM = _engine_project(Block.countsketch, v, PRECOND_ROWS_PER_D * v.engine.shape[1], rng)
     Omega, scale = jl_map(SM, rng)
     ell = v.engine.new()
-    v.engine.later("row_norms2", ell.key, Omega / scale, JL_BLOCK_ROWS)
+    v.engine.later(Block.row_norms2, ell.key, Omega / scale, JL_BLOCK_ROWS)
     return ell
 
 
@@ -447,14 +448,14 @@ def _engine_drifted(v, v_ref, gamma: float | None) -> bool:
     if gamma is None:
         return True
     floor = 1e-8 * max(_largest(v), _largest(v_ref))
-    ratios = v.engine.map("drift", v.key, v_ref.key, floor)
+    ratios = v.engine.map(Block.drift, v.key, v_ref.key, floor)
     return max(hi for hi, _ in ratios) > gamma or min(lo for _, lo in ratios) < 1 / gamma
 
 
 def _largest(v) -> float:
     """``max v`` for v on an engine: ``v.sums["max"]``, computed (one round) if not yet known."""
     if "max" not in v.sums:
-        v.sums["max"] = max(v.engine.map("amax", v.key))
+        v.sums["max"] = max(v.engine.map(Block.amax, v.key))
     return v.sums["max"]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from theory import SoftmaxRegression, solve
-from theory.blocks import block_rows
+from theory.blocks import Block, block_rows
 from theory.distributed import EngineRegression
 from theory.engine import LocalEngine, TorchEngine
 from theory.instances import make_instance
@@ -57,7 +57,6 @@ def test_every_backend_draws_the_same_problem_as_make_instance(family):
 
 def test_a_thread_pool_gives_each_worker_one_blas_thread_during_a_round():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from theory.blocks import Block
 
     class Probe(Block):
         def blas_threads(self):  # every BLAS library loaded (numpy's, scipy's, …)
@@ -71,9 +70,9 @@ def test_a_thread_pool_gives_each_worker_one_blas_thread_during_a_round():
     ]
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         with LocalEngine(blocks, workers=2) as eng:
-            assert eng.map("blas_threads") == [{1}] * 4
+            assert eng.map(Probe.blas_threads) == [{1}] * 4
         with LocalEngine(blocks, workers=2, blas_threads=2) as eng:
-            assert eng.map("blas_threads") == [{2}] * 4
+            assert eng.map(Probe.blas_threads) == [{2}] * 4
         assert blocks[0].blas_threads() == {2}  # as it was, between and after the rounds
 
 
@@ -153,7 +152,7 @@ def test_vectors_are_freed_on_the_blocks_after_a_solve():
     eng = LocalEngine.generate("sparse", N, D, SEED, blocks=2)
     solve(EngineRegression(eng), method="newton", tol=1e-9)
     gc.collect()
-    eng.map("info")  # the frees travel with the next round
+    eng.map(Block.info)  # the frees travel with the next round
     assert all(len(blk.vec) == 0 for blk in eng.blocks)
 
 

@@ -6,7 +6,7 @@ import functools
 import numpy as np
 import pytest
 
-from theory.blocks import block_rows
+from theory.blocks import Block, block_rows
 from theory.distributed import EngineRegression
 from theory.engine import LocalEngine, TorchEngine, _size
 from theory.objective import SoftmaxRegression
@@ -227,5 +227,5 @@ def test_a_solve_leaves_no_vectors_on_the_blocks():
         for method in SKETCHED:
             assert solve(EngineRegression(eng), method=method, tol=1e-10).success
             gc.collect()
-            eng.map("info")  # the frees travel with the next round
+            eng.map(Block.info)  # the frees travel with the next round
             assert all(not blk.vec for blk in eng.blocks), method
