@@ -16,7 +16,7 @@ never O(n): the pattern of dask-glm and of Spark MLlib's tree aggregation. Three
 
 :class:`theory.distributed.EngineRegression` puts an engine behind the problem interface that
 :func:`theory.solve.solve` takes. ``bytes_in`` / ``bytes_out`` count what every round moved
-(results and arguments, measured by ``dask.sizeof`` where dask is installed, else ``nbytes``).
+(results and arguments: their arrays' buffers, strings' characters and 8 bytes a number).
 """
 
 from __future__ import annotations
@@ -351,19 +351,17 @@ def _engine_kw(kw: dict) -> dict:
 
 
 def _size(obj) -> int:
-    """Bytes of a round's arguments or results (``dask.sizeof`` when available)."""
+    """Bytes of a round's arguments or results: arrays' (numpy or torch) buffers, strings'
+    characters, 8 a number (counted by hand, not with ``dask.sizeof``: a round's count must cost
+    little next to the round itself)."""
     if obj is None:
         return 0
-    try:
-        from dask.sizeof import sizeof
-    except ImportError:  # pragma: no cover - dask is a declared extra
-        return _nbytes(obj)
-    return int(sizeof(obj))
-
-
-def _nbytes(obj) -> int:
-    if isinstance(obj, np.ndarray):
-        return obj.nbytes
+    if hasattr(obj, "nbytes"):
+        return int(obj.nbytes)
     if isinstance(obj, list | tuple):
-        return sum(_nbytes(o) for o in obj)
+        return sum(_size(o) for o in obj)
+    if isinstance(obj, dict):
+        return sum(_size(k) + _size(v) for k, v in obj.items())
+    if isinstance(obj, str):
+        return len(obj)
     return 8

@@ -239,7 +239,7 @@ def test_local_cluster_with_a_drawn_on_the_workers(client, family, refs):
 
 
 def test_a_cluster_round_never_sends_an_o_n_vector_to_the_driver(client):
-    """Counted twice, independently: by the engine (dask.sizeof of every result and argument) and
+    """Counted twice, independently: by the engine (the bytes of every result and argument) and
     by the kernel (the bytes through the loopback interface that the worker processes use)."""
     from theory.dask_engine import DaskEngine
 
