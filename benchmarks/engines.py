@@ -8,12 +8,11 @@ Tables (markdown), each comparison within one run so that the machine's speed ca
 
 1. **Thread pool**: ``LocalEngine`` with 2 workers against 1, with default settings (one worker
    keeps the process's BLAS threads; a pool gives each worker one BLAS thread), and 2 workers
-   that each keep 2 BLAS threads (what the pool did before it set them), on sparse 1048576×64
-   and 131072×256; and scipy's fastest anchor on the in-memory problem with 2 BLAS threads, to
-   ``max|g| ≤ tol``.
+   that each keep 2 BLAS threads, on sparse 1048576×64 and 131072×256 in the same 4 blocks; and
+   scipy's fastest anchor on the in-memory problem with 2 BLAS threads, to ``max|g| ≤ tol``.
 2. **Dask**: a ``LocalCluster`` of 2 worker processes (1 thread each) holding sparse 4194304×64
    (2 GiB, drawn on the workers), against the in-process engine with 2 workers; with the bytes
-   every iteration moved (results and arguments, ``dask.sizeof``).
+   every iteration moved (results and arguments, the engine's count).
 3. **torch on CPU** against numpy at the same thread count (1 and 2).
 4. **Constants** of docs/solver.md's cost model: one core's pass and syrk rates, a round trip.
 
@@ -74,10 +73,12 @@ def thread_pool(sizes, methods, repeats, anchors: bool = True) -> str:
                 default=scipy_best if not anchors else (float("nan"), 0, "none converged"),
             )
         for method in methods:
-            t = {}  # default settings: one worker keeps BLAS's threads, a pool gives each one
+            # default settings: one worker keeps BLAS's threads, a pool gives each one; the same
+            # 4 blocks everywhere, so the sketches (drawn per block) and the iterations are equal
+            t = {}
             for key, workers, blas in ((1, 1, None), (2, 2, None), ("2, 2 BLAS", 2, 2)):
                 with LocalEngine.from_arrays(
-                    A, b, w, blocks=2 * workers, workers=workers, blas_threads=blas
+                    A, b, w, blocks=4, workers=workers, blas_threads=blas
                 ) as eng:
                     t[key] = timed(EngineRegression(eng), method, repeats)[:2]
             rows.append(
