@@ -52,7 +52,7 @@ from theory.engine import BlockVector, Engine, add_up
 from theory.loss import HessianParts, Softmax, kappa, parts_from_sums, subspace_model
 from theory.regression import Regression
 from theory.rows import RowMatrix
-from theory.sweep import finish, merge_all, pays
+from theory.sweep import finish, merge_all, merge_subspace, pays, subspace_model_from
 
 
 class Stack:
@@ -173,14 +173,18 @@ class EngineLoss:
         self.s = engine.s
 
     def softmax(self, z: BlockVector, out=None) -> Softmax:
-        """``f = softmax(z)`` on the blocks and ``lse``; f carries the loss's sums (two rounds, one
-        when z came with its statistics, ``z.sums["stats"]``: :meth:`EngineZSpace.trial`)."""
+        """``f = softmax(z)`` on the blocks and ``lse``; f carries the loss's sums (two rounds;
+        none when z came with its lse and sums, ``z.sums["swept"]``: :meth:`EngineZSpace.trial`,
+        and f is formed with the next round)."""
         eng = self.engine
-        if "stats" in z.sums:
-            e, stats = z.sums.pop("stats")
-        else:
-            e = eng.new()
-            stats = eng.map(Block.softmax_stats, z.key, e.key)
+        if "swept" in z.sums:
+            lse, sums, e, maxima = z.sums.pop("swept")
+            f = eng.new(dict(sums))
+            scale = [(math.exp(m - lse),) for m in maxima]
+            eng.later(Block.scale_into, e.key, f.key, per_block=scale)
+            return Softmax(f, lse)
+        e = eng.new()
+        stats = eng.map(Block.softmax_stats, z.key, e.key)
         f = eng.new()
         m = max(mk for mk, _ in stats)
         S = sum(Sk * math.exp(mk - m) for mk, Sk in stats)
@@ -210,18 +214,13 @@ class EngineLoss:
         return r
 
     def derivatives(self, z, f, out=None, tmp=None):
-        r, parts, args = self.derivative_round(z, f)
-        self.engine.later(Block.derivatives, *args)
-        return r, parts
-
-    def derivative_round(self, z, f):
-        """Fresh handles r and B's parts at z, f, and the arguments of the round that fills them
-        (:meth:`~theory.blocks.Block.derivatives`; a fused kernel may run it with more)."""
+        """Fresh handles r and B's parts at z, f (κ from f's sums), filled on the blocks with the
+        next round (:meth:`~theory.blocks.Block.derivatives`)."""
         eng = self.engine
         r, q, v = eng.new(), eng.new(), eng.new()
         k = kappa(1.0, f.sums["ff"], f.sums["bf"], self.s)
-        args = (z.key, f.key, [r.key, q.key, v.key], self.s, f.sums["tsum"])
-        return r, EngineParts(diag=v, f=f, q=q, kappa=k), args
+        eng.later(Block.derivatives, z.key, f.key, [r.key, q.key, v.key], self.s, f.sums["tsum"])
+        return r, EngineParts(diag=v, f=f, q=q, kappa=k)
 
 
 class EngineRegression(Regression):
@@ -272,13 +271,13 @@ def _merged_model(res, parts):
 
 
 class ZPoint:
-    """A point of the subspace solver on an engine: z (a BlockVector), its softmax and, once
-    computed, (r, B's parts)."""
+    """A point of the subspace solver on an engine: z (a BlockVector), its softmax, once computed
+    (r, B's parts), and the subspace model ``(gy, Hy)`` found with z (:meth:`EngineZSpace.trial`)."""
 
-    __slots__ = ("z", "sm", "derivs")
+    __slots__ = ("z", "sm", "derivs", "model")
 
     def __init__(self, z=None):
-        self.z, self.sm, self.derivs = z, None, None
+        self.z, self.sm, self.derivs, self.model = z, None, None, None
 
 
 class EngineZSpace:
@@ -289,8 +288,10 @@ class EngineZSpace:
     ``column(j)``   the target of ``rows.matvec(u, out=…)``: A u into column j (the pass itself)
     ``model``       ``Zᵀ [r, f, q]`` (k, 3) and ``Zᵀ diag(v) Z`` (k, k) per block, summed: the
                     subspace gradient gy = Zᵀ r and Hessian Zᵀ diag(v) Z + low rank([Zᵀf, Zᵀq])
-    ``model_at``    the same at a trial point, its r, q, v computed in the same round
-    ``trial``       z + Z y, a new BlockVector (its softmax and loss: :class:`EngineLoss`)
+    ``trial``       z + Z y, a new BlockVector, with ℓ and the model there in the same round
+                    (:func:`theory.sweep.subspace_sweep`: the online normaliser, so that neither
+                    waits for the global lse); its softmax and loss then take no round
+    ``model_at``    the model found by ``trial``, with r, q, v formed with the next round
     ``push``        Z ← [Z₀, Z y, Z₁ …]: the step's image as the newest memory column
 
     The solver's points are :class:`ZPoint`; the buffers the in-memory workspace passes to the
@@ -325,17 +326,23 @@ class EngineZSpace:
         return _merged_model(res, parts)
 
     def model_at(self, loss, pt, k: int):
-        """:meth:`model` at a point with its r, q, v computed in the same round (``pt.derivs``)."""
-        r, parts, args = loss.derivative_round(pt.z, pt.sm.f)
-        pt.derivs = r, parts
-        return _merged_model(self.engine.map(Block.derivatives_model, *args, self.Z.key, k), parts)
+        """The model at a trial point of k columns (``pt.model``, found by :meth:`trial`), its r,
+        q, v formed on the blocks with the next round (``pt.derivs``)."""
+        pt.derivs = r, parts = loss.derivatives(pt.z, pt.sm.f)
+        if pt.model is None or pt.model[0].shape != (k,):
+            return self.model(r, parts, k)
+        return pt.model
 
     def trial(self, z, y, busy=()) -> ZPoint:
-        """A new point at ``z + Z y``, with the first round of its softmax (``z.sums["stats"]``,
-        taken by :meth:`EngineLoss.softmax`)."""
+        """A new point at ``z + Z y`` with its lse, ℓ's sums and each block's exp(z_k − m_k)
+        (``z.sums["swept"]``, made f by :meth:`EngineLoss.softmax`) and the subspace model there,
+        in one round."""
         eng = self.engine
         pt, e = ZPoint(eng.new()), eng.new()
-        pt.z.sums["stats"] = (e, eng.map(Block.affine, pt.z.key, z.key, self.Z.key, y, e.key))
+        res = eng.map(Block.trial_model, pt.z.key, e.key, z.key, self.Z.key, y)
+        sw, Hy = subspace_model_from(*merge_subspace(res))
+        pt.z.sums["swept"] = (sw.lse, sw.sums, e, [p.m for p, _ in res])
+        pt.model = (sw.grad, Hy)
         return pt
 
     def push(self, y) -> None:

@@ -165,3 +165,63 @@ def test_the_hessian_vector_product_in_one_sweep_is_the_two_pass_one():
         scale = np.abs(y).max() + (abs(parts.kappa * ft) + abs(qt) + abs(ft)) * np.abs(G).max()
         assert np.abs(got - expected).max() <= 1e-13 * scale
     eng.close()
+
+
+@pytest.mark.parametrize("z_max", [0.0, 1.0, 30.0, 1e4])
+def test_the_subspace_model_in_one_round_is_the_row_by_row_one(z_max):
+    """ℓ, lse, gy = Zᵀ r and Hy = Zᵀ B Z at a trial point from the blocks' u-sums (any blocking),
+    against softmax, r and B's parts formed row by row and ``subspace_model``."""
+    from theory.loss import SoftmaxLoss, subspace_model
+    from theory.sweep import merge_subspace, subspace_model_from, subspace_sweep
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    z = rng.standard_normal(n)
+    z *= z_max / max(np.abs(z).max(), 1e-300)
+    Z, b, w = rng.standard_normal((n, 2)), rng.dirichlet(np.ones(n)), rng.uniform(0, 1, n)
+    loss = SoftmaxLoss(b, w)
+    sm = loss.softmax(z)
+    r, parts = loss.derivatives(z, sm.f)
+    gy, Hy = subspace_model(parts, *parts.subspace_sums(Z, r))
+    for cuts, rows in (((0, n), None), ((0, 1, 1700, n), 700), ((0, 999, 2000, n), 64)):
+        res = [
+            subspace_sweep(Z[i:j], z[i:j], b[i:j], (w * w)[i:j], rows=rows)
+            for i, j in zip(cuts[:-1], cuts[1:])
+        ]
+        u = np.concatenate([u for _, _, u in res])
+        sw, H = subspace_model_from(*merge_subspace([(p, H) for p, H, _ in res]))
+        assert sw.loss == pytest.approx(loss.value(z, sm), rel=1e-13, abs=1e-15)
+        assert sw.lse == pytest.approx(sm.lse, rel=1e-15, abs=1e-15)
+        # gy's terms cancel near a minimiser: rounding of their scale |Z|ᵀ(f + |b| + |w² z|)
+        scale = np.abs(Z).T @ (sm.f + b + w * w * np.abs(z))
+        assert np.all(np.abs(sw.grad - gy) <= 1e-13 * scale)
+        np.testing.assert_allclose(H, Hy, rtol=1e-12, atol=1e-13 * np.abs(Hy).max())
+        # f = u e^{m_k − lse} per block: the softmax without a second exp
+        scale_k = np.concatenate(
+            [np.full(j - i, np.exp(p.m - sw.lse)) for (p, _, _), i, j in zip(res, cuts, cuts[1:])]
+        )
+        np.testing.assert_allclose(u * scale_k, sm.f, rtol=1e-13, atol=1e-300)
+
+
+def test_a_trial_point_of_the_subspace_solver_takes_one_round():
+    """On an engine a trial point's z, ℓ and subspace model come in one round, and its softmax,
+    r, q, v ride with the next: the default takes the in-memory iterations to the same loss."""
+    ref = make_instance("sparse", 20000, 8, seed=5).prob
+    eng = LocalEngine.from_arrays(ref.A, ref.b, ref.w, blocks=3, workers=2)
+    prob = EngineRegression(eng)
+    z = prob.rows.matvec(np.full(8, 0.1))
+    ws = prob.rows.zspace(2, in_memory=None)
+    prob.rows.matvec(np.ones(8), out=ws.column(0))
+    before = eng.rounds
+    pt = ws.trial(z, np.array([0.05]))
+    pt.sm = sm = prob.loss_z.softmax(pt.z)
+    value = prob.loss_z.value(pt.z, sm)
+    gy, Hy = ws.model_at(prob.loss_z, pt, 1)
+    assert eng.rounds - before == 1
+    x = np.full(8, 0.1) + 0.05
+    assert value == pytest.approx(ref.loss(x), rel=1e-13)
+    assert gy[0] == pytest.approx(ref.gradient(x).sum(), rel=1e-10)
+    assert Hy[0, 0] == pytest.approx(ref.hessian(x).sum(), rel=1e-10)
+    mem, got = solve(ref, tol=1e-9), solve(prob, tol=1e-9)
+    assert got.nit == mem.nit and got.fun == pytest.approx(mem.fun, rel=1e-13)
+    eng.close()
