@@ -14,6 +14,8 @@ Tables (markdown), each comparison within one run so that the machine's speed ca
    (2 GiB, drawn on the workers), against the in-process engine with 2 workers; with the bytes
    every iteration moved (results and arguments, the engine's count).
 3. **torch on CPU** against numpy at the same thread count (1 and 2).
+5. **Rounds** an iteration of each method on a one-worker ``LocalEngine`` (65536×64, 2 blocks, four
+   families), with its iterations and final loss (``--parts rounds``).
 4. **Constants** of docs/solver.md's cost model: one core's pass and syrk rates, a round trip.
 
 Times are the best of ``--repeats`` solves from x0 = 0; per iteration = time / nit. The engines
@@ -284,12 +286,29 @@ def _round(eng, k: int = 200) -> float:
     return float(np.median(times))
 
 
+def rounds_table(methods, n: int, families=("sparse", "coherent", "peaked", "quadratic")) -> str:
+    """Rounds an iteration of each method on a one-worker ``LocalEngine`` (n×64, 2 blocks), with
+    the iterations and final loss: what a cluster pays in latency per iteration."""
+    rows = []
+    for family in families:
+        with LocalEngine.generate(family, n, 64, SEED, blocks=2) as eng:
+            prob = EngineRegression(eng)
+            for method in methods:
+                before = eng.rounds
+                res = solve(prob, method=method, tol=TOL)
+                per_it = (eng.rounds - before) / max(res.nit, 1)
+                rows.append([family, method, str(res.nit), f"{per_it:.2f}", f"{res.fun:.12f}"])
+    return markdown_table(["family", "method", "nit", "rounds / iteration", "loss"], rows)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes")
     p.add_argument("--methods", default="newton,sketched-subspace-newton", help="comma-separated")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--parts", default="constants,threads,dask,gradient,torch", help="which tables")
+    p.add_argument(
+        "--parts", default="constants,threads,dask,gradient,rounds,torch", help="which tables"
+    )
     p.add_argument("--no-scipy", action="store_true", help="threads: skip scipy's anchors")
     args = p.parse_args(argv)
     methods = args.methods.split(",")
@@ -320,6 +339,9 @@ def main(argv=None) -> None:
             + gradient_rounds(*big, args.repeats),
             flush=True,
         )
+    if "rounds" in parts:
+        n = 1 << (12 if args.quick else 16)
+        print(f"\n### Rounds an iteration ({n}×64, 2 blocks)\n\n" + rounds_table(methods, n))
     if "torch" in parts:
         print(
             "\n### torch (CPU) against numpy\n\n" + torch_cpu(*sizes[0], methods, args.repeats),
