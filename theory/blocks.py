@@ -249,8 +249,9 @@ class Block:
     def trial_model(self, out: str, e: str, z: str, Z: str, y):
         """``vec[out] = z_k + Z_k y`` for y (k,), a trial point of the subspace solver, and the
         block's share of ℓ and of the subspace model there (:func:`theory.sweep.subspace_sweep`):
-        one round for what took three (z + Z y and its maximum, then f and ℓ's sums, then r, q,
-        v and the model). ``vec[e] = exp(z_k − m_k)``, for :meth:`scale_into`."""
+        one round where the formulas as written take three (z + Z y and its maximum, then f and
+        ℓ's sums, then r, q, v and the model). ``vec[e] = exp(z_k − m_k)``, for
+        :meth:`scale_into`."""
         y = self.dev(y)
         Zk = self.vec[Z][:, : y.shape[0]]
         zt = self.vec[out] = Zk @ y + self.vec[z]
