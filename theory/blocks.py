@@ -17,8 +17,8 @@ the block's rows, given the global numbers the driver merges (arXiv 2306.04933, 
     rmatvec         A_kᵀ [r₁, …]   (d,) or (d, k);     weighted_gram   A_kᵀ diag(v_k) A_k  (d, d)
 
 and, for the sketched solvers, the subspace workspace (``matvec_into`` A u into a column of Z,
-``subspace_model`` Z_kᵀ[r, f, q] (k, 3) and Z_kᵀ diag(v_k) Z_k (k, k), ``trial_model`` z + Z y
-with ℓ's and the model's sums there in one round (theory.sweep.subspace_sweep), ``push_image``) and the sketches (``positive_part`` v₊ and the Gram of the rows v < 0,
+``subspace_model`` Z_kᵀ[r, f, q] (k, 3) and Z_kᵀ diag(v_k) Z_k (k, k), ``trial_point`` z + Z y
+with ℓ's sums there in one round (theory.sweep.point_sums), ``push_image``) and the sketches (``positive_part`` v₊ and the Gram of the rows v < 0,
 ``countsketch`` / ``gaussian_sketch`` S_k diag(√v_k) A_k (s, d), ``row_norms2`` ℓ = ||A_k Ω||²
 kept on the block, ``drift``, ``sample_gram`` Σ_sampled c_i v_i a_i a_iᵀ / (s p_i) (d, d)); a
 kernel that draws random numbers seeds them with ``(seed, k)``, the driver's seed and the block's
@@ -50,7 +50,7 @@ from theory.linalg import (
     weighted_gram,
 )
 from theory.loss import HessianParts, SoftmaxLoss
-from theory.sweep import Partial, hessp_sweep, subspace_sweep, sweep
+from theory.sweep import Partial, hessp_sweep, point_sums, sweep
 
 
 class Block:
@@ -246,17 +246,15 @@ class Block:
         ZR, ZVZ = parts.subspace_sums(self.vec[Z][:, :k], self.vec[r])
         return self.host(ZR), self.host(ZVZ)
 
-    def trial_model(self, out: str, e: str, z: str, Z: str, y):
+    def trial_point(self, out: str, e: str, z: str, Z: str, y):
         """``vec[out] = z_k + Z_k y`` for y (k,), a trial point of the subspace solver, and the
-        block's share of ℓ and of the subspace model there (:func:`theory.sweep.subspace_sweep`):
-        one round where the formulas as written take three (z + Z y and its maximum, then f and
-        ℓ's sums, then r, q, v and the model). ``vec[e] = exp(z_k − m_k)``, for
-        :meth:`scale_into`."""
+        block's share of ℓ's sums there (:func:`theory.sweep.point_sums`): one round where the
+        formulas as written take two (z + Z y and its maximum, then f and ℓ's sums).
+        ``vec[e] = exp(z_k − m_k)``, for :meth:`scale_into`."""
         y = self.dev(y)
-        Zk = self.vec[Z][:, : y.shape[0]]
-        zt = self.vec[out] = Zk @ y + self.vec[z]
-        p, H, self.vec[e] = subspace_sweep(Zk, zt, self.b, self.w2)
-        return p, H
+        zt = self.vec[out] = self.vec[Z][:, : y.shape[0]] @ y + self.vec[z]
+        p, self.vec[e] = point_sums(zt, self.b, self.w2)
+        return p
 
     def scale_into(self, e: str, f: str, c: float) -> None:
         """``vec[f] = c vec[e]`` in place (``vec[e]`` dropped): f = e^{m_k − lse} exp(z_k − m_k)."""

@@ -52,7 +52,7 @@ from theory.engine import BlockVector, Engine, add_up
 from theory.loss import HessianParts, Softmax, kappa, parts_from_sums, subspace_model
 from theory.regression import Regression
 from theory.rows import RowMatrix
-from theory.sweep import finish, merge_all, merge_subspace, pays, subspace_model_from
+from theory.sweep import finish, merge_all, pays
 
 
 class Stack:
@@ -271,13 +271,13 @@ def _merged_model(res, parts):
 
 
 class ZPoint:
-    """A point of the subspace solver on an engine: z (a BlockVector), its softmax, once computed
-    (r, B's parts), and the subspace model ``(gy, Hy)`` found with z (:meth:`EngineZSpace.trial`)."""
+    """A point of the subspace solver on an engine: z (a BlockVector), its softmax and, once
+    computed, (r, B's parts)."""
 
-    __slots__ = ("z", "sm", "derivs", "model")
+    __slots__ = ("z", "sm", "derivs")
 
     def __init__(self, z=None):
-        self.z, self.sm, self.derivs, self.model = z, None, None, None
+        self.z, self.sm, self.derivs = z, None, None
 
 
 class EngineZSpace:
@@ -288,10 +288,10 @@ class EngineZSpace:
     ``column(j)``   the target of ``rows.matvec(u, out=…)``: A u into column j (the pass itself)
     ``model``       ``Zᵀ [r, f, q]`` (k, 3) and ``Zᵀ diag(v) Z`` (k, k) per block, summed: the
                     subspace gradient gy = Zᵀ r and Hessian Zᵀ diag(v) Z + low rank([Zᵀf, Zᵀq])
-    ``trial``       z + Z y, a new BlockVector, with ℓ and the model there in the same round
-                    (:func:`theory.sweep.subspace_sweep`: the online normaliser, so that neither
-                    waits for the global lse); its softmax and loss then take no round
-    ``model_at``    the model found by ``trial``, with r, q, v formed with the next round
+    ``trial``       z + Z y, a new BlockVector, with ℓ's sums there in the same round
+                    (:func:`theory.sweep.point_sums`: the online normaliser, so that they need not
+                    wait for the global lse); its softmax and loss then take no round
+    ``model_at``    :meth:`model` at a trial point, its r, q, v computed with the same round
     ``push``        Z ← [Z₀, Z y, Z₁ …]: the step's image as the newest memory column
 
     The solver's points are :class:`ZPoint`; the buffers the in-memory workspace passes to the
@@ -326,23 +326,18 @@ class EngineZSpace:
         return _merged_model(res, parts)
 
     def model_at(self, loss, pt, k: int):
-        """The model at a trial point of k columns (``pt.model``, found by :meth:`trial`), its r,
-        q, v formed on the blocks with the next round (``pt.derivs``)."""
+        """:meth:`model` at a trial point, its r, q, v formed with the same round (``pt.derivs``)."""
         pt.derivs = r, parts = loss.derivatives(pt.z, pt.sm.f)
-        if pt.model is None or pt.model[0].shape != (k,):
-            return self.model(r, parts, k)
-        return pt.model
+        return self.model(r, parts, k)
 
     def trial(self, z, y, busy=()) -> ZPoint:
         """A new point at ``z + Z y`` with its lse, ℓ's sums and each block's exp(z_k − m_k)
-        (``z.sums["swept"]``, made f by :meth:`EngineLoss.softmax`) and the subspace model there,
-        in one round."""
+        (``z.sums["swept"]``, made f by :meth:`EngineLoss.softmax`), in one round."""
         eng = self.engine
         pt, e = ZPoint(eng.new()), eng.new()
-        res = eng.map(Block.trial_model, pt.z.key, e.key, z.key, self.Z.key, y)
-        sw, Hy = subspace_model_from(*merge_subspace(res))
-        pt.z.sums["swept"] = (sw.lse, sw.sums, e, [p.m for p, _ in res])
-        pt.model = (sw.grad, Hy)
+        res = eng.map(Block.trial_point, pt.z.key, e.key, z.key, self.Z.key, y)
+        sw = finish(merge_all(res))
+        pt.z.sums["swept"] = (sw.lse, sw.sums, e, [p.m for p in res])
         return pt
 
     def push(self, y) -> None:

@@ -30,17 +30,16 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from array_api_compat import device as array_device
 
 from theory.linalg import to_host
-from theory.loss import ArrayOps, kappa, parts_from_sums
+from theory.loss import ArrayOps, parts_from_sums
 
 CHUNK_BYTES = 1 << 20  # a chunk of A: read twice while it stays in one core's L2 (docs/solver.md)
 SWEEP_MIN_BYTES = 1 << 26  # solvers sweep beyond 64 MiB of A, past the L3 cache (docs/solver.md)
-SUBSPACE_CHUNK_ROWS = 1 << 15  # rows of a chunk of subspace_sweep (docs/solver.md)
 SUMS = ("u", "ub", "u2", "bzm", "wz2", "b", "b2")
 """The sums of a :class:`Partial`: Σu, Σ u b, Σ u², Σ b (z − m), Σ w² z², Σ b, Σ b²."""
 
@@ -162,75 +161,20 @@ def merge_all(partials) -> Partial:
     return functools.reduce(merge, partials)
 
 
-def subspace_sweep(Z, z, b, w2, rows: int | None = None):
-    """ℓ and the subspace model at a trial point ``z`` (m,) of :mod:`theory.subspace`, with the
-    images Z (m, k) in A's place. Returns ``(Partial, H, u)``: the :class:`Partial` whose
-    ``G = Zᵀ [u, u ∘ b, u², w² ∘ z − b]`` (k, 4) gives ℓ and ``gy = Zᵀ r`` through :func:`finish`;
-    ``H = [Zᵀ diag(c) Z for c = u, u ∘ b, u², w²]`` (4, k, k), from which
-    :func:`subspace_model_from` forms ``Zᵀ diag(v) Z`` (v = 2f² − f ∘ b + (s − <1, t>) f + w² is
-    linear in u, u ∘ b, u² and w²); and ``u = exp(z − m)`` itself, so that f = u e^{m − lse} needs
-    no second exp. In chunks of ``rows`` rows (default :data:`SUBSPACE_CHUNK_ROWS`; on a device
-    other than the CPU one chunk), so that a chunk's seven vectors stay in cache; numpy or
-    torch."""
-    ops, (n, k) = ArrayOps(Z), Z.shape
-    rows = _rows(Z, SUBSPACE_CHUNK_ROWS if rows is None else rows)
-    pairs = [(i, j) for i in range(k) for j in range(i, k)]
-    R = ops.empty(z[:rows], 4)  # a chunk's u, u ∘ b, u², w² ∘ z − b
-    P = ops.empty(z[:rows], len(pairs))  # a chunk's products of Z's columns
-    u_all, Zt = ops.empty(z), Z.T
+def point_sums(z, b, w2) -> tuple[Partial, Any]:
+    """ℓ's sums at a point z (m,) whose image under A is not needed (a trial point of
+    :mod:`theory.subspace`), relative to ``m = max z``: the :class:`Partial` with an empty G
+    (:func:`merge` and :func:`finish` give lse and ℓ's sums from the blocks' partials in one
+    round, the online normaliser), and ``u = exp(z − m)``, so that f = u e^{m − lse} needs no
+    second exp. numpy or torch."""
+    ops = ArrayOps(z)
     m = float(z.max())
-    acc, G, HP = np.zeros(7), np.zeros((4, k)), np.zeros((4, len(pairs)))
-    for i in range(0, n, rows):
-        j = min(i + rows, n)
-        zk, bk, w2k, c = z[i:j], b[i:j], w2[i:j], j - i
-        u, ub, u2, r = R[0, :c], R[1, :c], R[2, :c], R[3, :c]
-        ops.sub(zk, m, out=u)
-        acc[3] += float(bk @ u)  # Σ b (z − m)
-        ops.exp(u, out=u)
-        u_all[i:j] = u
-        ops.mul(u, bk, out=ub)
-        ops.mul(u, u, out=u2)
-        ops.mul(w2k, zk, out=r)
-        acc[4] += float(r @ zk)  # Σ w² z²
-        r -= bk
-        for p, (a, e) in enumerate(pairs):
-            ops.mul(Zt[a, i:j], Zt[e, i:j], out=P[p, :c])
-        G += to_host(ops.dot(R[:, :c], Z[i:j]))
-        HP[:3] += to_host(ops.dot(R[:3, :c], P[:, :c].T))
-        HP[3] += to_host(ops.dot(w2k, P[:, :c].T))
-        acc[:3] += to_host(R[:3, :c].sum(1))
-    acc[5], acc[6] = float(b.sum()), float(b @ b)
-    H = np.empty((4, k, k))
-    for p, (a, e) in enumerate(pairs):
-        H[:, a, e] = H[:, e, a] = HP[:, p]
-    return Partial(m, acc, G.T), H, u_all
-
-
-def merge_subspace(results) -> tuple[Partial, np.ndarray]:
-    """The blocks' ``(Partial, H)`` of :func:`subspace_sweep` merged, in order: H's u and u ∘ b
-    terms rescaled as G's, its u² term squared, its w² term as it is (the merged maximum is
-    ``Partial.m``)."""
-    p = merge_all([r[0] for r in results])
-    H = np.zeros_like(results[0][1])
-    for q, Hq in results:
-        c = math.exp(q.m - p.m)
-        H += Hq * np.array([c, c, c * c, 1.0])[:, None, None]
-    return p, H
-
-
-def subspace_model_from(p: Partial, H: np.ndarray) -> tuple[Swept, np.ndarray]:
-    """``(Swept, Hy)`` from a merged :func:`subspace_sweep`: ``Swept.grad`` is gy = Zᵀ r and
-    ``Hy = Zᵀ diag(v) Z + κ Zᵀf fᵀZ − Zᵀq fᵀZ − Zᵀf qᵀZ`` (:func:`theory.loss.subspace_model`),
-    with f = u/α, q = 2f² − f ∘ b, v of :func:`subspace_sweep` and κ of :func:`theory.loss.kappa`
-    (L_exp's weight 1, as on every engine)."""
-    sw = finish(p)
-    su, s = float(p.sums[0]), float(p.sums[5])
-    ZVZ = 2.0 * H[2] / (su * su) - H[1] / su + (s - sw.sums["tsum"]) * H[0] / su + H[3]
-    Zf = p.G[:, 0] / su
-    Zq = 2.0 * p.G[:, 2] / (su * su) - p.G[:, 1] / su
-    qf = np.outer(Zq, Zf)
-    k = kappa(1.0, sw.sums["ff"], sw.sums["bf"], s)
-    return sw, ZVZ + k * np.outer(Zf, Zf) - (qf + qf.T)
+    u = ops.sub(z, m, out=ops.empty(z))
+    bzm = float(b @ u)  # Σ b (z − m), free of the <b, z> − s lse cancellation
+    ops.exp(u, out=u)
+    wz2 = float((w2 * z) @ z)
+    sums = [float(u.sum()), float(b @ u), float(u @ u), bzm, wz2, float(b.sum()), float(b @ b)]
+    return Partial(m, np.array(sums), np.zeros((0, 4))), u
 
 
 class Swept(NamedTuple):

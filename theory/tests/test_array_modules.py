@@ -9,7 +9,7 @@ import torch
 
 from theory.linalg import countsketch, gaussian_sketch, ratio_range, row_norms2, sample_rows
 from theory.loss import HessianParts, SoftmaxLoss
-from theory.sweep import finish, subspace_sweep, sweep
+from theory.sweep import finish, point_sums, sweep
 
 N, D = 3000, 6
 
@@ -59,15 +59,12 @@ def test_the_sweep_is_the_same_on_both(arrays):
     np.testing.assert_allclose(got.grad, ref.grad, rtol=1e-12, atol=1e-15)
 
 
-def test_the_subspace_sweep_is_the_same_on_both(arrays):
+def test_a_points_sums_are_the_same_on_both(arrays):
     _, b, w, _, z = arrays
-    Z = np.random.default_rng(2).standard_normal((N, 3))
-    (p, H, u) = subspace_sweep(Z, z, b, w * w)
-    (p_t, H_t, u_t) = subspace_sweep(t(Z), t(z), t(b), t(w * w))
+    p, u = point_sums(z, b, w * w)
+    p_t, u_t = point_sums(t(z), t(b), t(w * w))
     assert p_t.m == p.m
     np.testing.assert_allclose(p_t.sums, p.sums, rtol=1e-12)
-    np.testing.assert_allclose(p_t.G, p.G, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(H_t, H, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(host(u_t), u, rtol=1e-14)
 
 

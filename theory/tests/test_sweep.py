@@ -168,44 +168,34 @@ def test_the_hessian_vector_product_in_one_sweep_is_the_two_pass_one():
 
 
 @pytest.mark.parametrize("z_max", [0.0, 1.0, 30.0, 1e4])
-def test_the_subspace_model_in_one_round_is_the_row_by_row_one(z_max):
-    """ℓ, lse, gy = Zᵀ r and Hy = Zᵀ B Z at a trial point from the blocks' u-sums (any blocking),
-    against softmax, r and B's parts formed row by row and ``subspace_model``."""
-    from theory.loss import SoftmaxLoss, subspace_model
-    from theory.sweep import merge_subspace, subspace_model_from, subspace_sweep
+def test_a_points_sums_over_blocks_give_the_loss_and_softmax(z_max):
+    """``point_sums`` on any blocking, merged and finished: ℓ, lse and the sums that r and κ
+    need, against the z-space loss; f = u e^{m_k − lse} per block without a second exp."""
+    from theory.loss import SoftmaxLoss
+    from theory.sweep import point_sums
 
     rng = np.random.default_rng(11)
     n = 3000
     z = rng.standard_normal(n)
     z *= z_max / max(np.abs(z).max(), 1e-300)
-    Z, b, w = rng.standard_normal((n, 2)), rng.dirichlet(np.ones(n)), rng.uniform(0, 1, n)
+    b, w = rng.dirichlet(np.ones(n)), rng.uniform(0, 1, n)
     loss = SoftmaxLoss(b, w)
     sm = loss.softmax(z)
-    r, parts = loss.derivatives(z, sm.f)
-    gy, Hy = subspace_model(parts, *parts.subspace_sums(Z, r))
-    for cuts, rows in (((0, n), None), ((0, 1, 1700, n), 700), ((0, 999, 2000, n), 64)):
-        res = [
-            subspace_sweep(Z[i:j], z[i:j], b[i:j], (w * w)[i:j], rows=rows)
-            for i, j in zip(cuts[:-1], cuts[1:])
-        ]
-        u = np.concatenate([u for _, _, u in res])
-        sw, H = subspace_model_from(*merge_subspace([(p, H) for p, H, _ in res]))
+    exp2, bzl, wz2, tsum, ff, bf = loss.sums(z, sm.f, sm.lse, full=True)
+    for cuts in ((0, n), (0, 1, 1700, n), (0, 999, 2000, n)):
+        res = [point_sums(z[i:j], b[i:j], (w * w)[i:j]) for i, j in zip(cuts[:-1], cuts[1:])]
+        sw = finish(merge_all([p for p, _ in res]))
         assert sw.loss == pytest.approx(loss.value(z, sm), rel=1e-13, abs=1e-15)
         assert sw.lse == pytest.approx(sm.lse, rel=1e-15, abs=1e-15)
-        # gy's terms cancel near a minimiser: rounding of their scale |Z|ᵀ(f + |b| + |w² z|)
-        scale = np.abs(Z).T @ (sm.f + b + w * w * np.abs(z))
-        assert np.all(np.abs(sw.grad - gy) <= 1e-13 * scale)
-        np.testing.assert_allclose(H, Hy, rtol=1e-12, atol=1e-13 * np.abs(Hy).max())
-        # f = u e^{m_k − lse} per block: the softmax without a second exp
-        scale_k = np.concatenate(
-            [np.full(j - i, np.exp(p.m - sw.lse)) for (p, _, _), i, j in zip(res, cuts, cuts[1:])]
-        )
-        np.testing.assert_allclose(u * scale_k, sm.f, rtol=1e-13, atol=1e-300)
+        got = [sw.sums[k] for k in ("exp2", "bzl", "wz2", "tsum", "ff", "bf")]
+        assert got == pytest.approx([exp2, bzl, wz2, tsum, ff, bf], rel=1e-12, abs=1e-15)
+        f = np.concatenate([u * np.exp(p.m - sw.lse) for p, u in res])
+        np.testing.assert_allclose(f, sm.f, rtol=1e-13, atol=1e-300)
 
 
 def test_a_trial_point_of_the_subspace_solver_takes_one_round():
-    """On an engine a trial point's z, ℓ and subspace model come in one round, and its softmax,
-    r, q, v ride with the next: the default takes the in-memory iterations to the same loss."""
+    """On an engine a trial point's z and ℓ come in one round, its softmax with the next, and its
+    model in one more: the default takes the in-memory iterations to the same loss."""
     ref = make_instance("sparse", 20000, 8, seed=5).prob
     eng = LocalEngine.from_arrays(ref.A, ref.b, ref.w, blocks=3, workers=2)
     prob = EngineRegression(eng)
@@ -216,8 +206,9 @@ def test_a_trial_point_of_the_subspace_solver_takes_one_round():
     pt = ws.trial(z, np.array([0.05]))
     pt.sm = sm = prob.loss_z.softmax(pt.z)
     value = prob.loss_z.value(pt.z, sm)
-    gy, Hy = ws.model_at(prob.loss_z, pt, 1)
     assert eng.rounds - before == 1
+    gy, Hy = ws.model_at(prob.loss_z, pt, 1)
+    assert eng.rounds - before == 2
     x = np.full(8, 0.1) + 0.05
     assert value == pytest.approx(ref.loss(x), rel=1e-13)
     assert gy[0] == pytest.approx(ref.gradient(x).sum(), rel=1e-10)
