@@ -18,7 +18,8 @@ the block's rows, given the global numbers the driver merges (arXiv 2306.04933, 
 
 and, for the sketched solvers, the subspace workspace (``matvec_into`` A u into a column of Z,
 ``subspace_model`` Z_kᵀ[r, f, q] (k, 3) and Z_kᵀ diag(v_k) Z_k (k, k), ``trial_point`` z + Z y
-with ℓ's sums there in one round (theory.sweep.point_sums), ``push_image``) and the sketches (``positive_part`` v₊ and the Gram of the rows v < 0,
+with ℓ's sums there in one round (theory.sweep.point_sums), ``push_image``) and the sketches
+(``positive_part`` v₊ and the Gram of the rows v < 0,
 ``countsketch`` / ``gaussian_sketch`` S_k diag(√v_k) A_k (s, d), ``row_norms2`` ℓ = ||A_k Ω||²
 kept on the block, ``drift``, ``sample_gram`` Σ_sampled c_i v_i a_i a_iᵀ / (s p_i) (d, d)); a
 kernel that draws random numbers seeds them with ``(seed, k)``, the driver's seed and the block's
