@@ -117,6 +117,7 @@ class Block:
         self.b = b
         self.loss = SoftmaxLoss(b, self.w)
         self.w2 = self.loss.w2
+        self.b_sums = (self.host(b.sum()), self.host(b @ b))  # Σ b_k, Σ b_k²: every point's
 
     def scale_b(self, c: float) -> None:
         """``b_k ← c b_k`` (normalising b generated on the workers)."""
@@ -159,10 +160,8 @@ class Block:
     def softmax_finish(self, z: str, e: str, f: str, c: float, lse: float):
         """``vec[f] = c e_k`` (``vec[e]`` dropped), and the block's six sums of
         :meth:`~theory.loss.SoftmaxLoss.sums` (an array, summed over blocks)."""
-        fk = self.vec.pop(e)
-        fk *= c
-        self.vec[f] = fk
-        return np.array(self.loss.sums(self.vec[z], fk, lse, full=True))
+        self.scale_into(e, f, c)
+        return np.array(self.loss.sums(self.vec[z], self.vec[f], lse, full=True))
 
     def derivatives(self, z: str, f: str, keys, s: float, tsum: float) -> None:
         """``vec[keys[0]] = r``, and with three keys ``q``, ``v`` too
@@ -254,7 +253,7 @@ class Block:
         ``vec[e] = exp(z_k − m_k)``, for :meth:`scale_into`."""
         y = self.dev(y)
         zt = self.vec[out] = self.vec[Z][:, : y.shape[0]] @ y + self.vec[z]
-        p, self.vec[e] = point_sums(zt, self.b, self.w2)
+        p, self.vec[e] = point_sums(zt, self.b, self.w2, self.b_sums)
         return p
 
     def scale_into(self, e: str, f: str, c: float) -> None:

@@ -161,19 +161,21 @@ def merge_all(partials) -> Partial:
     return functools.reduce(merge, partials)
 
 
-def point_sums(z, b, w2) -> tuple[Partial, Any]:
+def point_sums(z, b, w2, b_sums=None) -> tuple[Partial, Any]:
     """ℓ's sums at a point z (m,) whose image under A is not needed (a trial point of
     :mod:`theory.subspace`), relative to ``m = max z``: the :class:`Partial` with an empty G
     (:func:`merge` and :func:`finish` give lse and ℓ's sums from the blocks' partials in one
     round, the online normaliser), and ``u = exp(z − m)``, so that f = u e^{m − lse} needs no
-    second exp. numpy or torch."""
+    second exp. ``b_sums``: ``(Σ b, Σ b²)``, the same at every point (computed when None).
+    numpy or torch."""
     ops = ArrayOps(z)
     m = float(z.max())
     u = ops.sub(z, m, out=ops.empty(z))
     bzm = float(b @ u)  # Σ b (z − m), free of the <b, z> − s lse cancellation
     ops.exp(u, out=u)
     wz2 = float((w2 * z) @ z)
-    sums = [float(u.sum()), float(b @ u), float(u @ u), bzm, wz2, float(b.sum()), float(b @ b)]
+    sb, sb2 = (float(b.sum()), float(b @ b)) if b_sums is None else b_sums
+    sums = [float(u.sum()), float(b @ u), float(u @ u), bzm, wz2, sb, sb2]
     return Partial(m, np.array(sums), np.zeros((0, 4))), u
 
 
