@@ -34,8 +34,9 @@ import scipy
 
 from theory.bounds import B_norm_bound
 from theory.instances import make_instance
+from theory.linalg import approximate_leverage_scores
 from theory.preconditioner import range_corrected
-from theory.sketch import ApproximateLeverage, approximate_leverage_scores, exact_leverage_scores
+from theory.sketch import ApproximateLeverage, exact_leverage_scores
 from theory.solve import DEFAULT_METHOD, SCIPY_METHODS, solve
 
 TOL = 1e-8

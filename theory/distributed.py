@@ -48,11 +48,17 @@ import math
 import numpy as np
 
 from theory.blocks import Block
-from theory.engine import BlockVector, Engine, add_up
+from theory.engine import BlockVector, Engine, Kernel, add_up
+from theory.linalg import JL_BLOCK_ROWS, PRECOND_ROWS_PER_D, jl_map
 from theory.loss import HessianParts, Softmax, kappa, parts_from_sums, subspace_model
 from theory.regression import Regression
 from theory.rows import RowMatrix
 from theory.sweep import finish, merge_all, pays
+
+
+def _block_seed(rng: np.random.Generator) -> int:
+    """The driver's draw that, with a block's index k, seeds that block's randomness."""
+    return int(rng.integers(2**63 - 1))
 
 
 class Stack:
@@ -117,8 +123,16 @@ class EngineRows(RowMatrix):
         return math.sqrt(self.engine.sum(Block.image_sumsq, np.asarray(U, dtype=np.float64)))
 
     def amax_abs(self, z) -> float:
-        """``max_i |z_i|`` (one round)."""
-        return max(self.engine.map(Block.amax, z.key, True))
+        """``max_i |z_i|``: ``z.sums["amax"]`` where known (``split_positive``'s v₊), else one
+        round."""
+        if "amax" not in z.sums:
+            z.sums["amax"] = max(self.engine.map(Block.amax, z.key, True))
+        return z.sums["amax"]
+
+    def ratio_range(self, v, ref, floor: float) -> tuple[float, float]:
+        """The extreme ratios over the blocks (one round)."""
+        res = self.engine.map(Block.drift, v.key, ref.key, floor)
+        return max(hi for hi, _ in res), min(lo for _, lo in res)
 
     def scale_rows(self, v, Y):
         """``v[:, None] ∘ Y`` (n, j) as a new BlockVector (rides with the next round)."""
@@ -131,17 +145,65 @@ class EngineRows(RowMatrix):
         return EngineZSpace(self.engine, cols)
 
     def split_positive(self, v):
-        """``(v₊, N)``, one round: v₊ = max(v, 0) a BlockVector (``sums["max"]``: its largest
+        """``(v₊, N)``, one round: v₊ = max(v, 0) a BlockVector (``sums["amax"]``: its largest
         entry), and N the per-block Grams of the negative rows summed in block order (None when
         v ≥ 0)."""
         eng = self.engine
         res = eng.map(Block.positive_part, (out := eng.new()).key, v.key)
-        out.sums["max"] = max(0.0, *(top for top, _, _ in res))
+        out.sums["amax"] = max(0.0, *(top for top, _, _ in res))
         grams = [g for _, count, g in res if count]
         return out, (add_up(grams) if grams else None)
 
     def frobenius(self):
         return math.sqrt(self.engine.sum(Block.sumsq))
+
+    # -- the sketches' work on the blocks: randomness from a driver-drawn seed and the block index
+
+    def countsketch(self, v, s: int, rng: np.random.Generator) -> np.ndarray:
+        """``S diag(√v) A = Σ_k S_k diag(√v_k) A_k`` (s, d): one round, (s, d) per block."""
+        return self._project(Block.countsketch, v, s, rng)
+
+    def gaussian_sketch(self, v, s: int, rng: np.random.Generator) -> np.ndarray:
+        return self._project(Block.gaussian_sketch, v, s, rng)
+
+    def _project(self, kernel: Kernel, v, s: int, rng) -> np.ndarray:
+        """Each block draws its own columns of S from ``(seed, k)``."""
+        return self.engine.sum(kernel, v.key, s, _block_seed(rng), per_block=self._per_block())
+
+    def leverage_scores(self, v, rng: np.random.Generator) -> BlockVector:
+        """ℓ on the blocks (two rounds): the CountSketch ``S₁ diag(√v) A`` summed over blocks,
+        R and Ω on the driver (:func:`~theory.linalg.jl_map`), then ``ℓ_i = ||a_iᵀ Ω/scale||²``
+        kept on the blocks. ℓ is the in-memory one divided by ``scale²``: p ∝ v ∘ ℓ is unchanged."""
+        SM = self.countsketch(v, PRECOND_ROWS_PER_D * self.shape[1], rng)
+        Omega, scale = jl_map(SM, rng)
+        ell = self.engine.new()
+        self.engine.later(Block.row_norms2, ell.key, Omega / scale, JL_BLOCK_ROWS)
+        return ell
+
+    def sample_gram(self, v, ell, s: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """Per-block multinomial: the driver draws the counts ``(s_k) ~ Multinomial(s, P_k / P)``,
+        ``P_k = Σ_{i ∈ k} v_i ℓ_i`` (one round; ``m_k`` for uniform, none), then block k draws its
+        s_k rows i.i.d. from ``p_i / P_k`` (seeded by ``(seed, k)``). That is exactly the
+        in-memory distribution (s i.i.d. draws from p, grouped by block): the same expectation
+        ``Aᵀ diag(v) A`` and sampling lemma; only the random stream differs."""
+        eng = self.engine
+        if ell is None:
+            mass = np.array([j - i for i, j in eng.bounds], dtype=np.float64)
+        else:
+            mass = np.array([m for (m,) in eng.map(Block.dots, [(v.key, ell.key)])])
+        total = float(np.sum(mass))
+        if not total > 0:
+            raise ValueError("the weights v are all zero: there is nothing to sample.")
+        draws = rng.multinomial(s, mass / total).tolist()
+        key = None if ell is None else ell.key
+        per_block = self._per_block(draws)
+        res = eng.map(
+            Block.sample_gram, v.key, key, total, s, _block_seed(rng), per_block=per_block
+        )
+        return add_up([h for h, _ in res]), sum(c for _, c in res)
+
+    def _per_block(self, *extra) -> list[tuple]:
+        return [(k, *(e[k] for e in extra)) for k in range(len(self.engine.bounds))]
 
 
 class EngineParts(HessianParts):

@@ -156,9 +156,71 @@ def gaussian_sketch(A, v, s: int, rng: np.random.Generator):
     return to_host(xp.asarray(S, device=array_device(A)) @ (xp.sqrt(v)[:, None] * A))
 
 
+# -- leverage scores (theory.sketch.ApproximateLeverage) ---------------------------------------
+
+JL_COLUMNS = 16  # columns of the Gaussian G in τ̃_i = ||a_iᵀ R⁻¹ G||² (Johnson–Lindenstrauss).
+JL_BLOCK_ROWS = 2048  # rows of A cast to float32 at a time for A (R⁻¹G): a block stays in cache.
+PRECOND_ROWS_PER_D = 2  # CountSketch rows per column for the R of ApproximateLeverage (s₁ = 2d).
+RANK_FLOOR = 1e-12  # Cholesky pivots² below this fraction of the largest: M is rank-deficient.
+
+
+def approximate_leverage_scores(A, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``ℓ_i = ||a_iᵀ R⁻¹ G||²`` (n,), so that ``v_i ℓ_i ≈ τ_i`` (Drineas et al. 2012, Alg. 1).
+
+    R (d, d) is the Cholesky factor of ``(S₁M)ᵀ(S₁M)`` for a CountSketch S₁ with s₁ = 2d rows
+    (Clarkson–Woodruff 2013), so ``M R⁻¹`` has nearly orthonormal columns; G (d, k) is Gaussian,
+    k = min(d, 16), so ``||m_iᵀ R⁻¹ G||² ≈ ||m_iᵀ R⁻¹||²`` (Johnson–Lindenstrauss). Cost: two
+    passes over A (the sparse product and ``A (R⁻¹G)``, (n, k)) plus O(s₁ d² + d³) — about two
+    gradient evaluations. The product ``A (R⁻¹G)`` runs in float32, in blocks of
+    ``JL_BLOCK_ROWS`` rows (faster than float64; docs/solver.md, "Measured constants"): the
+    scores, which only set sampling probabilities, change by ~1e-6 relative (if A overflows float32, the product is redone in
+    float64). ℓ does not depend on v beyond R, which is what lets the solver reuse it.
+    """
+    d = A.shape[1]
+    SM = countsketch(A, v, PRECOND_ROWS_PER_D * d, rng)  # (s₁, d)
+    Omega, scale = jl_map(SM, rng)
+    return row_norms2(A, Omega / scale, JL_BLOCK_ROWS) * scale**2
+
+
+def jl_map(SM: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """``(Ω, scale)``: ``Ω = R⁻¹ G`` (d, k) for the Cholesky factor R of ``(S₁M)ᵀ(S₁M)`` given
+    ``SM = S₁ M`` (s₁, d), and ``scale = max |Ω|`` (float32 holds Ω/scale in [-1, 1]); see
+    :func:`approximate_leverage_scores`."""
+    d = SM.shape[1]
+    C = gram(SM)
+    C[np.diag_indices(d)] += 1e-14 * np.trace(C) / d + 1e-300  # rank-deficient M: a tiny ridge
+    R = np.linalg.cholesky(C).T  # (d, d), upper: RᵀR = C
+    k = min(d, JL_COLUMNS)
+    r = np.abs(np.diag(R))
+    if r.min() ** 2 > RANK_FLOOR * r.max() ** 2:
+        G = rng.standard_normal((d, k)) / math.sqrt(k) if k < d else np.eye(d)
+        Omega = np.linalg.solve(R, G)  # (d, k)
+    else:  # rank-deficient M (zero or duplicated columns): R⁻¹ would blow up null(M); use C⁺
+        Omega = _pseudo_inverse_root(C, k, rng)
+    return Omega, float(np.max(np.abs(Omega))) or 1.0
+
+
+def _pseudo_inverse_root(C: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``Ω = W G`` (d, k') with ``W Wᵀ = C⁺`` (eigenvalues ≤ RANK_FLOOR·max left out), G (r, k')
+    Gaussian, so that ``||a_iᵀ Ω||² ≈ a_iᵀ C⁺ a_i`` on the row space of M."""
+    lam, V = np.linalg.eigh(C)
+    keep = lam > RANK_FLOOR * lam[-1]
+    W = V[:, keep] / np.sqrt(lam[keep])  # (d, r)
+    r = W.shape[1]
+    return W @ (rng.standard_normal((r, k)) / math.sqrt(k) if k < r else np.eye(r))
+
+
 def to_host(a) -> np.ndarray:
     """An array of any array module (numpy, torch on any device) as float64 numpy."""
     return np.asarray(to_device(a, "cpu"), dtype=np.float64)
+
+
+def probabilities(scores: np.ndarray) -> np.ndarray:
+    """``p = scores / Σ scores`` (n,) for non-negative scores; ValueError when they are all zero."""
+    total = float(np.sum(scores))
+    if not total > 0:
+        raise ValueError("the weights v are all zero: there is nothing to sample.")
+    return scores / total
 
 
 def sample_rows(p: np.ndarray, draws: int, s: int, rng: np.random.Generator):

@@ -169,7 +169,6 @@ class SketchedNewtonSolver(NewtonSolver):
     def update_hessian(self, state):
         H, sk = sketched_hessian(self.rows, state.parts, self._sketch, self._s, self.rng)
         self.count_hessians()
-        self.count_sketch(sk)
         H = SPDSolver(H)
         self.check_fallback(H, SKETCH_HINT)
         return Model(H, float(sk.size), sk.leverage_time)

@@ -12,7 +12,12 @@ is reached through six operations, and nothing else in the package looks at how 
     A.array()               all of A as one ndarray (only where ``in_memory``; the SRTT needs it)
 
 and three conveniences with defaults in terms of those: ``zero_image()`` (A 0, no pass),
-``image_norm(U)`` = ||A U||_F and ``frobenius()`` = ||A||_F (one pass each).
+``image_norm(U)`` = ||A U||_F and ``frobenius()`` = ||A||_F (one pass each). The vector
+operations the solvers do outside the loss (``amax_abs``, ``scale_rows``, ``split_positive``,
+``ratio_range``, ``zspace``) and the sketches' work on the rows (``countsketch``,
+``gaussian_sketch``, ``leverage_scores``, ``sample_gram``: :mod:`theory.sketch`) are methods
+too, so that each runs where the vectors and rows live: in memory here, on the blocks for an
+engine's rows.
 
 :func:`as_rows` and :func:`split_rows` are the places that look at the type of A: an ndarray (a
 ``numpy.memmap`` included) becomes :class:`DenseRows`, a :class:`RowMatrix` is kept; row blocks (a
@@ -33,7 +38,15 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from theory.linalg import weighted_gram
+from theory.linalg import (
+    approximate_leverage_scores,
+    countsketch,
+    gaussian_sketch,
+    probabilities,
+    ratio_range,
+    sample_rows,
+    weighted_gram,
+)
 from theory.validation import as_float64
 
 DEFAULT_BLOCK_ROWS = 65536  # rows per block of a memmap split by split_rows: 32 MiB at d = 64
@@ -102,6 +115,34 @@ class RowMatrix(ABC):
         neg = np.flatnonzero(v < 0)
         N = weighted_gram(self.take_rows(neg), v[neg]) if neg.size else None
         return np.maximum(v, 0.0), N
+
+    def ratio_range(self, v, ref, floor: float) -> tuple[float, float]:
+        """``(max, min)`` of ``max(v, floor) / max(ref, floor)`` (the leverage scores' drift test)."""
+        return ratio_range(v, ref, floor)
+
+    # -- the sketches' work on the rows (theory.sketch), where the rows live ----------------------
+    # (here for A in memory; an engine's rows override them with per-block kernels)
+
+    def countsketch(self, v, s: int, rng: np.random.Generator) -> np.ndarray:
+        """``S diag(√v) A`` (s, d) for a CountSketch S: one pass."""
+        return countsketch(self.array(), v, s, rng)
+
+    def gaussian_sketch(self, v, s: int, rng: np.random.Generator) -> np.ndarray:
+        """``S diag(√v) A`` (s, d) for a Gaussian S, entries N(0, 1/s): one pass."""
+        return gaussian_sketch(self.array(), v, s, rng)
+
+    def leverage_scores(self, v, rng: np.random.Generator):
+        """ℓ (n,) with ``v_i ℓ_i ≈ τ_i`` (:func:`theory.linalg.approximate_leverage_scores`): two
+        passes."""
+        return approximate_leverage_scores(self.array(), v, rng)
+
+    def sample_gram(self, v, ell, s: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """``(Σ_sampled c_i v_i a_i a_iᵀ / (s p_i), distinct rows read)`` (d, d) for s i.i.d. draws
+        with ``p ∝ v ∘ ℓ`` (``1/n`` for ``ell`` None): a row-sampled Hessian, O(s d²), no pass."""
+        n = self.shape[0]
+        p = np.full(n, 1.0 / n) if ell is None else probabilities(v * ell)
+        idx, scale = sample_rows(p, s, s, rng)
+        return weighted_gram(self.take_rows(idx), v[idx] * scale), idx.size
 
     def array(self) -> np.ndarray:
         """All of A (n, d) in memory."""
@@ -195,8 +236,8 @@ def as_rows(A) -> RowMatrix:
 
 class CountedRows(RowMatrix):
     """A view of a RowMatrix that counts full passes over its rows in ``passes``: one per
-    ``matvec``, ``rmatvec``, ``weighted_gram`` and ``blocks()`` sweep; ``take_rows`` reads only
-    the rows asked for and counts none. A solver makes one for its own solve (its counter is the
+    ``matvec``, ``rmatvec``, ``weighted_gram``, ``blocks()`` sweep and sketch projection, two per
+    ``leverage_scores``; ``take_rows`` and ``sample_gram`` read only the rows drawn and count none. A solver makes one for its own solve (its counter is the
     solver's, so the shared A stays free of state)."""
 
     def __init__(self, A: RowMatrix):
@@ -249,3 +290,21 @@ class CountedRows(RowMatrix):
 
     def zspace(self, cols, in_memory):
         return self.inner.zspace(cols, in_memory)
+
+    def ratio_range(self, v, ref, floor):
+        return self.inner.ratio_range(v, ref, floor)
+
+    def countsketch(self, v, s, rng):
+        self.passes += 1
+        return self.inner.countsketch(v, s, rng)
+
+    def gaussian_sketch(self, v, s, rng):
+        self.passes += 1
+        return self.inner.gaussian_sketch(v, s, rng)
+
+    def leverage_scores(self, v, rng):
+        self.passes += 2
+        return self.inner.leverage_scores(v, rng)
+
+    def sample_gram(self, v, ell, s, rng):
+        return self.inner.sample_gram(v, ell, s, rng)

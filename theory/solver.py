@@ -409,13 +409,7 @@ class Solver(ABC):
         self.check_fallback(P, None)  # a clipped P is still SPD: only the rank of A is news
         if sk is None:
             return P, float(self.prob.n), 0.0
-        self.count_sketch(sk)
         return P, float(sk.size), sk.leverage_time
-
-    def count_sketch(self, sk) -> None:
-        """Count the passes over A a sketch made by engine kernels (``sk.passes``; the row
-        protocol counts its own)."""
-        self.rows.passes += sk.passes
 
     def check_fallback(self, solver, hint: str | None) -> None:
         """If ``solver`` (an :class:`~theory.linalg.SPDSolver`) fell back, find the cause: when its

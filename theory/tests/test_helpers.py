@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from theory.blocks import block_bounds
+from theory.linalg import jl_map
 from theory.newton_cg import _to_boundary
 from theory.preconditioner import PreconditionerPolicy
-from theory.sketch import bernstein_size, drifted, jl_map
+from theory.rows import as_rows
+from theory.sketch import bernstein_size, drifted
 
 # -- _to_boundary: τ ≥ 0 with ||p + τ d|| = Δ ------------------------------------------------------
 
@@ -110,31 +112,35 @@ def test_policy_builds_the_exact_p_from_the_callers_hessian():
 
 # -- drifted: some v_i / v_ref_i outside [1/γ, γ] --------------------------------------------------
 
+MEMORY = as_rows(np.zeros((1, 1)))  # rows in memory: v, v_ref are ndarrays
+
 
 def test_drifted_without_gamma_is_always_true():
     v = np.array([1.0, 2.0, 3.0])
-    assert drifted(v, v, None)
+    assert drifted(MEMORY, v, v, None)
 
 
 def test_drifted_bounds_are_inclusive_in_both_directions():
     v_ref = np.array([1.0, 2.0, 4.0, 8.0])
-    assert not drifted(v_ref, v_ref, 2.0)
-    assert not drifted(2.0 * v_ref, v_ref, 2.0)  # ratio exactly γ
-    assert not drifted(0.5 * v_ref, v_ref, 2.0)  # ratio exactly 1/γ
+    assert not drifted(MEMORY, v_ref, v_ref, 2.0)
+    assert not drifted(MEMORY, 2.0 * v_ref, v_ref, 2.0)  # ratio exactly γ
+    assert not drifted(MEMORY, 0.5 * v_ref, v_ref, 2.0)  # ratio exactly 1/γ
     up = v_ref.copy()
     up[1] *= 2.01
     down = v_ref.copy()
     down[2] *= 0.49
-    assert drifted(up, v_ref, 2.0) and drifted(down, v_ref, 2.0)
-    assert not drifted(up, v_ref, 2.5)
+    assert drifted(MEMORY, up, v_ref, 2.0) and drifted(MEMORY, down, v_ref, 2.0)
+    assert not drifted(MEMORY, up, v_ref, 2.5)
 
 
 def test_drifted_ignores_rows_of_negligible_weight():
     # floor = 1e-8 · max(v, v_ref) = 1e-8: entries below it count as the floor itself.
     v_ref = np.array([1.0, 0.0, 1.0])
-    assert not drifted(np.array([1.0, 1e-12, 1.0]), v_ref, 2.0)  # both at the floor: ratio 1
-    assert not drifted(np.array([1.0, 1.5e-8, 1.0]), v_ref, 2.0)  # 1.5 × the floor
-    assert drifted(np.array([1.0, 1e-6, 1.0]), v_ref, 2.0)  # 100 × the floor: it moved
+    assert not drifted(
+        MEMORY, np.array([1.0, 1e-12, 1.0]), v_ref, 2.0
+    )  # both at the floor: ratio 1
+    assert not drifted(MEMORY, np.array([1.0, 1.5e-8, 1.0]), v_ref, 2.0)  # 1.5 × the floor
+    assert drifted(MEMORY, np.array([1.0, 1e-6, 1.0]), v_ref, 2.0)  # 100 × the floor: it moved
 
 
 # -- bernstein_size: s = ⌈2 β d (1 + ε/3) ln(2d/δ) / ε²⌉ -------------------------------------------

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from theory.linalg import approximate_leverage_scores
 from theory.sketch import (
     APPROX_LEVERAGE_BETA,
     SKETCHES,
     ApproximateLeverage,
     UniformSampling,
-    approximate_leverage_scores,
     exact_leverage_scores,
     make_sketch,
 )
