@@ -216,13 +216,6 @@ class Block:
         """``[Σ a ∘ c for (a, c) in pairs]`` (keys), an array."""
         return np.array([self.host(self.vec[a] @ self.vec[c]) for a, c in pairs])
 
-    def apply_parts(self, out: str, parts, kappa: float, t: str, ft: float, qt: float) -> None:
-        """``vec[out] = B_k t_k`` for B's parts on the block (keys ``parts`` = diag, f, q) and the
-        global ``fᵀt``, ``qᵀt`` (:meth:`theory.loss.HessianParts.apply_given`)."""
-        diag, f, q = (self.vec[key] for key in parts)
-        B = HessianParts(diag=diag, f=f, q=q, kappa=kappa)
-        self.vec[out] = B.apply_given(self.vec[t], ft, qt)
-
     def image_sumsq(self, U):
         """``||A_k U||_F²``."""
         P = self.A @ self.dev(U)

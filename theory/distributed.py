@@ -11,9 +11,8 @@ parts, objects with the same methods:
 * :class:`EngineLoss` — ℓ in z-space (:mod:`theory.loss`) as two rounds for the softmax and the
   loss (:meth:`~theory.blocks.Block.softmax_stats`, :meth:`~theory.blocks.Block.softmax_finish`)
   and one for r and B's parts, which stay on the blocks.
-* :class:`EngineParts` — B's parts (diagonal + rank ≤ 2) with the vectors on the blocks:
-  ``range`` = ``Aᵀ [f, q]`` one round, ``apply`` = ``B t`` two rounds.
-
+  B's parts (:class:`~theory.loss.HessianParts`) hold BlockVectors: ``range`` = ``Aᵀ [f, q]`` is
+  one round, and ``∇²L v`` one sweep (:meth:`EngineRegression.hessp_sweep`), never ``B t``.
 * :class:`EngineZSpace` — the subspace solver's z-space workspace (:mod:`theory.subspace`):
   Z = A V (n, k) as (m_k, k) pieces; the subspace model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z`` one
   round ((k, 3) and (k, k) per block), a trial point ``z + Z y`` with its softmax statistics one
@@ -27,7 +26,7 @@ parts, objects with the same methods:
 The sketches' engine paths are in :mod:`theory.sketch` ("On an engine"): per-block sampling and
 per-block sketch sums, seeded by a driver-drawn seed and the block index.
 
-Rounds. A kernel that returns nothing (A x into a vector, r, q, v, Z y pushed, B t) does not
+Rounds. A kernel that returns nothing (A x into a vector, r, q, v, Z y pushed) does not
 take a round of its own: it rides with the next round that returns something
 (:meth:`~theory.engine.Engine.later`). What returns something, per block: the softmax statistics
 (m_k, S_k) with z = A x before them, the loss's six sums, g = A_kᵀ r_k (or instead of those
@@ -140,6 +139,10 @@ class EngineRows(RowMatrix):
         self.engine.later(Block.scale_rows, out.key, v.key, Y.key)
         return out
 
+    def columns(self, *vectors):
+        """BlockVectors side by side (a :class:`Stack`), as :meth:`rmatvec` takes them."""
+        return Stack(*vectors)
+
     def zspace(self, cols: int, in_memory=None):
         """The subspace workspace on the blocks (:class:`EngineZSpace`)."""
         return EngineZSpace(self.engine, cols)
@@ -206,26 +209,6 @@ class EngineRows(RowMatrix):
         return [(k, *(e[k] for e in extra)) for k in range(len(self.engine.bounds))]
 
 
-class EngineParts(HessianParts):
-    """:class:`~theory.loss.HessianParts` whose ``diag``, ``f``, ``q`` are BlockVectors."""
-
-    def range(self, A):
-        return A.rmatvec(Stack(self.f, self.q))
-
-    def apply(self, t):
-        """``B t`` as a BlockVector: fᵀt and qᵀt summed over the blocks (one round), then each
-        block's :meth:`~theory.loss.HessianParts.apply_given` (with the next round)."""
-        eng = t.engine
-        ft, qt = eng.sum(Block.dots, [(self.f.key, t.key), (self.q.key, t.key)])
-        out = eng.new()
-        keys = (self.diag.key, self.f.key, self.q.key)
-        eng.later(Block.apply_parts, out.key, keys, self.kappa, t.key, ft, qt)
-        return out
-
-    def dense(self):
-        raise ValueError("B is n×n; an engine never builds it.")
-
-
 class EngineLoss:
     """ℓ(z) of :mod:`theory.loss` for z on an engine: the methods of
     :class:`~theory.loss.SoftmaxLoss` the solvers call, with BlockVectors for (n,) arrays."""
@@ -282,7 +265,7 @@ class EngineLoss:
         r, q, v = eng.new(), eng.new(), eng.new()
         k = kappa(1.0, f.sums["ff"], f.sums["bf"], self.s)
         eng.later(Block.derivatives, z.key, f.key, [r.key, q.key, v.key], self.s, f.sums["tsum"])
-        return r, EngineParts(diag=v, f=f, q=q, kappa=k)
+        return r, HessianParts(diag=v, f=f, q=q, kappa=k)
 
 
 class EngineRegression(Regression):
@@ -309,6 +292,10 @@ class EngineRegression(Regression):
         """On a cluster (a round costs a message per worker) or where A is larger than the cache
         (:func:`theory.sweep.pays`)."""
         return self.engine.remote or pays(self.n, self.d)
+
+    def hessp_sweeps(self) -> bool:
+        """Always: one round for ``∇²L v``, where B's parts applied to ``A v`` take two."""
+        return True
 
     def hessp_sweep(self, parts, v) -> np.ndarray:
         """One round: each block's :meth:`~theory.blocks.Block.hessp_sweep`, summed."""

@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
 
+from theory.rows import as_rows
+
 
 @dataclass(frozen=True)
 class HessianParts:
@@ -43,10 +45,11 @@ class HessianParts:
     q: Any
     kappa: Any  # a float (per group: an array)
 
-    def range(self, A) -> np.ndarray:
+    def range(self, A):
         """``[g, h] = Aᵀ [f, q]`` (d, 2), the low-rank term's range: one pass over A (an ndarray or
-        a :class:`~theory.rows.RowMatrix`)."""
-        return A.T @ np.stack([self.f, self.q], axis=1)
+        a :class:`~theory.rows.RowMatrix`, an engine's included)."""
+        A = as_rows(A)
+        return A.rmatvec(A.columns(self.f, self.q))
 
     def low_rank(self, A, G: np.ndarray | None = None) -> np.ndarray:
         """``Aᵀ (κ f fᵀ − q fᵀ − f qᵀ) A = κ g gᵀ − h gᵀ − g hᵀ`` (d, d), ``G = [g, h]`` (d, 2)
@@ -68,13 +71,9 @@ class HessianParts:
         return ZR, ops.dot(Zt, VZ)
 
     def apply(self, t: np.ndarray) -> np.ndarray:
-        """``B t`` (n,) for t (n,): O(n), no n×n array."""
-        return self.apply_given(t, float(self.f @ t), float(self.q @ t))
-
-    def apply_given(self, t, ft: float, qt: float):
-        """``B t = diag ∘ t + (κ fᵀt − qᵀt) f − (fᵀt) q`` with ``fᵀt`` and ``qᵀt`` given: on an
-        engine's block, the sums over all rows."""
-        return self.rank2_plus(self.diag * t, self.f, self.q, ft, qt)
+        """``B t = diag ∘ t + (κ fᵀt − qᵀt) f − (fᵀt) q`` (n,) for t (n,) in memory: O(n), no n×n
+        array (an engine's problem takes ``∇²L v`` in one sweep instead)."""
+        return self.rank2_plus(self.diag * t, self.f, self.q, float(self.f @ t), float(self.q @ t))
 
     def rank2_plus(self, dt, f, q, ft: float, qt: float):
         """``dt + (κ fᵀt − qᵀt) f − (fᵀt) q``: B t with ``dt = diag ∘ t`` and (f, q), or

@@ -116,6 +116,10 @@ class RowMatrix(ABC):
         N = weighted_gram(self.take_rows(neg), v[neg]) if neg.size else None
         return np.maximum(v, 0.0), N
 
+    def columns(self, *vectors):
+        """(n, j) vectors side by side, as :meth:`rmatvec` takes them."""
+        return np.stack(vectors, axis=1)
+
     def ratio_range(self, v, ref, floor: float) -> tuple[float, float]:
         """``(max, min)`` of ``max(v, floor) / max(ref, floor)`` (the leverage scores' drift test)."""
         return ratio_range(v, ref, floor)
@@ -290,6 +294,9 @@ class CountedRows(RowMatrix):
 
     def zspace(self, cols, in_memory):
         return self.inner.zspace(cols, in_memory)
+
+    def columns(self, *vectors):
+        return self.inner.columns(*vectors)
 
     def ratio_range(self, v, ref, floor):
         return self.inner.ratio_range(v, ref, floor)

@@ -272,7 +272,14 @@ class _Derivatives:
         self.nhev += 1
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(v))):
             return np.full(self.prob.d, math.nan)
-        return self.rows.rmatvec(self._parts(x).apply(self.rows.matvec(v)))
+        parts = self._parts(x)
+        if not self.prob.hessp_sweeps():
+            return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
+        at = self._point(x)
+        if "G" not in at:
+            at["G"] = parts.range(self.rows)
+        self.rows.passes += 1
+        return self.prob.swept_hessp(parts, v, at["G"])
 
 
 def _scipy_options(name: str, max_iter: int, tol: float) -> dict:

@@ -383,18 +383,16 @@ class Solver(ABC):
 
     def hessp(self, state: State, v: np.ndarray) -> np.ndarray:
         """``∇²L(x) v = Aᵀ B (A v)`` (d,): two passes, or where the problem sweeps
-        (:meth:`~theory.regression.Regression.sweeps`) one sweep
-        (:func:`theory.sweep.hessp_sweep`) and, once per state, ``[g, h] = Aᵀ [f, q]``."""
+        (:meth:`~theory.regression.Regression.hessp_sweeps`) one sweep and, once per state,
+        ``[g, h] = Aᵀ [f, q]``."""
         self._counts["nhev"] += 1
         parts = state.parts
-        if not self.prob.sweeps():
+        if not self.prob.hessp_sweeps():
             return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
         if self._range[0] is not state:
             self._range = (state, parts.range(self.rows))
-        G = self._range[1]
         self.rows.passes += 1
-        swept = self.prob.hessp_sweep(parts, v)
-        return parts.rank2_plus(swept[:-2], G[:, 0], G[:, 1], swept[-2], swept[-1])
+        return self.prob.swept_hessp(parts, v, self._range[1])
 
     def count_hessians(self, k: int = 1) -> None:
         """Count k Hessian approximations (sketches) built outside :meth:`hessian`."""

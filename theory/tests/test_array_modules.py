@@ -68,17 +68,14 @@ def test_a_points_sums_are_the_same_on_both(arrays):
     np.testing.assert_allclose(host(u_t), u, rtol=1e-14)
 
 
-def test_the_subspace_model_and_b_t_are_the_same_on_both(arrays):
+def test_the_subspace_model_is_the_same_on_both(arrays):
     A, b, w, v, z = arrays
     rng = np.random.default_rng(1)
-    Z, r, f, q, u = rng.standard_normal((N, 3)), *rng.standard_normal((4, N))
+    Z, r, f, q = rng.standard_normal((N, 3)), *rng.standard_normal((3, N))
     ref = HessianParts(diag=v, f=f, q=q, kappa=0.7)
     got = HessianParts(diag=t(v), f=t(f), q=t(q), kappa=0.7)
     for a, a_t in zip(ref.subspace_sums(Z, r), got.subspace_sums(t(Z), t(r)), strict=True):
         np.testing.assert_allclose(host(a_t), a, rtol=1e-12)
-    np.testing.assert_allclose(
-        host(got.apply_given(t(u), 0.3, -0.2)), ref.apply_given(u, 0.3, -0.2)
-    )
 
 
 def test_the_sketches_per_row_work_is_the_same_on_both(arrays):
