@@ -286,13 +286,18 @@ def _round(eng, k: int = 200) -> float:
     return float(np.median(times))
 
 
-def rounds_table(methods, n: int, families=("sparse", "coherent", "peaked", "quadratic")) -> str:
+def rounds_table(
+    methods, n: int, families=("sparse", "coherent", "peaked", "quadratic"), swept: bool = False
+) -> str:
     """Rounds an iteration of each method on a one-worker ``LocalEngine`` (n×64, 2 blocks), with
-    the iterations and final loss: what a cluster pays in latency per iteration."""
+    the iterations and final loss: what a cluster pays in latency per iteration. ``swept``: the
+    point and loss in one sweep at every size, as on a cluster (``EngineRegression.sweeps``)."""
     rows = []
     for family in families:
         with LocalEngine.generate(family, n, 64, SEED, blocks=2) as eng:
             prob = EngineRegression(eng)
+            if swept:
+                prob.sweeps = lambda: True  # type: ignore[method-assign]
             for method in methods:
                 before = eng.rounds
                 res = solve(prob, method=method, tol=TOL)
@@ -342,6 +347,12 @@ def main(argv=None) -> None:
     if "rounds" in parts:
         n = 1 << (12 if args.quick else 16)
         print(f"\n### Rounds an iteration ({n}×64, 2 blocks)\n\n" + rounds_table(methods, n))
+    if "rounds-swept" in parts:
+        n = 1 << (12 if args.quick else 16)
+        head = (
+            f"\n### Rounds an iteration with the sweep on, as on a cluster ({n}×64, 2 blocks)\n\n"
+        )
+        print(head + rounds_table(methods, n, swept=True))
     if "torch" in parts:
         print(
             "\n### torch (CPU) against numpy\n\n" + torch_cpu(*sizes[0], methods, args.repeats),

@@ -27,7 +27,6 @@ import theory.sweep
 from benchmarks._common import best_times, machine, markdown_table
 from theory.instances import make_instance
 from theory.preconditioner import hessian_price
-from theory.regression import hessian_from_parts
 
 SHAPES = ((262144, 64), (65536, 256), (1048576, 32))
 QUICK = ((32768, 64), (8192, 256))
@@ -63,7 +62,7 @@ def hessian_unit(n: int, d: int, repeats: int) -> tuple[float, float]:
     t = best_times(
         {
             "unit": lambda: prob.row_by_row_point(x),
-            "hessian": lambda: hessian_from_parts(rows, parts),
+            "hessian": lambda: parts.hessian(rows),
         },
         repeats,
     )

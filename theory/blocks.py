@@ -202,6 +202,11 @@ class Block:
         """``A_kᵀ diag(v_k) A_k`` (d, d)."""
         return self._gram(self.A, self.vec[v])
 
+    def gram_and_rmatvec(self, v: str, keys):
+        """``[A_kᵀ diag(v_k) A_k, A_kᵀ [r₁ … r_j]]`` (d, d + j): the exact Hessian's two sums in
+        one round."""
+        return np.hstack([self.weighted_gram(v), self.rmatvec(keys)])
+
     def _gram(self, M, w):
         """``Mᵀ diag(w) M`` (d, d) as numpy, for rows M of this block and weights w of any sign."""
         if self.numpy:

@@ -118,6 +118,11 @@ class EngineRows(RowMatrix):
     def weighted_gram(self, v):
         return self.engine.sum(Block.weighted_gram, v.key)
 
+    def gram_and_rmatvec(self, v, R):
+        """``(Aᵀ diag(v) A, Aᵀ R)`` for R a :class:`Stack`, in one round ((d, d + j) per block)."""
+        M = self.engine.sum(Block.gram_and_rmatvec, v.key, [r.key for r in R.vectors])
+        return M[:, : self.shape[1]], M[:, self.shape[1] :]
+
     def image_norm(self, U):
         return math.sqrt(self.engine.sum(Block.image_sumsq, np.asarray(U, dtype=np.float64)))
 

@@ -134,6 +134,10 @@ class GroupedHessianParts:
         hg = h @ g.T
         return 0.5 * (K + K.T) - (hg + hg.T)  # exactly symmetric in floating point
 
+    def hessian(self, rows) -> np.ndarray:
+        """``Aᵀ B A`` (d, d): one weighted Gram and one pass (:meth:`range`)."""
+        return rows.weighted_gram(self.diag) + self.low_rank(rows)
+
     def subspace_sums(self, Z, r, VZ=None):
         """``(Zᵀ [r, f_1..f_G, q_1..q_G], Zᵀ diag Z)``, (k, 1 + 2G) and (k, k): as
         :meth:`theory.loss.HessianParts.subspace_sums`, a column per group."""

@@ -59,6 +59,13 @@ class HessianParts:
         hg = np.outer(h, g)
         return self.kappa * np.outer(g, g) - (hg + hg.T)  # exactly symmetric in floating point
 
+    def hessian(self, rows) -> np.ndarray:
+        """``Aᵀ B A = Aᵀ diag(v) A + Aᵀ (κ f fᵀ − q fᵀ − f qᵀ) A`` (d, d) for A's
+        :class:`~theory.rows.RowMatrix`: one weighted Gram and one pass (``Aᵀ [f, q]``), one
+        round on an engine."""
+        H, G = rows.gram_and_rmatvec(self.diag, rows.columns(self.f, self.q))
+        return H + self.low_rank(None, G)
+
     def subspace_sums(self, Z, r, VZ=None):
         """``(Zᵀ [r, f, q], Zᵀ diag(diag) Z)``, (k, 3) and (k, k), for images Z = A V (n, k) of
         k directions and the residual r: the subspace model's sums before its rank-2 term

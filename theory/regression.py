@@ -122,7 +122,7 @@ class Regression:
 
     def hessian(self, x) -> np.ndarray:
         """``∇²L(x) = Aᵀ diag(v) A + low rank`` (d, d): one syrk, O(n d²); never an n×n array."""
-        return hessian_from_parts(self.rows, self.hessian_parts(x))
+        return self.hessian_parts(x).hessian(self.rows)
 
     def hessp(self, x, v) -> np.ndarray:
         """``∇²L(x) v = Aᵀ B(x) A v`` (d,): three passes over A (z, A v, Aᵀ(B A v)), or z,
@@ -132,8 +132,3 @@ class Regression:
         if self.hessp_sweeps():
             return self.swept_hessp(parts, v, parts.range(self.rows))
         return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
-
-
-def hessian_from_parts(rows: RowMatrix, parts: HessianParts) -> np.ndarray:
-    """``Aᵀ diag(v) A + Aᵀ (κ f fᵀ − q fᵀ − f qᵀ) A`` (d, d): one weighted Gram and one pass."""
-    return rows.weighted_gram(parts.diag) + parts.low_rank(rows)

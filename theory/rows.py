@@ -81,6 +81,11 @@ class RowMatrix(ABC):
     def weighted_gram(self, v: np.ndarray) -> np.ndarray:
         """``Aᵀ diag(v) A = Σ_k A_kᵀ diag(v_k) A_k`` (d, d), v (n,) of any sign."""
 
+    def gram_and_rmatvec(self, v, R) -> tuple[np.ndarray, np.ndarray]:
+        """``(Aᵀ diag(v) A, Aᵀ R)``, (d, d) and (d, j): the exact Hessian's two products (one
+        round on an engine)."""
+        return self.weighted_gram(v), self.rmatvec(R)
+
     def zero_image(self) -> np.ndarray:
         """``A 0 = 0`` (n,), without a pass over A."""
         return np.zeros(self.shape[0])
@@ -268,6 +273,10 @@ class CountedRows(RowMatrix):
     def weighted_gram(self, v):
         self.passes += 1
         return self.inner.weighted_gram(v)
+
+    def gram_and_rmatvec(self, v, R):
+        self.passes += 2
+        return self.inner.gram_and_rmatvec(v, R)
 
     def zero_image(self):
         return self.inner.zero_image()

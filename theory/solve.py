@@ -28,7 +28,7 @@ import scipy.optimize
 
 from theory.newton import GradientDescentSolver, NewtonSolver, SketchedNewtonSolver
 from theory.newton_cg import SketchedNewtonCGSolver
-from theory.regression import Regression, hessian_from_parts
+from theory.regression import Regression
 from theory.rows import CountedRows
 from theory.sketch import SKETCHES
 from theory.solver import MESSAGES, SolveResult, SolverOptions, format_row
@@ -266,7 +266,7 @@ class _Derivatives:
 
     def hess(self, x):
         self.nhev += 1
-        return hessian_from_parts(self.rows, self._parts(x))
+        return self._parts(x).hessian(self.rows)
 
     def hessp(self, x, v):
         self.nhev += 1

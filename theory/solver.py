@@ -40,7 +40,6 @@ import numpy as np
 
 from theory.engine import BlocksLost, BlocksLostWarning, BlocksUnrecoverable
 from theory.loss import Softmax
-from theory.regression import hessian_from_parts
 from theory.rows import CountedRows
 
 ROUNDING = 64 * np.finfo(float).eps  # loss changes below this (relative) are rounding noise.
@@ -379,7 +378,7 @@ class Solver(ABC):
     def hessian(self, state: State) -> np.ndarray:
         """``∇²L(x) = Aᵀ B A`` (d, d): one weighted Gram and one pass."""
         self._counts["nhev"] += 1
-        return hessian_from_parts(self.rows, state.parts)
+        return state.parts.hessian(self.rows)
 
     def hessp(self, state: State, v: np.ndarray) -> np.ndarray:
         """``∇²L(x) v = Aᵀ B (A v)`` (d,): two passes, or where the problem sweeps
