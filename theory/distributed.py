@@ -61,10 +61,11 @@ def _block_seed(rng: np.random.Generator) -> int:
 
 
 class Stack:
-    """Several BlockVectors side by side, (n, j): what ``rmatvec`` takes to return (d, j)."""
+    """Several BlockVectors side by side, (n, j): what ``rmatvec`` takes to return (d, j). Its
+    ``key`` is their keys, as a kernel takes them (the vectors are held: alive while it is)."""
 
     def __init__(self, *vectors: BlockVector):
-        self.vectors = vectors
+        self.vectors, self.key = vectors, [v.key for v in vectors]
 
 
 class Column:
@@ -112,15 +113,14 @@ class EngineRows(RowMatrix):
 
     def rmatvec(self, r):
         """``Aᵀ r`` (d,) for a BlockVector, (d, j) for a :class:`Stack`."""
-        keys = r.key if isinstance(r, BlockVector) else [v.key for v in r.vectors]
-        return self.engine.sum(Block.rmatvec, keys)
+        return self.engine.sum(Block.rmatvec, r.key)
 
     def weighted_gram(self, v):
         return self.engine.sum(Block.weighted_gram, v.key)
 
     def gram_and_rmatvec(self, v, R):
         """``(Aᵀ diag(v) A, Aᵀ R)`` for R a :class:`Stack`, in one round ((d, d + j) per block)."""
-        M = self.engine.sum(Block.gram_and_rmatvec, v.key, [r.key for r in R.vectors])
+        M = self.engine.sum(Block.gram_and_rmatvec, v.key, R.key)
         return M[:, : self.shape[1]], M[:, self.shape[1] :]
 
     def image_norm(self, U):
