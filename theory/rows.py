@@ -102,7 +102,7 @@ class RowMatrix(ABC):
     # (here for vectors in memory; an engine's rows override them with rounds on its blocks)
 
     def amax_abs(self, z) -> float:
-        """``max_i |z_i|`` for an image z = A u (n,)."""
+        """``max_i |z_i|`` for an (n,) vector z (an image A u, weights v)."""
         return float(np.max(np.abs(z)))
 
     def scale_rows(self, v, Y):

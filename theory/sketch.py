@@ -202,7 +202,9 @@ class ApproximateLeverage(Sketch):
     with every ``v'_i / v_i`` in ``[1/γ, γ]``, ``v'_i ℓ_i`` still bounds the new scores up to a factor
     γ² (``H/γ ⪯ H' ⪯ γ H``); the scores are then reused and only re-weighted by v' (O(n)). They are
     recomputed when the drift exceeds γ = ``drift`` (ratios taken with v floored at 1e-8 max v, since
-    rows of negligible weight do not matter), and at every call when ``drift=None``.
+    rows of negligible weight do not matter), and at every call when ``drift=None``. The v of the
+    last computation is kept as the reference, not copied: pass a fresh v to each call (the
+    solvers' v₊ is), not one array changed in place.
     """
 
     name = "leverage"
