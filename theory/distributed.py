@@ -23,8 +23,9 @@ parts, objects with the same methods:
   adds them exactly), ``v ∘ (A U)`` for the range correction, ``||A u||_∞`` for Newton-CG's first
   radius; one round each.
 
-The sketches' engine paths are in :mod:`theory.sketch` ("On an engine"): per-block sampling and
-per-block sketch sums, seeded by a driver-drawn seed and the block index.
+The sketches' work on the rows (:mod:`theory.sketch` writes each sketch once over it) is
+``EngineRows``' too: per-block sampling, per-block sketch sums and the leverage scores kept on
+the blocks, seeded by a driver-drawn seed and the block index.
 
 Rounds. A kernel that returns nothing (A x into a vector, r, q, v, Z y pushed) does not
 take a round of its own: it rides with the next round that returns something
