@@ -10,6 +10,7 @@ from theory.blocks import Block, block_rows
 from theory.distributed import EngineRegression
 from theory.engine import LocalEngine, TorchEngine, _size
 from theory.objective import SoftmaxRegression
+from theory.rows import CountedRows
 from theory.sketch import make_sketch
 from theory.solve import solve
 
@@ -229,3 +230,40 @@ def test_a_solve_leaves_no_vectors_on_the_blocks():
             gc.collect()
             eng.map(Block.info)  # the frees travel with the next round
             assert all(not blk.vec for blk in eng.blocks), method
+
+
+@pytest.mark.parametrize("sketch, passes", [("countsketch", 1), ("gaussian", 1), ("uniform", 0)])
+def test_a_sketchs_passes_are_counted_in_memory_and_on_an_engine(engines, sketch, passes):
+    """The solver's CountedRows counts what a sketch reads of A the same on both sides: a
+    projection one pass, row sampling none (it reads only the rows drawn); leverage scores two
+    more when computed, none when reused."""
+    v, v_mem = _v_at(engines["quadratic"], "quadratic", reference("quadratic"))
+    sides = [
+        (CountedRows(EngineRegression(engines["quadratic"]).rows), v),
+        (CountedRows(in_memory("quadratic").rows), v_mem),
+    ]
+    for rows, vec in sides:
+        v_plus, _ = rows.split_positive(vec)
+        make_sketch(sketch).gram(rows, v_plus, 500, np.random.default_rng(0))
+        assert rows.passes == passes, type(rows.inner).__name__
+        leverage = make_sketch("leverage")
+        rows.passes = 0
+        assert leverage.gram(rows, v_plus, 500, np.random.default_rng(0)).recomputed
+        assert rows.passes == 2
+        assert not leverage.gram(rows, v_plus, 500, np.random.default_rng(1)).recomputed
+        assert rows.passes == 2
+
+
+def test_the_exact_hessian_is_one_round_on_an_engine(engines):
+    """``Aᵀ diag(v) A`` and ``Aᵀ [f, q]`` come back together: one round, two passes counted, and
+    the in-memory Hessian to rounding."""
+    eng = engines["coherent"]
+    prob, ref = EngineRegression(eng), in_memory("coherent")
+    x = 0.5 * reference("coherent")
+    parts = prob.hessian_parts(x)
+    rows = CountedRows(prob.rows)
+    before = eng.rounds
+    H = parts.hessian(rows)
+    assert eng.rounds - before == 1 and rows.passes == 2
+    expected = ref.hessian(x)
+    np.testing.assert_allclose(H, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
