@@ -44,6 +44,7 @@ from array_api_compat import device as array_device
 from theory.linalg import (
     countsketch,
     gaussian_sketch,
+    gram_and_product,
     ratio_range,
     row_norms2,
     sample_rows,
@@ -204,8 +205,11 @@ class Block:
 
     def gram_and_rmatvec(self, v: str, keys):
         """``[A_kᵀ diag(v_k) A_k, A_kᵀ [r₁ … r_j]]`` (d, d + j): the exact Hessian's two sums in
-        one round."""
-        return np.hstack([self.weighted_gram(v), self.rmatvec(keys)])
+        one round and (numpy) one read of A_k (:func:`theory.linalg.gram_and_product`)."""
+        if not self.numpy:
+            return np.hstack([self.weighted_gram(v), self.rmatvec(keys)])
+        R = np.stack([self.vec[k] for k in keys], axis=1)
+        return np.hstack(gram_and_product(self.A, self.vec[v], R))
 
     def _gram(self, M, w):
         """``Mᵀ diag(w) M`` (d, d) as numpy, for rows M of this block and weights w of any sign."""

@@ -38,15 +38,29 @@ def weighted_gram(A: np.ndarray, v: np.ndarray) -> np.ndarray:
     For d ≤ 512 this runs over blocks of 4096 rows, never copying all of A (faster on tall A;
     docs/solver.md, "Measured constants").
     """
+    return _gram_blocks(A, v, None)[0]
+
+
+def gram_and_product(A: np.ndarray, v: np.ndarray, R: np.ndarray):
+    """``(Aᵀ diag(v) A, Aᵀ R)``, (d, d) and (d, j), for R (n, j): :func:`weighted_gram` with ``Aᵀ R``
+    added up block by block while each block of A is in cache, so A is read once (the exact
+    Hessian's Gram and its range ``Aᵀ [f, q]``)."""
+    return _gram_blocks(A, v, R)
+
+
+def _gram_blocks(A: np.ndarray, v: np.ndarray, R: np.ndarray | None):
     n, d = A.shape
     if d > BLOCK_MAX_D or n <= 2 * BLOCK_ROWS:
-        return _weighted_gram(A, v)
+        return _weighted_gram(A, v), (None if R is None else np.dot(A.T, R))
     H = np.zeros((d, d))
+    G = None if R is None else np.zeros((d, R.shape[1]))
     buf = np.empty((BLOCK_ROWS, d))  # reused: a fresh (4096, d) array per block page-faults where
     for i in range(0, n, BLOCK_ROWS):  # glibc returns freed memory at once (Dask's workers)
         rows = slice(i, i + BLOCK_ROWS)
+        if R is not None and G is not None:
+            G += np.dot(A[rows].T, R[rows])
         H += _weighted_gram(A[rows], v[rows], buf)
-    return H
+    return H, G
 
 
 def _weighted_gram(A: np.ndarray, v: np.ndarray, buf: np.ndarray | None = None) -> np.ndarray:

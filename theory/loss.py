@@ -61,7 +61,7 @@ class HessianParts:
 
     def hessian(self, rows) -> np.ndarray:
         """``Aᵀ B A = Aᵀ diag(v) A + Aᵀ (κ f fᵀ − q fᵀ − f qᵀ) A`` (d, d) for A's
-        :class:`~theory.rows.RowMatrix`: one weighted Gram and one pass (``Aᵀ [f, q]``), one
+        :class:`~theory.rows.RowMatrix`: the weighted Gram and ``Aᵀ [f, q]`` in one read of A, one
         round on an engine."""
         H, G = rows.gram_and_rmatvec(self.diag, rows.columns(self.f, self.q))
         return H + self.low_rank(None, G)

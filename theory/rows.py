@@ -42,6 +42,7 @@ from theory.linalg import (
     approximate_leverage_scores,
     countsketch,
     gaussian_sketch,
+    gram_and_product,
     probabilities,
     ratio_range,
     sample_rows,
@@ -82,9 +83,17 @@ class RowMatrix(ABC):
         """``Aᵀ diag(v) A = Σ_k A_kᵀ diag(v_k) A_k`` (d, d), v (n,) of any sign."""
 
     def gram_and_rmatvec(self, v, R) -> tuple[np.ndarray, np.ndarray]:
-        """``(Aᵀ diag(v) A, Aᵀ R)``, (d, d) and (d, j): the exact Hessian's two products (one
-        round on an engine)."""
-        return self.weighted_gram(v), self.rmatvec(R)
+        """``(Aᵀ diag(v) A, Aᵀ R)``, (d, d) and (d, j): the exact Hessian's two products, in one
+        read of A (:func:`~theory.linalg.gram_and_product` on each block; one round on an
+        engine)."""
+        sums = []
+        for start, blk in self.blocks():
+            rows = slice(start, start + blk.shape[0])
+            sums.append(gram_and_product(blk, v[rows], R[rows]))
+        H, G = sums[0]
+        for h, g in sums[1:]:
+            H, G = H + h, G + g
+        return H, G
 
     def zero_image(self) -> np.ndarray:
         """``A 0 = 0`` (n,), without a pass over A."""
@@ -245,8 +254,8 @@ def as_rows(A) -> RowMatrix:
 
 class CountedRows(RowMatrix):
     """A view of a RowMatrix that counts full passes over its rows in ``passes``: one per
-    ``matvec``, ``rmatvec``, ``weighted_gram``, ``blocks()`` sweep and sketch projection, two per
-    ``leverage_scores``; ``take_rows`` and ``sample_gram`` read only the rows drawn and count none. A solver makes one for its own solve (its counter is the
+    ``matvec``, ``rmatvec``, ``weighted_gram``, ``gram_and_rmatvec``, ``blocks()`` sweep and sketch
+    projection, two per ``leverage_scores``; ``take_rows`` and ``sample_gram`` read only the rows drawn and count none. A solver makes one for its own solve (its counter is the
     solver's, so the shared A stays free of state)."""
 
     def __init__(self, A: RowMatrix):
@@ -275,7 +284,7 @@ class CountedRows(RowMatrix):
         return self.inner.weighted_gram(v)
 
     def gram_and_rmatvec(self, v, R):
-        self.passes += 2
+        self.passes += 1
         return self.inner.gram_and_rmatvec(v, R)
 
     def zero_image(self):
