@@ -376,7 +376,7 @@ class Solver(ABC):
         return self.loss.residual(z, f, **kw), None
 
     def hessian(self, state: State) -> np.ndarray:
-        """``∇²L(x) = Aᵀ B A`` (d, d): one weighted Gram and one pass."""
+        """``∇²L(x) = Aᵀ B A`` (d, d): the weighted Gram and ``Aᵀ [f, q]`` in one read of A."""
         self._counts["nhev"] += 1
         return state.parts.hessian(self.rows)
 
