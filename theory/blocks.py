@@ -180,11 +180,11 @@ class Block:
             z_out = self.vec[z] = self.loss.ops.empty(self.b)
         return sweep(self.A, self.b, self.w2, self.dev(x), z_out=z_out)
 
-    def hessp_sweep(self, parts, v):
+    def hessp_sweep(self, parts, v, with_range: bool = False):
         """``[A_kᵀ(diag ∘ A_k v), fᵀ(A_k v), qᵀ(A_k v)]`` (d + 2,) for B's parts on the block (keys
         ``parts`` = diag, f, q): :func:`theory.sweep.hessp_sweep`, one read of A_k."""
         diag, f, q = (self.vec[key] for key in parts)
-        return hessp_sweep(self.A, diag, f, q, self.dev(v))
+        return hessp_sweep(self.A, diag, f, q, self.dev(v), with_range=with_range)
 
     def softmax_at(self, z: str, f: str, lse: float) -> None:
         """``vec[f] = exp(z_k − lse)``: f where the global lse is known (after a sweep)."""

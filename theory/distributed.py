@@ -303,10 +303,10 @@ class EngineRegression(Regression):
         """Always: one round for ``∇²L v``, where B's parts applied to ``A v`` take two."""
         return True
 
-    def hessp_sweep(self, parts, v) -> np.ndarray:
+    def hessp_sweep(self, parts, v, with_range: bool = False) -> np.ndarray:
         """One round: each block's :meth:`~theory.blocks.Block.hessp_sweep`, summed."""
         keys = (parts.diag.key, parts.f.key, parts.q.key)
-        return self.engine.sum(Block.hessp_sweep, keys, self.check_x(v, name="v"))
+        return self.engine.sum(Block.hessp_sweep, keys, self.check_x(v, name="v"), with_range)
 
     def swept_point(self, x, out=None, f_out=None):
         """``(z, softmax(z), L(x), ∇L(x))`` in one round: the sweep keeps z on the blocks, and f

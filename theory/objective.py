@@ -93,12 +93,13 @@ class SoftmaxRegression(Regression):
         swept = self._sweep(x, z)
         return z, self.loss_z.softmax_from(z, swept.lse, f_out), swept.loss, swept.grad
 
-    def hessp_sweep(self, parts, v) -> np.ndarray:
+    def hessp_sweep(self, parts, v, with_range: bool = False) -> np.ndarray:
         v = self.check_x(v, name="v")
         per_block = (
-            hessp_sweep(A_k, parts.diag[k], parts.f[k], parts.q[k], v) for k, A_k in self._blocks()
+            hessp_sweep(A_k, parts.diag[k], parts.f[k], parts.q[k], v, with_range=with_range)
+            for k, A_k in self._blocks()
         )
-        return sum(per_block, np.zeros(self.d + 2))
+        return sum(per_block, np.zeros(3 * self.d + 2 if with_range else self.d + 2))
 
     def _sweep(self, x, z_out=None) -> Swept:
         x = self.check_x(x)

@@ -88,16 +88,21 @@ class Regression:
         :meth:`point` does (an engine's problem: always, one round instead of two)."""
         return self.sweeps()
 
-    def hessp_sweep(self, parts, v) -> np.ndarray:
-        """``[Aᵀ(diag ∘ A v), fᵀ(A v), qᵀ(A v)]`` (d + 2,) in one read of A
-        (:func:`theory.sweep.hessp_sweep`), for a problem whose :meth:`hessp_sweeps`."""
+    def hessp_sweep(self, parts, v, with_range: bool = False) -> np.ndarray:
+        """``[Aᵀ(diag ∘ A v), fᵀ(A v), qᵀ(A v)]`` (d + 2,) in one read of A, and ``Aᵀ [f, q]``
+        after them with ``with_range`` (:func:`theory.sweep.hessp_sweep`), for a problem whose
+        :meth:`hessp_sweeps`."""
         raise NotImplementedError  # pragma: no cover - hessp_sweeps() is False
 
-    def swept_hessp(self, parts, v, G: np.ndarray) -> np.ndarray:
-        """``Aᵀ B (A v)`` (d,) in one sweep (:meth:`hessp_sweep`), given ``G = Aᵀ [f, q]`` (d, 2)
-        (:meth:`~theory.loss.HessianParts.range`, once per B): the rank-2 term from G."""
-        swept = self.hessp_sweep(parts, v)
-        return parts.rank2_plus(swept[:-2], G[:, 0], G[:, 1], swept[-2], swept[-1])
+    def swept_hessp(self, parts, v, G: np.ndarray | None = None):
+        """``(Aᵀ B (A v), G)``: (d,) in one sweep (:meth:`hessp_sweep`) with the rank-2 term from
+        ``G = Aᵀ [f, q]`` (d, 2); G computed in the same sweep when None (the first product at a
+        B), and returned for the next ones."""
+        d = self.d
+        swept = self.hessp_sweep(parts, v, with_range=G is None)
+        if G is None:
+            G = swept[d + 2 :].reshape(2, d).T
+        return parts.rank2_plus(swept[:d], G[:, 0], G[:, 1], swept[d], swept[d + 1]), G
 
     def row_by_row_point(self, x, out=None, f_out=None):
         """:meth:`point` as two passes: z = A x, then ``Aᵀ r`` with r formed row by row."""
@@ -126,9 +131,9 @@ class Regression:
 
     def hessp(self, x, v) -> np.ndarray:
         """``∇²L(x) v = Aᵀ B(x) A v`` (d,): three passes over A (z, A v, Aᵀ(B A v)), or z,
-        ``Aᵀ [f, q]`` and one sweep where :meth:`hessp_sweeps`; O(n d)."""
+        one sweep where :meth:`hessp_sweeps`; O(n d)."""
         v = self.check_x(v, name="v")
         parts = self.hessian_parts(x)
         if self.hessp_sweeps():
-            return self.swept_hessp(parts, v, parts.range(self.rows))
+            return self.swept_hessp(parts, v)[0]
         return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))

@@ -276,10 +276,9 @@ class _Derivatives:
         if not self.prob.hessp_sweeps():
             return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
         at = self._point(x)
-        if "G" not in at:
-            at["G"] = parts.range(self.rows)
         self.rows.passes += 1
-        return self.prob.swept_hessp(parts, v, at["G"])
+        Hv, at["G"] = self.prob.swept_hessp(parts, v, at.get("G"))
+        return Hv
 
 
 def _scipy_options(name: str, max_iter: int, tol: float) -> dict:

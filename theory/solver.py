@@ -382,16 +382,17 @@ class Solver(ABC):
 
     def hessp(self, state: State, v: np.ndarray) -> np.ndarray:
         """``∇²L(x) v = Aᵀ B (A v)`` (d,): two passes, or where the problem sweeps
-        (:meth:`~theory.regression.Regression.hessp_sweeps`) one sweep and, once per state,
-        ``[g, h] = Aᵀ [f, q]``."""
+        (:meth:`~theory.regression.Regression.hessp_sweeps`) one sweep, the first at a state with
+        ``[g, h] = Aᵀ [f, q]`` in it."""
         self._counts["nhev"] += 1
         parts = state.parts
         if not self.prob.hessp_sweeps():
             return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
-        if self._range[0] is not state:
-            self._range = (state, parts.range(self.rows))
+        G = self._range[1] if self._range[0] is state else None
         self.rows.passes += 1
-        return self.prob.swept_hessp(parts, v, self._range[1])
+        Hv, G = self.prob.swept_hessp(parts, v, G)
+        self._range = (state, G)
+        return Hv
 
     def count_hessians(self, k: int = 1) -> None:
         """Count k Hessian approximations (sketches) built outside :meth:`hessian`."""

@@ -113,23 +113,29 @@ def sweep(A, b, w2, x, rows: int | None = None, z_out=None) -> Partial:
     return Partial(m, acc, G)
 
 
-def hessp_sweep(A, diag, f, q, v, rows: int | None = None) -> np.ndarray:
+def hessp_sweep(A, diag, f, q, v, rows: int | None = None, with_range: bool = False) -> np.ndarray:
     """``[Aᵀ(diag ∘ t), fᵀt, qᵀt]`` (d + 2,) with ``t = A v``, for rows A (m, d) and B's parts on
     them, in one read of A: each chunk's ``t_k = A_k v`` is used while A_k is in cache. With
     ``[g, h] = Aᵀ [f, q]`` known, ``∇²L v = Aᵀ(diag ∘ t) + (κ fᵀt − qᵀt) g − (fᵀt) h``
     (:meth:`theory.loss.HessianParts.rank2_plus`): one sweep instead of ``A v`` then ``Aᵀ(B A v)``.
-    numpy or torch arrays, summed over blocks."""
-    ops, n = ArrayOps(A), A.shape[0]
+    ``with_range``: ``[g, h]`` too, from the same read (3d + 2,: g and h follow). numpy or torch
+    arrays, summed over blocks."""
+    ops, n, d = ArrayOps(A), A.shape[0], A.shape[1]
     rows = _rows(A, rows)
     buf = ops.xp.empty((rows,), dtype=A.dtype, device=array_device(A))
-    out = np.zeros(A.shape[1] + 2)
+    out = np.zeros(3 * d + 2 if with_range else d + 2)
     for i in range(0, n, rows):
-        A_k = A[i : i + rows]
+        A_k, f_k, q_k = A[i : i + rows], f[i : i + rows], q[i : i + rows]
         t = ops.matmul(A_k, v, out=buf[: A_k.shape[0]])
-        out[-2] += float(f[i : i + rows] @ t)
-        out[-1] += float(q[i : i + rows] @ t)
+        out[d] += float(f_k @ t)
+        out[d + 1] += float(q_k @ t)
         ops.mul(diag[i : i + rows], t, out=t)
-        out[:-2] += to_host(ops.dot(t, A_k))
+        if with_range:  # Aᵀ [diag ∘ t, f, q] in one product while A_k is in cache
+            P = to_host(ops.dot(ops.xp.stack([t, f_k, q_k]), A_k))  # (3, d)
+            out[:d] += P[0]
+            out[d + 2 :] += P[1:].reshape(-1)
+        else:
+            out[:d] += to_host(ops.dot(t, A_k))
     return out
 
 

@@ -164,6 +164,14 @@ def test_the_hessian_vector_product_in_one_sweep_is_the_two_pass_one():
         # the terms cancel in d-space here, row by row there: rounding of the terms' scale
         scale = np.abs(y).max() + (abs(parts.kappa * ft) + abs(qt) + abs(ft)) * np.abs(G).max()
         assert np.abs(got - expected).max() <= 1e-13 * scale
+        # with_range: [g, h] from the same read (and round), the rest unchanged
+        rounds = eng.rounds
+        both = prob.hessp_sweep(parts, v, with_range=True)
+        assert prob is ref or eng.rounds - rounds == 1
+        np.testing.assert_allclose(both[:-16].reshape(-1), swept, rtol=1e-13, atol=0)
+        np.testing.assert_allclose(both[-16:].reshape(2, 8).T, G, rtol=1e-12, atol=0)
+        Hv, G_swept = prob.swept_hessp(parts, v)
+        assert np.abs(Hv - expected).max() <= 1e-13 * scale
     eng.close()
 
 
