@@ -32,7 +32,8 @@ take a round of its own: it rides with the next round that returns something
 (:meth:`~theory.engine.Engine.later`). What returns something, per block: the softmax statistics
 (m_k, S_k) with z = A x before them, the loss's six sums, g = A_kᵀ r_k (or instead of those
 three, one sweep's partial, (d, 4) and seven sums: :mod:`theory.sweep`), the Hessian's Gram
-(d, d) and range (d, 2); per subspace inner step the model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z``
+and range together ((d, d + 2)), a ∇²L v sweep ((d + 2,), the first at an iterate with the range:
+(3d + 2,)); per subspace inner step the model ``Zᵀ[r, f, q]``, ``Zᵀ diag(v) Z``
 ((k, 3), (k, k)) and per trial point its softmax statistics and sums; a leverage-score sketch adds
 the CountSketch ((2d, d)), the drift test, Σ v ℓ and the sampled rows' Gram ((d, d)). So a round
 moves O(d²) numbers per block at most; ``python -m benchmarks.engines`` prints the rounds and
