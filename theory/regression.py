@@ -84,7 +84,7 @@ class Regression:
         return self.row_by_row_point(x, out, f_out)
 
     def hessp_sweeps(self) -> bool:
-        """Whether ``∇²L v`` takes one sweep (:meth:`swept_hessp`) rather than two passes: where
+        """Whether ``∇²L v`` takes one sweep (:meth:`hessp_given`) rather than two passes: where
         :meth:`point` does (an engine's problem: always, one round instead of two)."""
         return self.sweeps()
 
@@ -94,10 +94,15 @@ class Regression:
         :meth:`hessp_sweeps`."""
         raise NotImplementedError  # pragma: no cover - hessp_sweeps() is False
 
-    def swept_hessp(self, parts, v, G: np.ndarray | None = None):
-        """``(Aᵀ B (A v), G)``: (d,) in one sweep (:meth:`hessp_sweep`) with the rank-2 term from
-        ``G = Aᵀ [f, q]`` (d, 2); G computed in the same sweep when None (the first product at a
-        B), and returned for the next ones."""
+    def hessp_given(self, parts, v, rows=None, G: np.ndarray | None = None):
+        """``(Aᵀ B (A v), G)`` for B's ``parts``. Where :meth:`hessp_sweeps`: one sweep
+        (:meth:`hessp_sweep`) with the rank-2 term from ``G = Aᵀ [f, q]`` (d, 2), computed in
+        the same sweep when None (the first product at a B) and returned for the next ones.
+        Else ``A v`` then ``Aᵀ (B A v)`` through ``rows`` (a counted view; ``self.rows`` by
+        default), G passed through."""
+        rows = self.rows if rows is None else rows
+        if not self.hessp_sweeps():
+            return rows.rmatvec(parts.apply(rows.matvec(v))), G
         d = self.d
         swept = self.hessp_sweep(parts, v, with_range=G is None)
         if G is None:
@@ -133,7 +138,4 @@ class Regression:
         """``∇²L(x) v = Aᵀ B(x) A v`` (d,): three passes over A (z, A v, Aᵀ(B A v)), or z,
         one sweep where :meth:`hessp_sweeps`; O(n d)."""
         v = self.check_x(v, name="v")
-        parts = self.hessian_parts(x)
-        if self.hessp_sweeps():
-            return self.swept_hessp(parts, v)[0]
-        return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
+        return self.hessp_given(self.hessian_parts(x), v)[0]

@@ -272,12 +272,9 @@ class _Derivatives:
         self.nhev += 1
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(v))):
             return np.full(self.prob.d, math.nan)
-        parts = self._parts(x)
-        if not self.prob.hessp_sweeps():
-            return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
         at = self._point(x)
-        self.rows.passes += 1
-        Hv, at["G"] = self.prob.swept_hessp(parts, v, at.get("G"))
+        self.rows.passes += self.prob.hessp_sweeps()  # a sweep bypasses the counted rows
+        Hv, at["G"] = self.prob.hessp_given(self._parts(x), v, self.rows, at.get("G"))
         return Hv
 
 

@@ -385,12 +385,9 @@ class Solver(ABC):
         (:meth:`~theory.regression.Regression.hessp_sweeps`) one sweep, the first at a state with
         ``[g, h] = Aᵀ [f, q]`` in it."""
         self._counts["nhev"] += 1
-        parts = state.parts
-        if not self.prob.hessp_sweeps():
-            return self.rows.rmatvec(parts.apply(self.rows.matvec(v)))
         G = self._range[1] if self._range[0] is state else None
-        self.rows.passes += 1
-        Hv, G = self.prob.swept_hessp(parts, v, G)
+        self.rows.passes += self.prob.hessp_sweeps()  # a sweep bypasses the counted rows
+        Hv, G = self.prob.hessp_given(state.parts, v, self.rows, G)
         self._range = (state, G)
         return Hv
 
