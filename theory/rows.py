@@ -26,9 +26,10 @@ memmap in slices, a sequence of (m_k, d) arrays) become an engine's blocks (:fun
 every RowMatrix, as on an ndarray.
 
 Every operation is a pure function of A and its arguments (no state changes), so one RowMatrix may
-be shared between threads. An engine that runs the per-block work where the blocks live (a thread pool, a GPU, a Dask
-cluster) is another RowMatrix, :class:`theory.distributed.EngineRows`: its ``A x`` stays on the
-blocks, and ``rmatvec`` and ``weighted_gram`` move O(d) or O(d²) numbers per block.
+be shared between threads. An engine that runs the per-block work where the blocks live (a thread
+pool, a GPU, a Dask cluster) is another RowMatrix, :class:`theory.distributed.EngineRows`: its
+``A x`` stays on the blocks, and ``rmatvec`` and ``weighted_gram`` move O(d) or O(d²) numbers per
+block.
 """
 
 from __future__ import annotations
@@ -252,11 +253,23 @@ def as_rows(A) -> RowMatrix:
     return A if isinstance(A, RowMatrix) else DenseRows(A)
 
 
+def _counted(name: str, passes: int = 0):
+    """A :class:`CountedRows` method: the inner rows' ``name``, counting ``passes`` passes."""
+
+    def method(self, *args, **kwargs):
+        self.passes += passes
+        return getattr(self.inner, name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
 class CountedRows(RowMatrix):
     """A view of a RowMatrix that counts full passes over its rows in ``passes``: one per
     ``matvec``, ``rmatvec``, ``weighted_gram``, ``gram_and_rmatvec``, ``blocks()`` sweep and sketch
-    projection, two per ``leverage_scores``; ``take_rows`` and ``sample_gram`` read only the rows drawn and count none. A solver makes one for its own solve (its counter is the
-    solver's, so the shared A stays free of state)."""
+    projection, two per ``leverage_scores``; ``take_rows`` and ``sample_gram`` read only the rows
+    drawn and count none. A solver makes one for its own solve (its counter is the solver's, so the
+    shared A stays free of state)."""
 
     def __init__(self, A: RowMatrix):
         self.inner = A
@@ -268,68 +281,22 @@ class CountedRows(RowMatrix):
         self.passes += 1
         yield from self.inner.blocks()
 
-    def take_rows(self, idx):
-        return self.inner.take_rows(idx)
-
-    def matvec(self, x, out=None):
-        self.passes += 1
-        return self.inner.matvec(x, out)
-
-    def rmatvec(self, r):
-        self.passes += 1
-        return self.inner.rmatvec(r)
-
-    def weighted_gram(self, v):
-        self.passes += 1
-        return self.inner.weighted_gram(v)
-
-    def gram_and_rmatvec(self, v, R):
-        self.passes += 1
-        return self.inner.gram_and_rmatvec(v, R)
-
-    def zero_image(self):
-        return self.inner.zero_image()
-
-    def image_norm(self, U):
-        self.passes += 1
-        return self.inner.image_norm(U)
-
-    def frobenius(self):
-        self.passes += 1
-        return self.inner.frobenius()
-
-    def array(self):
-        return self.inner.array()
-
-    def amax_abs(self, z):
-        return self.inner.amax_abs(z)
-
-    def scale_rows(self, v, Y):
-        return self.inner.scale_rows(v, Y)
-
-    def split_positive(self, v):
-        return self.inner.split_positive(v)
-
-    def zspace(self, cols, in_memory):
-        return self.inner.zspace(cols, in_memory)
-
-    def columns(self, *vectors):
-        return self.inner.columns(*vectors)
-
-    def ratio_range(self, v, ref, floor):
-        return self.inner.ratio_range(v, ref, floor)
-
-    def countsketch(self, v, s, rng):
-        self.passes += 1
-        return self.inner.countsketch(v, s, rng)
-
-    def gaussian_sketch(self, v, s, rng):
-        self.passes += 1
-        return self.inner.gaussian_sketch(v, s, rng)
-
-    def leverage_scores(self, v, rng):
-        self.passes += 2
-        return self.inner.leverage_scores(v, rng)
-
-    def sample_gram(self, v, ell, s, rng):
-        return self.inner.sample_gram(v, ell, s, rng)
+    matvec = _counted("matvec", 1)
+    rmatvec = _counted("rmatvec", 1)
+    weighted_gram = _counted("weighted_gram", 1)
+    gram_and_rmatvec = _counted("gram_and_rmatvec", 1)
+    image_norm = _counted("image_norm", 1)
+    frobenius = _counted("frobenius", 1)
+    countsketch = _counted("countsketch", 1)
+    gaussian_sketch = _counted("gaussian_sketch", 1)
+    leverage_scores = _counted("leverage_scores", 2)
+    take_rows = _counted("take_rows")
+    sample_gram = _counted("sample_gram")
+    zero_image = _counted("zero_image")
+    array = _counted("array")
+    amax_abs = _counted("amax_abs")
+    scale_rows = _counted("scale_rows")
+    split_positive = _counted("split_positive")
+    zspace = _counted("zspace")
+    columns = _counted("columns")
+    ratio_range = _counted("ratio_range")
