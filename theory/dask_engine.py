@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from theory.blocks import Block, GeneratedBlock, block_bounds, check_family
-from theory.engine import BlocksLost, BlocksUnrecoverable, Engine, add_up
+from theory.engine import BlocksLost, BlocksUnrecoverable, Engine, add_up, run_blocks
 from theory.validation import check_size
 
 REBUILD_TIMEOUT_S = 30  # a lost worker's blocks rebuilt within this, or a one-line error
@@ -161,8 +161,8 @@ class DaskEngine(Engine):
         """New actors for the groups ``lost``, on live workers (the least loaded first), built
         from the same makers (blocks re-drawn from the seed, or chunks recomputed from the
         persisted array's lineage) and given the engine's set-up calls again; a one-line
-        :class:`~theory.engine.BlocksUnrecoverable` naming the worker when that fails within :data:`REBUILD_TIMEOUT_S`.
-        Returns what happened, for :class:`~theory.engine.BlocksLost`."""
+        :class:`~theory.engine.BlocksUnrecoverable` naming the worker when that fails within
+        :data:`REBUILD_TIMEOUT_S`. Returns what happened, for :class:`~theory.engine.BlocksLost`."""
         dead = {self.addresses[g] for g in lost}
         names = ", ".join(sorted(dead))
         deadline = time.monotonic() + REBUILD_TIMEOUT_S
@@ -214,14 +214,9 @@ class WorkerBlocks:
     def run(self, calls, freed, reduce: bool = False):
         """Block k runs ``calls[k]`` (:meth:`theory.blocks.Block.run`); their results (a list),
         or with ``reduce`` their sum."""
-        one = lambda k: self.blocks[k].run(calls[k], freed)  # noqa: E731
-        idx = range(len(self.blocks))
-        if self._threads > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._threads)
-            out = list(self._pool.map(one, idx))
-        else:
-            out = [one(k) for k in idx]
+        if self._threads > 1 and self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads)
+        out = run_blocks(self.blocks, calls, freed, self._pool)
         return add_up(out) if reduce else out
 
 

@@ -107,8 +107,7 @@ class Engine(ABC):
     def sum(self, kernel: Kernel, *args, per_block=None):
         """The sum over blocks of a kernel's results (numbers or arrays). An engine may add up
         the blocks that live together before anything travels (one partial sum per Dask worker)."""
-        parts = self._round(kernel, args, per_block, reduce=True)
-        return add_up(parts)
+        return add_up(self._round(kernel, args, per_block, reduce=True))
 
     def _round(self, kernel: Kernel, args: tuple, per_block, reduce: bool) -> list:
         freed, self._freed = self._freed, []
@@ -294,14 +293,8 @@ class LocalEngine(Engine):
         return eng
 
     def _run(self, calls, freed, reduce=False):
-        def one(k):
-            return self.blocks[k].run(calls[k], freed)
-
-        idx = range(len(self.blocks))
         with self._blas or contextlib.nullcontext():
-            if self._pool is None:
-                return [one(k) for k in idx]
-            return list(self._pool.map(one, idx))
+            return run_blocks(self.blocks, calls, freed, self._pool)
 
     def close(self):
         if self._pool is not None:
@@ -336,6 +329,17 @@ class TorchEngine(LocalEngine):
     def _generated(cls, family, n, d, seed, i, j, kw):
         A, b, w = block_rows(family, n, d, seed, i, j)
         return cls._block(A, b, w, i, kw)
+
+
+def run_blocks(blocks: list[Block], calls, freed, pool: ThreadPoolExecutor | None) -> list:
+    """Block k runs ``calls[k]``, then frees ``freed`` (:meth:`theory.blocks.Block.run`), on
+    ``pool`` when given, else in order on the calling thread; the results in block order."""
+
+    def one(k):
+        return blocks[k].run(calls[k], freed)
+
+    idx = range(len(blocks))
+    return [one(k) for k in idx] if pool is None else list(pool.map(one, idx))
 
 
 def add_up(parts: list):
