@@ -101,9 +101,7 @@ class Block:
 
     def info(self):
         """``(m_k, d, Σ b_k, min w_k², all finite)``: checked once by the engine."""
-        xp = self.xp
-        finite = bool(xp.isfinite(self.A).all()) and bool(xp.isfinite(self.b).all())
-        finite = finite and bool(xp.isfinite(self.w2).all())
+        finite = all(bool(self.xp.isfinite(a).all()) for a in (self.A, self.b, self.w2))
         return (
             self.m,
             int(self.A.shape[1]),
@@ -306,7 +304,7 @@ class Block:
         if not draws:
             return np.zeros((self.A.shape[1],) * 2), 0
         idx, scale = sample_rows(p, draws, s, np.random.default_rng([seed, k]))
-        rows = self._index(idx)
+        rows = self.xp.asarray(idx, device=self.device)
         return self._gram(self.A[rows], vk[rows] * self.dev(scale)), int(idx.size)
 
     def countsketch(self, v: str, s: int, seed: int, k: int):
@@ -317,9 +315,6 @@ class Block:
     def gaussian_sketch(self, v: str, s: int, seed: int, k: int):
         """``S_k diag(√v_k) A_k`` (s, d) for this block's columns of a Gaussian S, N(0, 1/s)."""
         return gaussian_sketch(self.A, self.vec[v], s, np.random.default_rng([seed, k]))
-
-    def _index(self, idx: np.ndarray):
-        return self.xp.asarray(idx, device=self.device)
 
 
 class GeneratedBlock(Block):
@@ -375,10 +370,8 @@ def block_rows(family: str, n: int, d: int, seed: int, start: int, stop: int):
         lo, hi = t * TILE_ROWS, min(n, (t + 1) * TILE_ROWS)
         At, bt = _tile(family, n, d, seed, t, lo, hi)
         i, j = max(lo, start), min(hi, stop)
-        A[i - start : j - start], b[i - start : j - start] = (
-            At[i - lo : j - lo],
-            bt[i - lo : j - lo],
-        )
+        dst, src = slice(i - start, j - start), slice(i - lo, j - lo)
+        A[dst], b[dst] = At[src], bt[src]
     w2 = 1.0 if family == "quadratic" else W2[family] / n
     return A, b, np.full(m, math.sqrt(w2))
 
