@@ -321,11 +321,6 @@ class EngineRegression(Regression):
         return f"EngineRegression(n={self.n}, d={self.d}, engine={self.engine!r})"
 
 
-def _merged_model(res, parts):
-    """``(gy, Hy)`` from the blocks' ``(Zᵀ[r, f, q], Zᵀ diag(v) Z)``, summed in block order."""
-    return subspace_model(parts, add_up([zr for zr, _ in res]), add_up([h for _, h in res]))
-
-
 class ZPoint:
     """A point of the subspace solver on an engine: z (a BlockVector), its softmax and, once
     computed, (r, B's parts)."""
@@ -375,11 +370,12 @@ class EngineZSpace:
         return Column(self.Z, j)
 
     def model(self, r, parts, k: int):
-        """``(gy, Hy)``: ``Zᵀ r`` (k,) and ``Zᵀ B Z`` (k, k) on the first k columns of Z."""
+        """``(gy, Hy)``: ``Zᵀ r`` (k,) and ``Zᵀ B Z`` (k, k) on the first k columns of Z, from the
+        blocks' ``(Zᵀ[r, f, q], Zᵀ diag(v) Z)`` summed in block order."""
         res = self.engine.map(
             Block.subspace_model, self.Z.key, k, r.key, parts.diag.key, parts.f.key, parts.q.key
         )
-        return _merged_model(res, parts)
+        return subspace_model(parts, add_up([zr for zr, _ in res]), add_up([h for _, h in res]))
 
     def model_at(self, loss, pt, k: int):
         """:meth:`model` at a trial point, its r, q, v formed with the same round (``pt.derivs``)."""
