@@ -84,16 +84,16 @@ def solve(
     callback=None,
     **options,
 ) -> SolveResult:
-    """Minimise ``L(x)`` of ``prob`` (a :class:`~theory.objective.Regression`: a ``SoftmaxRegression`` in
-    memory, an ``EngineRegression`` on an engine) from x0 (default 0).
+    """Minimise ``L(x)`` of ``prob`` (a :class:`~theory.objective.Regression`: a
+    ``SoftmaxRegression`` in memory, an ``EngineRegression`` on an engine) from x0 (default 0).
 
     Parameters
     ----------
     method : one of :data:`METHODS`: ``"sketched-subspace-newton"`` (the default: Newton in a small
         subspace, two passes over A an iteration, :mod:`theory.subspace`), ``"sketched-newton-cg"``
         (sketch-preconditioned Newton-CG), ``"sketched-newton"`` (Algorithm 1), ``"newton"``,
-        ``"gradient-descent"``, or a scipy anchor ``"scipy-trust-exact"``, ``"scipy-trust-krylov"``, ``"scipy-newton-cg"``,
-        ``"scipy-l-bfgs-b"``.
+        ``"gradient-descent"``, or a scipy anchor ``"scipy-trust-exact"``,
+        ``"scipy-trust-krylov"``, ``"scipy-newton-cg"``, ``"scipy-l-bfgs-b"``.
     sketch : for the sketched methods, one of :data:`theory.sketch.SKETCHES` (default "leverage").
     tol : stop when ``max |∇L(x)| ≤ tol`` (> 0).
     seed : seeds the sketches; the same seed gives bit-identical iterates, in any process and under
@@ -105,30 +105,19 @@ def solve(
         (``line_search``, ``decrement_tol``, ``sketch_size``, ``eps``, ``delta``,
         ``drift``, ``cg_maxiter``, ``rebuild_after``, ``verbose``).
     """
-    opts = _validate(prob, method, sketch, tol, seed, max_iter, options)
+    if not isinstance(prob, Regression):
+        raise TypeError(
+            f"solve takes a problem, not {type(prob).__name__}: build it first, "
+            "solve(SoftmaxRegression(A, b, w), ...)"
+        )
+    rows = "memory" if prob.rows.in_memory else "engine"  # what the sketches may ask of A
+    opts = check_options(method, sketch, tol, seed, max_iter, options, d=prob.d, rows=rows)
     x0 = np.zeros(prob.d) if x0 is None else prob.check_x(x0, name="x0")
     x_star = None if x_star is None else prob.check_x(x_star, name="x_star")
     spec = SOLVERS[method]
     if isinstance(spec, ScipyAnchor):
         return _solve_scipy(prob, spec, x0, opts, x_star, callback)
     return spec(prob, opts, x_star=x_star, callback=callback).solve(x0)
-
-
-def _validate(prob, method, sketch, tol, seed, max_iter, options) -> SolverOptions:
-    """The checks of :func:`solve`, before any work; returns the options record."""
-    if not isinstance(prob, Regression):
-        raise TypeError(
-            f"solve takes a problem, not {type(prob).__name__}: build it first, "
-            "solve(SoftmaxRegression(A, b, w), ...)"
-        )
-    return check_options(
-        method, sketch, tol, seed, max_iter, options, d=prob.d, rows=_where(prob.rows), stacklevel=4
-    )
-
-
-def _where(rows) -> str:
-    """``"memory"`` or ``"engine"``: what the sketches may ask of A."""
-    return "memory" if rows.in_memory else "engine"
 
 
 def check_options(
@@ -146,34 +135,29 @@ def check_options(
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
         raise ValueError(f"max_iter must be an integer ≥ 1; got {max_iter!r}.")
     spec = SOLVERS[method]
-    sketched = spec.sketched
     if sketch is not None and sketch not in SKETCHES:
         raise ValueError(f"unknown sketch {sketch!r}; valid sketches: {', '.join(SKETCHES)}.")
-    if sketch is not None and not sketched:
-        warnings.warn(
-            f"sketch={sketch!r} is ignored by method {method!r}.", SolverOptionWarning, stacklevel
-        )
+
+    def warn(message: str) -> None:
+        warnings.warn(message, SolverOptionWarning, stacklevel + 1)
+
+    if sketch is not None and not spec.sketched:
+        warn(f"sketch={sketch!r} is ignored by method {method!r}.")
     known = {f.name for f in fields(SolverOptions)}
     unknown = sorted(set(options) - known)
     if unknown:
-        warnings.warn(
+        warn(
             f"unknown solver options ignored: {', '.join(unknown)}; valid options: "
-            f"{', '.join(sorted(spec.options))}.",
-            SolverOptionWarning,
-            stacklevel,
+            f"{', '.join(sorted(spec.options))}."
         )
     foreign = sorted(set(options) & known - spec.options)
     if foreign:
-        warnings.warn(
-            f"options {', '.join(foreign)} do not apply to method {method!r} and are ignored.",
-            SolverOptionWarning,
-            stacklevel,
-        )
+        warn(f"options {', '.join(foreign)} do not apply to method {method!r} and are ignored.")
     kept = {k: v for k, v in options.items() if k in spec.options}
     opts = SolverOptions(
         tol=float(tol), max_iter=int(max_iter), seed=seed, sketch=sketch or DEFAULT_SKETCH, **kept
     )
-    if sketched:
+    if spec.sketched:
         _validate_sketch(opts, d, rows)
     return opts
 
