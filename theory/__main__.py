@@ -143,11 +143,9 @@ def parse_args(argv):
         parser.error("--device applies to --backend torch only")
     if args.backend == "torch":
         args.device = torch_device(parser, args.device)
-    sketched = SOLVERS[args.method].sketched
-    if args.eps is not None and not sketched:
-        parser.error(f"--eps applies to the sketched methods only, not to {args.method}")
-    if args.sketch_size is not None and not sketched:
-        parser.error(f"--sketch-size applies to the sketched methods only, not to {args.method}")
+    for flag, value in (("--eps", args.eps), ("--sketch-size", args.sketch_size)):
+        if value is not None and not SOLVERS[args.method].sketched:
+            parser.error(f"{flag} applies to the sketched methods only, not to {args.method}")
     return args
 
 

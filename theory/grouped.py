@@ -210,9 +210,8 @@ class GroupedSoftmaxRegression(SoftmaxRegression):
 
     def __init__(self, A, b, w, groups, exp_weight: float = 1.0):
         super().__init__(A, b, w, exp_weight=exp_weight)
-        codes, self.group_labels = check_groups(groups, self.n)
-        self.groups = codes
-        self.layout = GroupLayout(codes, self.group_labels.size)
+        self.groups, self.group_labels = check_groups(groups, self.n)
+        self.layout = GroupLayout(self.groups, self.group_labels.size)
         self.loss_z = GroupedSoftmaxLoss(self.b, self.w, self.layout, self.exp_weight)
         self.s = self.loss_z.s
 
@@ -244,7 +243,7 @@ def multinomial_logistic(X, y, n_classes: int, ridge: float = 0.0) -> GroupedSof
     if not (np.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge must be a finite number ≥ 0; got {ridge!r}.")
     N, p = X.shape
-    C, d = n_classes, n_classes * X.shape[1]
+    C, d = n_classes, n_classes * p
     A = np.einsum("kc,ij->ikcj", np.eye(C), X).reshape(N * C, d)  # row (i, k) = e_k ⊗ X_i
     b = np.eye(C)[y].ravel()
     groups = np.repeat(np.arange(N), C)
