@@ -36,7 +36,7 @@ import sys
 import numpy as np
 
 from theory.blocks import BLOCK_FAMILIES, FAMILIES, check_family
-from theory.engine import BlocksUnrecoverable
+from theory.engine import BlocksUnrecoverable, TorchEngine
 from theory.instances import Instance, make_instance
 from theory.sketch import SKETCHES
 from theory.solve import DEFAULT_METHOD, DEFAULT_SKETCH, METHODS, SOLVERS, check_options, solve
@@ -156,7 +156,7 @@ def torch_device(parser, device: str | None) -> str:
         import torch
     except ImportError:
         parser.error("--backend torch needs torch (pip install 'infoprompt[autodiff]')")
-    name = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    name = device or TorchEngine.default_device()
     try:
         dev = torch.device(name)
     except RuntimeError as e:
