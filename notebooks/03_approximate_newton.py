@@ -183,7 +183,7 @@ print(f"‖B(x*) − W²‖ / min w² = {gap / w2:.1e}")
 
 # %% [markdown]
 # **Reading.** Every run stays far below the envelope. The error contracts by roughly $\epsilon/3$
-# a step (measured means about $3\cdot10^{-3}$ at $\epsilon = 0.01$, $3\cdot10^{-2}$ at $0.1$, $0.15$
+# a step (measured means about $3\cdot10^{-3}$ at $\epsilon = 0.01$, $3\cdot10^{-2}$ at $0.1$, $0.13$
 # at $0.5$), not by 0.4: at $\epsilon = 0.01$ it reaches the rounding floor in five
 # iterations, where the envelope needs $T = 24$ to reach $10^{-10}$. The reason is printed under the
 # figure: inside D.1's conditions the regulariser is $\ge 99\%$ of $B$ ($\|B(x^*) - W^2\|$ is a few
@@ -234,12 +234,12 @@ plt.show()
 
 # %% [markdown]
 # **Reading.** On a log iteration axis each method's shape is visible. Exact Newton (5 iterations)
-# ends with its quadratic tail; the two refinements of Algorithm 1 (the subspace method and the
-# sketch-preconditioned CG, 9 each) follow closely. Algorithm 1 itself, with a line search, needs 50:
-# far from $x^*$ its sample of $s = 16d$ rows is too small next to the exact, indefinite rank-2 part
-# (the warning above), and near $x^*$ its linear rate is set by the sketch's accuracy. L-BFGS-B stops
-# by its own test at $3\cdot10^{-9}$; gradient descent, capped at 100, converges on this small
-# instance in 74 iterations, a linear rate that would slow with a worse-conditioned $A$. Iterations
+# ends with its quadratic tail; the two refinements of Algorithm 1 (the sketch-preconditioned CG in 6,
+# the subspace method in 9) follow closely. Algorithm 1 itself, with a line search, needs 31: far
+# from $x^*$ its sample of $s = 16d$ rows is a poor model next to the exact, indefinite rank-2 part,
+# and near $x^*$ its linear rate is set by the sketch's accuracy. L-BFGS-B stops by its own test at
+# $3\cdot10^{-8}$; gradient descent, capped at 100, is still $3\cdot10^{-9}$ from $x^*$ there, a
+# linear rate that would slow further with a worse-conditioned $A$. Iterations
 # are not the whole cost: a sketched iteration is cheaper than an exact one (`docs/solver.md` times
 # them on larger instances).
 #
@@ -252,7 +252,8 @@ plt.show()
 #   the 0.4 envelope (DLS23's constant), because there the problem is essentially weighted least
 #   squares.
 # - Outside them, with a line search, exact Newton and the sketch-preconditioned variants converged
-#   in 5–9 iterations; Algorithm 1 with its default sample needed 50, gradient descent 74.
+#   in 5–9 iterations; Algorithm 1 with its default sample needed 31, and gradient descent had not
+#   converged after 100.
 #
 # ## Exercises
 #
