@@ -6,12 +6,13 @@
                                                     # default under P = I, over n and d
     python -m benchmarks.policy --variants --seed 0 # the default under policy variants, in one run
 
-``--variants`` times ``sketched-subspace-newton`` on the sizes of ``benchmarks/solvers.py`` under:
-``current`` (the package as it is); ``one prior`` (0.3 assumed after either kind of build);
-``iteration price`` (the exact Hessian priced by ``--price``'s fit, 0.4 + d/16 iterations with A in
-16 MiB, else 0.4 + d/40, one prior); ``iteration price, kinds`` (that price, the kinds' priors, and
-the kind with the least K + r / −ln c for r = ln(1e8)). Best of 5 (2 above 4 M entries), the
-variants alternating; prints each variant's time over ``current`` and its iterations.
+``--variants`` times ``sketched-subspace-newton`` on the sizes of ``benchmarks/solvers.py`` (and
+``--big``: 2097152×64 and 4194304×64) under: ``current`` (the package as it is: 0.3 assumed after
+either kind of build); ``kind prior`` (0.05 after an exact build); ``iteration price`` (the exact
+Hessian priced by ``--price``'s fit, 0.4 + d/16 iterations with A in 16 MiB, else 0.4 + d/40);
+``iteration price, kinds`` (that price, the kind prior, and the kind with the least K + r / −ln c
+for r = ln(1e8)). Best of 5 (2 above 4 M entries), the variants alternating; prints each
+variant's time over ``current`` and its iterations.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SIZES = [
     ((1048576, 64), ("sparse", "coherent")),
     ((65536, 1024), ("wide",)),
 ]
+BIG = [((2097152, 64), ("sparse", "peaked")), ((4194304, 64), ("sparse", "coherent"))]
 HELD_OUT = [
     ("sparse", 262144, 64, 1),
     ("coherent", 262144, 64, 1),
@@ -44,7 +46,10 @@ HELD_OUT = [
     ("coherent", 65536, 128, 2),
     ("peaked", 65536, 32, 3),
 ]
-CURRENT_COSTS, CURRENT_PRIOR = pc.build_costs, dict(pc.FRESH_CONTRACTION)
+CURRENT_COSTS, CURRENT_POLICY = pc.build_costs, pc.PreconditionerPolicy.for_problem
+CURRENT_REBUILD = sub.SubspaceNewtonSolver._rebuild_pays
+ONE_PRIOR = sub.FRESH_CONTRACTION  # assumed after any build, before the solve has seen one
+KIND_PRIOR = {True: 0.05, False: ONE_PRIOR}  # the variant's: after an exact build, after a sketch
 
 
 def iteration_price(n: int, d: int, s: int, extra: float = 0.0) -> tuple[float, float]:
@@ -58,35 +63,40 @@ def by_orders(n, d, s, rebuild_after, extra=0.0, corrected=False) -> pc.Precondi
     K + r / −ln c, r = ln(1e8), c the kind's prior."""
     exact, sketch = iteration_price(n, d, s, extra)
     r = math.log(1e8)
-    is_exact = exact - r / math.log(CURRENT_PRIOR[True]) <= sketch - r / math.log(
-        CURRENT_PRIOR[False]
-    )
+    is_exact = exact - r / math.log(KIND_PRIOR[True]) <= sketch - r / math.log(KIND_PRIOR[False])
     price = (exact if is_exact else sketch) if rebuild_after is None else float(rebuild_after)
     return pc.PreconditionerPolicy(is_exact, price, rebuild_after == 0, s, corrected)
 
 
-CURRENT_POLICY = pc.PreconditionerPolicy.for_problem
-ONE_PRIOR = {True: 0.3, False: 0.3}
-VARIANTS = {  # (build_costs, FRESH_CONTRACTION, for_problem)
-    "current": (CURRENT_COSTS, CURRENT_PRIOR, CURRENT_POLICY),
-    "one prior": (CURRENT_COSTS, ONE_PRIOR, CURRENT_POLICY),
-    "iteration price": (iteration_price, ONE_PRIOR, CURRENT_POLICY),
-    "iteration price, kinds": (iteration_price, CURRENT_PRIOR, staticmethod(by_orders)),
+def kind_prior_rebuild(self, state):
+    """The subspace solver's rebuild rule with the prior of the kind its policy builds."""
+    sub.FRESH_CONTRACTION = KIND_PRIOR[self._policy.exact]
+    try:
+        return CURRENT_REBUILD(self, state)
+    finally:
+        sub.FRESH_CONTRACTION = ONE_PRIOR
+
+
+VARIANTS = {  # (build_costs, for_problem, the rebuild rule)
+    "current": (CURRENT_COSTS, CURRENT_POLICY, CURRENT_REBUILD),
+    "kind prior": (CURRENT_COSTS, CURRENT_POLICY, kind_prior_rebuild),
+    "iteration price": (iteration_price, CURRENT_POLICY, CURRENT_REBUILD),
+    "iteration price, kinds": (iteration_price, staticmethod(by_orders), kind_prior_rebuild),
 }
 
 
 def use(variant: str) -> None:
-    costs, prior, policy = VARIANTS[variant]
+    costs, policy, rebuild = VARIANTS[variant]
     pc.build_costs = costs
-    pc.FRESH_CONTRACTION.update(prior)
     pc.PreconditionerPolicy.for_problem = policy
+    sub.SubspaceNewtonSolver._rebuild_pays = rebuild
 
 
-def variants(seed: int) -> None:
+def variants(seed: int, sizes) -> None:
     """Each variant's time over ``current``, and its iterations, per instance."""
     names = list(VARIANTS)
     rows, logs = [], dict.fromkeys(names, 0.0)
-    for (n, d), families in SIZES:
+    for (n, d), families in sizes:
         for family in families:
             prob = make_instance(family, n, d, seed=seed).prob
             nit: dict[str, int] = {}
@@ -104,7 +114,7 @@ def variants(seed: int) -> None:
                 + [f"{t[k] / t['current']:.2f} ({nit[k]})" for k in names[1:]]
             )
             print(rows[-1], flush=True)
-    count = sum(len(f) for _, f in SIZES)
+    count = sum(len(f) for _, f in sizes)
     rows.append(["geometric mean", "1"] + [f"{math.exp(logs[k] / count):.3f}" for k in names[1:]])
     print(markdown_table(["instance", "current ms (nit)", *names[1:]], rows))
 
@@ -173,6 +183,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", action="store_true")
     ap.add_argument("--seed", type=int, default=0, help="with --variants")
+    ap.add_argument("--big", action="store_true", help="with --variants: 2M and 4M rows instead")
     ap.add_argument("--after-builds", action="store_true")
     ap.add_argument("--price", action="store_true")
     ap.add_argument("--mib", default="2,8,32,128", help="with --price")
@@ -187,7 +198,7 @@ def main(argv=None) -> None:
         if args.price:
             price([int(v) for v in args.mib.split(",")], [int(v) for v in args.d.split(",")])
         if args.variants:
-            variants(args.seed)
+            variants(args.seed, BIG if args.big else SIZES)
 
 
 if __name__ == "__main__":

@@ -234,10 +234,11 @@ plt.show()
 
 # %% [markdown]
 # **Reading.** On a log iteration axis each method's shape is visible. Exact Newton (5 iterations)
-# ends with its quadratic tail; the two refinements of Algorithm 1 (the sketch-preconditioned CG in 6,
-# the subspace method in 9) follow closely. Algorithm 1 itself, with a line search, needs 31: far
-# from $x^*$ its sample of $s = 16d$ rows is a poor model next to the exact, indefinite rank-2 part,
-# and near $x^*$ its linear rate is set by the sketch's accuracy. L-BFGS-B stops by its own test at
+# ends with its quadratic tail; the two refinements of Algorithm 1 follow: the sketch-preconditioned
+# CG in 6 iterations, the subspace method in 14 cheaper ones (two passes over $A$ each). Algorithm 1
+# itself, with a line search, needs 31: far from $x^*$ its sample of $s = 16d$ rows is a poor model
+# next to the exact, indefinite rank-2 part, and near $x^*$ its linear rate is set by the sketch's
+# accuracy. L-BFGS-B stops by its own test at
 # $3\cdot10^{-8}$; gradient descent, capped at 100, is still $3\cdot10^{-9}$ from $x^*$ there, a
 # linear rate that would slow further with a worse-conditioned $A$. Iterations
 # are not the whole cost: a sketched iteration is cheaper than an exact one (`docs/solver.md` times
@@ -252,7 +253,7 @@ plt.show()
 #   the 0.4 envelope (DLS23's constant), because there the problem is essentially weighted least
 #   squares.
 # - Outside them, with a line search, exact Newton and the sketch-preconditioned variants converged
-#   in 5–9 iterations; Algorithm 1 with its default sample needed 31, and gradient descent had not
+#   in 5–14 iterations; Algorithm 1 with its default sample needed 31, and gradient descent had not
 #   converged after 100.
 #
 # ## Exercises

@@ -17,12 +17,6 @@ each is two passes over A)::
 (the constants 22 and 2: docs/solver.md, "Measured constants"). K, the price of a build, is the
 cheaper of the two, or ``rebuild_after`` when given.
 
-**What a build is worth** differs by kind: in the three iterations after an exact build ``‖g‖``
-fell by a median 0.07× an iteration, after a sketch by 0.2× (held-out instances; docs/solver.md,
-"Measured constants"). A solver that estimates the work under a fresh P from the contractions it
-has seen after its builds starts from the kind's ``FRESH_CONTRACTION``: 0.05 exact, 0.3 sketched
-(:meth:`PreconditionerPolicy.pays_at_rates`).
-
 **When** (ski rental). P starts as the identity. A solver estimates the work, in the same unit,
 still needed under its current P and under a fresh one; the policy rebuilds when
 ``work_now > K + work_fresh`` (:meth:`PreconditionerPolicy.pays`), and, for solvers that measure a
@@ -34,7 +28,6 @@ every iteration.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +39,6 @@ from theory.sketch import SketchedGram
 
 HESSIAN_GRADS_PER_D = 22.0  # exact Hessian ≈ d/22 gradients (docs/solver.md, "Measured constants").
 LEVERAGE_GRADS = 2.0  # approximate leverage scores ≈ 2 gradient evaluations.
-FRESH_CONTRACTION = {True: 0.05, False: 0.3}  # ‖g‖ an iteration just after a build: exact, sketch
 RENT = 0.25  # at least ⌊RENT·K⌋ iterations under each P (P = I included) before a rebuild.
 
 
@@ -91,16 +83,6 @@ class PreconditionerPolicy:
     def pays(self, work_now: float, work_fresh: float) -> bool:
         """Ski rental: rebuild when ``work_now > K + work_fresh`` (always for rebuild_after=0)."""
         return self.always or work_now > self.price + work_fresh
-
-    def pays_at_rates(self, c_now: float, c_fresh: float, orders: float) -> bool:
-        """Ski rental in iterations, from contractions of ‖g‖ an iteration: ``orders`` (natural)
-        orders of magnitude to go at ``c_now`` against K + the same at ``c_fresh``, the rate
-        seen after this solve's builds (NaN before any: the kind's ``FRESH_CONTRACTION``, capped
-        at 0.99). Always when ``c_now ≥ 1``."""
-        if not c_now < 1:
-            return True
-        c_new = min(FRESH_CONTRACTION[self.exact] if math.isnan(c_fresh) else c_fresh, 0.99)
-        return self.pays(orders / -math.log(c_now), orders / -math.log(c_new))
 
     def waited(self, iterations: int, minimum: int) -> bool:
         """Whether the current P has been used ``max(minimum, ⌊K/4⌋)`` iterations."""

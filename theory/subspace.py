@@ -22,8 +22,7 @@ shared with Newton-CG. P starts as the identity (well-conditioned problems never
 work still needed under the current P is estimated from the contraction ``c`` of ``||g||_{P⁻¹}``
 over the last two iterations under it, ``log(|g|∞ / tol) / log(1/c)`` iterations; under a fresh P
 from ``c_fresh``, the contraction seen in the two iterations after each build (geometric mean over
-the builds so far; before any, the policy's assumption for the kind built: 0.05 exact, 0.3
-sketched). Each P is used ``max(2, ⌊K/4⌋)`` iterations (``max(1, ⌊K/4⌋)``
+the builds so far; 0.3 before any). Each P is used ``max(2, ⌊K/4⌋)`` iterations (``max(1, ⌊K/4⌋)``
 under P = I) before a rebuild is considered: the first contractions under P = I understate the
 later ones, and a P built far from x* goes stale. K, the build's price, is the cost model's
 (never a measured time). P is the sketch (s = min(64 d, max(8 d, n/8)) rows by default: each
@@ -80,6 +79,7 @@ RETURNS = 3.0  # inner solve stops when the next step's predicted gain < RETURNS
 CORRECTION_GRADS = 1.5  # the range correction's extra work: Aᵀ[f, q], A U, Aᵀ(v ∘ A U)
 WAIT = 2  # iterations under a built P before a rebuild is considered (1 under P = I)
 WINDOW = 2  # the contraction is measured over the last two iterations under the same P
+FRESH_CONTRACTION = 0.3  # assumed ||g||_{P⁻¹} contraction just after a build, before any is seen
 
 
 class MemoryZSpace:
@@ -263,8 +263,11 @@ class SubspaceNewtonSolver(Solver):
         if len(self._G_hist) == 1 + WINDOW and self._builds:  # geometric mean over builds
             self._fresh.append(math.log(c))
             self._c_fresh = math.exp(sum(self._fresh) / len(self._fresh))
+        if not c < 1:
+            return True
+        c_new = min(FRESH_CONTRACTION if math.isnan(self._c_fresh) else self._c_fresh, 0.99)
         orders = math.log(max(state.grad_inf / self.opts.tol, math.e))
-        return self._policy.pays_at_rates(c, self._c_fresh, orders)
+        return self._policy.pays(orders / -math.log(c), orders / -math.log(c_new))
 
     # -- one iteration -----------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ leverage-score reuse (``drifted``), the Bernstein sample size (``bernstein_size`
 the approximate leverage scores (``jl_map``) and the row blocks of a generated A (``block_bounds``).
 Each is checked against what its docstring promises, computed independently here."""
 
-import dataclasses
 import math
 
 import numpy as np
@@ -94,22 +93,6 @@ def test_policy_waits_max_of_minimum_and_a_quarter_of_the_price():
     cheap = PreconditionerPolicy(exact=False, price=2.1672, always=False, s=64, corrected=False)
     assert not cheap.waited(1, 2) and cheap.waited(2, 2)  # ⌊0.54⌋ = 0: the minimum alone
     assert cheap.waited(0, 0)
-
-
-def test_the_first_rebuild_assumes_the_contraction_of_the_kind_built():
-    # 10 orders to go at 0.3× an iteration: 10 / ln(1/0.3) = 8.31 iterations. A fresh exact P is
-    # assumed to contract 0.05×: K + 10 / ln 20 = 1 + 3.34 < 8.31, the build pays; a fresh sketch
-    # 0.3×: 1 + 8.31 > 8.31, it does not.
-    exact = PreconditionerPolicy(exact=True, price=1.0, always=False, s=64, corrected=False)
-    sketch = dataclasses.replace(exact, exact=False)
-    assert exact.pays_at_rates(0.3, math.nan, 10.0)
-    assert not sketch.pays_at_rates(0.3, math.nan, 10.0)
-    # Once a rate after a build has been seen, it replaces the assumption, for either kind.
-    assert not exact.pays_at_rates(0.3, 0.3, 10.0)
-    assert sketch.pays_at_rates(0.3, 0.05, 10.0)
-    # The assumption is capped at 0.99, and no contraction at all always pays.
-    assert not sketch.pays_at_rates(0.99, 1.5, 10.0)  # 0.99 against 0.99
-    assert exact.pays_at_rates(1.0, 0.9, 10.0)
 
 
 def test_policy_builds_the_exact_p_from_the_callers_hessian():
