@@ -5,9 +5,10 @@
     python -m benchmarks.policy --price             # the exact Hessian's time in iterations of the
                                                     # default under P = I, over n and d
     python -m benchmarks.policy --variants --seed 0 # the default under policy variants, in one run
+    python -m benchmarks.policy --variants --big    # the same on 2097152×64 and 4194304×64
 
-``--variants`` times ``sketched-subspace-newton`` on the sizes of ``benchmarks/solvers.py`` (and
-``--big``: 2097152×64 and 4194304×64) under: ``current`` (the package as it is: 0.3 assumed after
+``--variants`` times ``sketched-subspace-newton`` on the sizes of ``benchmarks/solvers.py`` (with
+``--big``, sparse and peaked 2097152×64, sparse and coherent 4194304×64 instead) under: ``current`` (the package as it is: 0.3 assumed after
 either kind of build); ``kind prior`` (0.05 after an exact build); ``iteration price`` (the exact
 Hessian priced by ``--price``'s fit, 0.4 + d/16 iterations with A in 16 MiB, else 0.4 + d/40);
 ``iteration price, kinds`` (that price, the kind prior, and the kind with the least K + r / −ln c
