@@ -19,6 +19,7 @@ variant's time over ``current`` and its iterations.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import time
 
@@ -142,7 +143,7 @@ def after_builds() -> None:
                 built.clear()
                 prob = make_instance(family, n, d, seed=seed).prob
                 solve(prob, tol=1e-8, callback=lambda x, row: g.append(row["grad_inf"]))
-                for b, nxt in zip(built, [*built[1:], len(g)][: len(built)], strict=True):
+                for b, nxt in itertools.pairwise([*built, len(g)]):
                     ratios += [g[i] / g[i - 1] for i in range(b, min(b + 3, nxt, len(g)))]
             q = np.quantile(ratios, [0.1, 0.5, 0.9])
             rows.append(
@@ -174,7 +175,7 @@ def price(mibs: list[int], ds: list[int]) -> None:
                 3,
             )
             it = t["solve"] / res[-1].nit
-            model = pc.build_costs(n, d, 8 * d)[0]
+            model = pc.hessian_price(d)
             rows.append([str(mib), str(d), f"{t['hessian'] / it:.2f}", f"{model:.2f}"])
             print(rows[-1], flush=True)
     print(markdown_table(["A (MiB)", "d", "measured (iterations)", "model d/22"], rows))
