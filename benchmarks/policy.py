@@ -8,12 +8,13 @@
     python -m benchmarks.policy --variants --big    # the same on 2097152×64 and 4194304×64
 
 ``--variants`` times ``sketched-subspace-newton`` on the sizes of ``benchmarks/solvers.py`` (with
-``--big``, sparse and peaked 2097152×64, sparse and coherent 4194304×64 instead) under: ``current`` (the package as it is: 0.3 assumed after
-either kind of build); ``kind prior`` (0.05 after an exact build); ``iteration price`` (the exact
-Hessian priced by ``--price``'s fit, 0.4 + d/16 iterations with A in 16 MiB, else 0.4 + d/40);
-``iteration price, kinds`` (that price, the kind prior, and the kind with the least K + r / −ln c
-for r = ln(1e8)). Best of 5 (2 above 4 M entries), the variants alternating; prints each
-variant's time over ``current`` and its iterations.
+``--big``, sparse and peaked 2097152×64, sparse and coherent 4194304×64 instead) under:
+``current`` (the package as it is: the chord method's prediction after an exact build with A out of
+the cache, 0.3 after any other build); ``one prior`` (0.3 after every build, the rate seen after
+the builds so far standing for the next, as before 2026-12-06); ``chord in the cache too``;
+``iteration price`` (the exact Hessian priced by ``--price``'s fit, 0.4 + d/16 iterations with A
+in 16 MiB, else 0.4 + d/40). ``--names`` picks some. Best of 5 (2 above 4 M entries), the
+variants alternating; prints each variant's time over ``current`` and its iterations.
 """
 
 from __future__ import annotations
@@ -48,10 +49,7 @@ HELD_OUT = [
     ("coherent", 65536, 128, 2),
     ("peaked", 65536, 32, 3),
 ]
-CURRENT_COSTS, CURRENT_POLICY = pc.build_costs, pc.PreconditionerPolicy.for_problem
-CURRENT_REBUILD = sub.SubspaceNewtonSolver._rebuild_pays
-ONE_PRIOR = sub.FRESH_CONTRACTION  # assumed after any build, before the solve has seen one
-KIND_PRIOR = {True: 0.05, False: ONE_PRIOR}  # the variant's: after an exact build, after a sketch
+CURRENT_COSTS, CURRENT_CHORD = pc.build_costs, sub.uses_chord
 
 
 def iteration_price(n: int, d: int, s: int, extra: float = 0.0) -> tuple[float, float]:
@@ -60,43 +58,21 @@ def iteration_price(n: int, d: int, s: int, extra: float = 0.0) -> tuple[float, 
     return exact, pc.LEVERAGE_GRADS + extra + exact * (s + 3 * d) / n
 
 
-def by_orders(n, d, s, rebuild_after, extra=0.0, corrected=False) -> pc.PreconditionerPolicy:
-    """``PreconditionerPolicy.for_problem`` at the price above choosing the kind with the least
-    K + r / −ln c, r = ln(1e8), c the kind's prior."""
-    exact, sketch = iteration_price(n, d, s, extra)
-    r = math.log(1e8)
-    is_exact = exact - r / math.log(KIND_PRIOR[True]) <= sketch - r / math.log(KIND_PRIOR[False])
-    price = (exact if is_exact else sketch) if rebuild_after is None else float(rebuild_after)
-    return pc.PreconditionerPolicy(is_exact, price, rebuild_after == 0, s, corrected)
-
-
-def kind_prior_rebuild(self, state):
-    """The subspace solver's rebuild rule with the prior of the kind its policy builds."""
-    sub.FRESH_CONTRACTION = KIND_PRIOR[self._policy.exact]
-    try:
-        return CURRENT_REBUILD(self, state)
-    finally:
-        sub.FRESH_CONTRACTION = ONE_PRIOR
-
-
-VARIANTS = {  # (build_costs, for_problem, the rebuild rule)
-    "current": (CURRENT_COSTS, CURRENT_POLICY, CURRENT_REBUILD),
-    "kind prior": (CURRENT_COSTS, CURRENT_POLICY, kind_prior_rebuild),
-    "iteration price": (iteration_price, CURRENT_POLICY, CURRENT_REBUILD),
-    "iteration price, kinds": (iteration_price, staticmethod(by_orders), kind_prior_rebuild),
+VARIANTS = {  # (build_costs, where the chord method predicts a fresh P's contraction)
+    "current": (CURRENT_COSTS, CURRENT_CHORD),
+    "one prior": (CURRENT_COSTS, lambda policy, n, d: False),
+    "chord in the cache too": (CURRENT_COSTS, lambda policy, n, d: policy.exact),
+    "iteration price": (iteration_price, CURRENT_CHORD),
 }
 
 
 def use(variant: str) -> None:
-    costs, policy, rebuild = VARIANTS[variant]
-    pc.build_costs = costs
-    pc.PreconditionerPolicy.for_problem = policy
-    sub.SubspaceNewtonSolver._rebuild_pays = rebuild
+    pc.build_costs, sub.uses_chord = VARIANTS[variant]
 
 
-def variants(seed: int, sizes) -> None:
+def variants(seed: int, sizes, names: list[str]) -> None:
     """Each variant's time over ``current``, and its iterations, per instance."""
-    names = list(VARIANTS)
+    names = ["current", *(k for k in names if k != "current")]
     rows, logs = [], dict.fromkeys(names, 0.0)
     for (n, d), families in sizes:
         for family in families:
@@ -123,7 +99,9 @@ def variants(seed: int, sizes) -> None:
 
 def after_builds() -> None:
     """‖g‖∞'s ratio an iteration in the (up to) three iterations after each build, the kind forced
-    (price 0: a build pays whenever P = I or the last P contracts more slowly than the prior)."""
+    (price 0: a build pays whenever P = I or the last P contracts more slowly than the prior) and
+    the one prior 0.3 for either kind (``one prior``), so that the builds' places do not depend on
+    the rates this measures."""
     rows = []
     build = sub.SubspaceNewtonSolver.build_preconditioner
     g: list[float] = []
@@ -134,6 +112,7 @@ def after_builds() -> None:
         return build(self, *a, **k)
 
     sub.SubspaceNewtonSolver.build_preconditioner = counted
+    use("one prior")
     try:
         for exact in (True, False):
             pc.build_costs = (lambda *a, **k: (0.0, 1e9)) if exact else (lambda *a, **k: (1e9, 0.0))
@@ -151,7 +130,7 @@ def after_builds() -> None:
             )
     finally:
         sub.SubspaceNewtonSolver.build_preconditioner = build
-        pc.build_costs = CURRENT_COSTS
+        use("current")
     print(markdown_table(["kind", "iterations after a build", "10 %", "median", "90 %"], rows))
 
 
@@ -186,6 +165,9 @@ def main(argv=None) -> None:
     ap.add_argument("--variants", action="store_true")
     ap.add_argument("--seed", type=int, default=0, help="with --variants")
     ap.add_argument("--big", action="store_true", help="with --variants: 2M and 4M rows instead")
+    ap.add_argument(
+        "--names", default=",".join(VARIANTS), help="with --variants: which, comma-separated"
+    )
     ap.add_argument("--after-builds", action="store_true")
     ap.add_argument("--price", action="store_true")
     ap.add_argument("--mib", default="2,8,32,128", help="with --price")
@@ -193,6 +175,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if not (args.variants or args.after_builds or args.price):
         ap.error("choose --variants, --after-builds or --price")
+    names = args.names.split(",")
+    if unknown := set(names) - set(VARIANTS):
+        ap.error(f"--names: unknown {sorted(unknown)}; choose from {list(VARIANTS)}")
     print(f"# {machine()}; one BLAS thread; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     with threadpool_limits(1):
         if args.after_builds:
@@ -200,7 +185,7 @@ def main(argv=None) -> None:
         if args.price:
             price([int(v) for v in args.mib.split(",")], [int(v) for v in args.d.split(",")])
         if args.variants:
-            variants(args.seed, BIG if args.big else SIZES)
+            variants(args.seed, BIG if args.big else SIZES, names)
 
 
 if __name__ == "__main__":

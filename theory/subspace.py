@@ -21,15 +21,22 @@ far from it every step decreases L at least as much as an exact line search alon
 shared with Newton-CG. P starts as the identity (well-conditioned problems never need more). The
 work still needed under the current P is estimated from the contraction ``c`` of ``||g||_{P⁻¹}``
 over the last two iterations under it, ``log(|g|∞ / tol) / log(1/c)`` iterations; under a fresh P
-from ``c_fresh``, the contraction seen in the two iterations after each build (geometric mean over
-the builds so far; 0.3 before any). Each P is used ``max(2, ⌊K/4⌋)`` iterations (``max(1, ⌊K/4⌋)``
-under P = I) before a rebuild is considered: the first contractions under P = I understate the
-later ones, and a P built far from x* goes stale. K, the build's price, is the cost model's
-(never a measured time). P is the sketch (s = min(64 d, max(8 d, n/8)) rows by default: each
-iteration is cheap, so a sharper P pays, but the O(s d²) Gram must not outweigh the iterations)
-made exact on the range of the rank-2 term
-(:func:`~theory.preconditioner.range_corrected`), or the exact Hessian when that is cheaper
-(small d).
+from ``c_fresh``, predicted from the contractions seen in the two iterations after each build
+(their geometric mean; 0.3 before any). Where the exact Hessian is built and A lies out of the
+last-level cache (:func:`uses_chord`), the prediction follows the chord method instead: a
+Hessian fixed at x_b contracts at a rate ∝ ‖x_b − x*‖, so with ``ρ = |g|∞ / |g₀|∞``,
+``c_fresh = mean(c / ρ_b) · ρ`` (the mean geometric over the builds, ρ_b at each; 0.05 before
+any). A rate seen after an early build then does not stand for a build near x*, and an exact
+build can look worth its price where P = I contracts 0.3× an iteration (sparse 10⁶×64: 7
+iterations instead of 14). Within the cache the cost model under-prices the Hessian 2–4× and
+the extra builds the prediction calls for cost more than they save (docs/solver.md, "Measured
+constants"). Each P is used ``max(2, ⌊K/4⌋)`` iterations (``max(1, ⌊K/4⌋)`` under P = I) before
+a rebuild is considered: the first contractions under P = I understate the later ones, and a P
+built far from x* goes stale. K, the build's price, is the cost model's (never a measured time).
+P is the sketch (s = min(64 d, max(8 d, n/8)) rows by default: each iteration is cheap, so a
+sharper P pays, but the O(s d²) Gram must not outweigh the iterations) made exact on the range
+of the rank-2 term (:func:`~theory.preconditioner.range_corrected`), or the exact Hessian when
+that is cheaper (small d).
 
 z is updated incrementally (``z ← z + Z y``); each update rounds like a fresh ``A x`` would (both
 are sums of d products), so after k iterations z is within about √k roundings of ``A x``
@@ -69,6 +76,7 @@ from theory.newton import (
 )
 from theory.preconditioner import PreconditionerPolicy
 from theory.solver import ROUNDING, SKETCH_OPTIONS, Model, Solver, Step
+from theory.sweep import pays as sweep_pays
 
 MEMORY = 1  # previous steps kept in the subspace (1: PCG on a quadratic)
 SAMPLES_PER_D = 64  # default s = 64 d, but ≤ max(8 d, n/8) (module docstring)
@@ -80,6 +88,13 @@ CORRECTION_GRADS = 1.5  # the range correction's extra work: Aᵀ[f, q], A U, A�
 WAIT = 2  # iterations under a built P before a rebuild is considered (1 under P = I)
 WINDOW = 2  # the contraction is measured over the last two iterations under the same P
 FRESH_CONTRACTION = 0.3  # assumed ||g||_{P⁻¹} contraction just after a build, before any is seen
+CHORD_CONTRACTION = 0.05  # the same for an exact build out of the cache (the chord method's)
+
+
+def uses_chord(policy: PreconditionerPolicy, n: int, d: int) -> bool:
+    """Whether a fresh P's contraction is predicted by the chord method (module docstring): for the
+    exact Hessian with A out of the last-level cache (:func:`theory.sweep.pays`)."""
+    return policy.exact and sweep_pays(n, d)
 
 
 class MemoryZSpace:
@@ -223,11 +238,14 @@ class SubspaceNewtonSolver(Solver):
         self._dirs: list[np.ndarray] = []  # previous steps s_j (d,), newest first
         self._P = None
         self._G_hist: list[float] = []
-        self._fresh: list[float] = []  # log contractions seen in the iterations after each build
-        self._builds, self._c_fresh = 0, math.nan
+        self._fresh: list[float] = []  # ln c seen after each build (− ln ρ_b under the chord)
+        self._builds, self._built_at = 0, 1.0  # ρ = |g|∞ / |g₀|∞ at the last build
+        self._chord = uses_chord(self._policy, n, d)
         here = self._here = ws.point()
         here.z, here.sm, loss = self.value(x0, **ws.value_kw(here))
-        return self.evaluate(x0, here.z, here.sm, loss, **ws.derivs_kw(here))
+        state = self.evaluate(x0, here.z, here.sm, loss, **ws.derivs_kw(here))
+        self._g0 = state.grad_inf
+        return state
 
     def finalize(self, state, status, nit):
         """The result (x and g are the solver's own copies), then the workspace back to the pool."""
@@ -243,6 +261,7 @@ class SubspaceNewtonSolver(Solver):
             return Model(self._P, 0.0)
         self._P, rows, t_lev = self.build_preconditioner(self._policy, state, self._sketch)
         self._builds += 1
+        self._built_at = self._rho(state)
         self._G_hist = [self._G(state.g)]
         return Model(self._P, rows, t_lev)
 
@@ -260,14 +279,24 @@ class SubspaceNewtonSolver(Solver):
         j = min(WINDOW, len(self._G_hist) - 1)
         old, new = self._G_hist[-1 - j], self._G_hist[-1]
         c = (new / old) ** (0.5 / j) if old > 0 else 1.0  # contraction of ||g||_{P⁻¹} per iteration
-        if len(self._G_hist) == 1 + WINDOW and self._builds:  # geometric mean over builds
-            self._fresh.append(math.log(c))
-            self._c_fresh = math.exp(sum(self._fresh) / len(self._fresh))
+        if len(self._G_hist) == 1 + WINDOW and self._builds:
+            self._fresh.append(math.log(c) - (math.log(self._built_at) if self._chord else 0.0))
         if not c < 1:
             return True
-        c_new = min(FRESH_CONTRACTION if math.isnan(self._c_fresh) else self._c_fresh, 0.99)
         orders = math.log(max(state.grad_inf / self.opts.tol, math.e))
-        return self._policy.pays(orders / -math.log(c), orders / -math.log(c_new))
+        return self._policy.pays(orders / -math.log(c), orders / -math.log(self._c_fresh(state)))
+
+    def _rho(self, state) -> float:
+        """``ρ = |g|∞ / |g₀|∞``, how far from x* (in gradient) the solve is."""
+        return state.grad_inf / self._g0 if self._g0 > 0 else 1.0
+
+    def _c_fresh(self, state) -> float:
+        """The contraction predicted after a build here: the geometric mean of those seen after the
+        builds so far, × ρ under the chord method (module docstring); the prior before any."""
+        if not self._fresh:
+            return CHORD_CONTRACTION if self._chord else FRESH_CONTRACTION
+        log_c = sum(self._fresh) / len(self._fresh)
+        return min(math.exp(log_c + (math.log(self._rho(state)) if self._chord else 0.0)), 0.99)
 
     # -- one iteration -----------------------------------------------------------------------------
 

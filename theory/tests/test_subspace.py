@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+import theory.subspace
 from theory.instances import make_instance
 from theory.newton import sketched_hessian
 from theory.preconditioner import range_corrected
 from theory.sketch import make_sketch
 from theory.solve import solve
+from theory.subspace import SubspaceNewtonSolver
 
 METHOD = "sketched-subspace-newton"
 
@@ -80,6 +82,32 @@ def test_each_build_waits_a_quarter_of_its_price_in_iterations(k_build):
     builds = np.flatnonzero(res.history["sketch_size"])  # iterates at which P was built
     assert builds.size >= 5
     assert builds[0] >= max(1, k_build // 4) and np.min(np.diff(builds)) == max(2, k_build // 4)
+
+
+def test_the_chord_prediction_builds_early_where_p_equal_to_i_crawls(monkeypatch):
+    # Out of the cache an exact build's contraction is predicted by the chord method: 0.05 before
+    # any build, then each build's c / ρ_b times ρ now. Forced on for this 1 MiB A: sparse 4096×16
+    # contracts about 0.3× an iteration under P = I, which the one prior 0.3 never beats, so it
+    # runs 14 iterations without a build; the chord prediction builds and stops in 5.
+    prob = make_instance("sparse", 4096, 16, seed=0).prob
+    one_prior = solve(prob, method=METHOD)
+    seen = []
+    rule = SubspaceNewtonSolver._rebuild_pays
+
+    def watched(self, state):
+        pays = rule(self, state)
+        if self._fresh:
+            seen.append((len(self._fresh), self._c_fresh(state), self._rho(state)))
+        return pays
+
+    monkeypatch.setattr(theory.subspace, "sweep_pays", lambda n, d: True)
+    monkeypatch.setattr(SubspaceNewtonSolver, "_rebuild_pays", watched)
+    chord = solve(prob, method=METHOD)
+    assert (one_prior.nit, one_prior.nhev) == (14, 0) and (chord.nit, chord.nhev) == (5, 2)
+    assert chord.success and chord.fun == pytest.approx(one_prior.fun, rel=1e-14)
+    # with the same builds seen, the predicted contraction is proportional to |g|∞ / |g₀|∞
+    ratios = [c / rho for k, c, rho in seen if k == seen[0][0] and c < 0.99]
+    assert len(ratios) >= 2 and np.ptp(ratios) <= 1e-12 * ratios[0]
 
 
 def test_same_seed_gives_the_same_iterates(sparse):
