@@ -6,6 +6,7 @@
                                                     # default under P = I, over n and d
     python -m benchmarks.policy --variants --seed 0 # the default under policy variants, in one run
     python -m benchmarks.policy --variants --big    # the same on 2097152×64 and 4194304×64
+    python -m benchmarks.policy --variants --sizes 16384x64,65536x64   # sparse, coherent, peaked
 
 ``--variants`` times ``sketched-subspace-newton`` on the sizes of ``benchmarks/solvers.py`` (with
 ``--big``, sparse and peaked 2097152×64, sparse and coherent 4194304×64 instead) under:
@@ -166,6 +167,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="with --variants")
     ap.add_argument("--big", action="store_true", help="with --variants: 2M and 4M rows instead")
     ap.add_argument(
+        "--sizes", help="with --variants: NxD,... instead (sparse, coherent and peaked each)"
+    )
+    ap.add_argument(
         "--names", default=",".join(VARIANTS), help="with --variants: which, comma-separated"
     )
     ap.add_argument("--after-builds", action="store_true")
@@ -176,6 +180,15 @@ def main(argv=None) -> None:
     if not (args.variants or args.after_builds or args.price):
         ap.error("choose --variants, --after-builds or --price")
     names = args.names.split(",")
+    sizes = BIG if args.big else SIZES
+    if args.sizes:
+        try:
+            shapes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
+        except ValueError:
+            ap.error(f"--sizes: expected NxD,..., got {args.sizes!r}")
+        if any(len(shape) != 2 or min(shape) < 1 for shape in shapes):
+            ap.error(f"--sizes: expected NxD,... with N, D ≥ 1, got {args.sizes!r}")
+        sizes = [(shape, ("sparse", "coherent", "peaked")) for shape in shapes]
     if unknown := set(names) - set(VARIANTS):
         ap.error(f"--names: unknown {sorted(unknown)}; choose from {list(VARIANTS)}")
     print(f"# {machine()}; one BLAS thread; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -185,7 +198,7 @@ def main(argv=None) -> None:
         if args.price:
             price([int(v) for v in args.mib.split(",")], [int(v) for v in args.d.split(",")])
         if args.variants:
-            variants(args.seed, BIG if args.big else SIZES, names)
+            variants(args.seed, sizes, names)
 
 
 if __name__ == "__main__":

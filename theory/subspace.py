@@ -22,15 +22,15 @@ shared with Newton-CG. P starts as the identity (well-conditioned problems never
 work still needed under the current P is estimated from the contraction ``c`` of ``||g||_{P⁻¹}``
 over the last two iterations under it, ``log(|g|∞ / tol) / log(1/c)`` iterations; under a fresh P
 from ``c_fresh``, predicted from the contractions seen in the two iterations after each build
-(their geometric mean; 0.3 before any). Where the exact Hessian is built and A lies out of the
-last-level cache (:func:`uses_chord`), the prediction follows the chord method instead: a
+(their geometric mean; 0.3 before any). Where the exact Hessian is built and A is 32 MiB or more
+(:func:`uses_chord`), the prediction follows the chord method instead: a
 Hessian fixed at x_b contracts at a rate ∝ ‖x_b − x*‖, so with ``ρ = |g|∞ / |g₀|∞``,
 ``c_fresh = mean(c / ρ_b) · ρ`` (the mean geometric over the builds, ρ_b at each; 0.05 before
 any). A rate seen after an early build then does not stand for a build near x*, and an exact
 build can look worth its price where P = I contracts 0.3× an iteration (sparse 10⁶×64: 7
-iterations instead of 14). Within the cache the cost model under-prices the Hessian 2–4× and
-the extra builds the prediction calls for cost more than they save (docs/solver.md, "Measured
-constants"). Each P is used ``max(2, ⌊K/4⌋)`` iterations (``max(1, ⌊K/4⌋)`` under P = I) before
+iterations instead of 14). Below 32 MiB A stays in the last-level cache, where the cost model
+under-prices the Hessian 2–4× and the extra builds the prediction calls for cost more than they
+save (docs/solver.md, "Measured constants"). Each P is used ``max(2, ⌊K/4⌋)`` iterations (``max(1, ⌊K/4⌋)`` under P = I) before
 a rebuild is considered: the first contractions under P = I understate the later ones, and a P
 built far from x* goes stale. K, the build's price, is the cost model's (never a measured time).
 P is the sketch (s = min(64 d, max(8 d, n/8)) rows by default: each iteration is cheap, so a
@@ -76,7 +76,6 @@ from theory.newton import (
 )
 from theory.preconditioner import PreconditionerPolicy
 from theory.solver import ROUNDING, SKETCH_OPTIONS, Model, Solver, Step
-from theory.sweep import pays as sweep_pays
 
 MEMORY = 1  # previous steps kept in the subspace (1: PCG on a quadratic)
 SAMPLES_PER_D = 64  # default s = 64 d, but ≤ max(8 d, n/8) (module docstring)
@@ -88,13 +87,14 @@ CORRECTION_GRADS = 1.5  # the range correction's extra work: Aᵀ[f, q], A U, A�
 WAIT = 2  # iterations under a built P before a rebuild is considered (1 under P = I)
 WINDOW = 2  # the contraction is measured over the last two iterations under the same P
 FRESH_CONTRACTION = 0.3  # assumed ||g||_{P⁻¹} contraction just after a build, before any is seen
-CHORD_CONTRACTION = 0.05  # the same for an exact build out of the cache (the chord method's)
+CHORD_CONTRACTION = 0.05  # the same for an exact build predicted by the chord method
+CHORD_MIN_BYTES = 1 << 25  # chord prediction from 32 MiB of A, where d/22 prices the Hessian
 
 
 def uses_chord(policy: PreconditionerPolicy, n: int, d: int) -> bool:
     """Whether a fresh P's contraction is predicted by the chord method (module docstring): for the
-    exact Hessian with A out of the last-level cache (:func:`theory.sweep.pays`)."""
-    return policy.exact and sweep_pays(n, d)
+    exact Hessian with A of :data:`CHORD_MIN_BYTES` or more."""
+    return policy.exact and 8 * n * d >= CHORD_MIN_BYTES
 
 
 class MemoryZSpace:

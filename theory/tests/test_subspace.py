@@ -10,10 +10,10 @@ import scipy.linalg
 import theory.subspace
 from theory.instances import make_instance
 from theory.newton import sketched_hessian
-from theory.preconditioner import range_corrected
+from theory.preconditioner import PreconditionerPolicy, range_corrected
 from theory.sketch import make_sketch
 from theory.solve import solve
-from theory.subspace import SubspaceNewtonSolver
+from theory.subspace import SubspaceNewtonSolver, uses_chord
 
 METHOD = "sketched-subspace-newton"
 
@@ -85,10 +85,13 @@ def test_each_build_waits_a_quarter_of_its_price_in_iterations(k_build):
 
 
 def test_the_chord_prediction_builds_early_where_p_equal_to_i_crawls(monkeypatch):
-    # Out of the cache an exact build's contraction is predicted by the chord method: 0.05 before
-    # any build, then each build's c / ρ_b times ρ now. Forced on for this 1 MiB A: sparse 4096×16
+    # From 32 MiB of A an exact build's contraction is predicted by the chord method: 0.05 before
+    # any build, then each build's c / ρ_b times ρ now. Forced on for this 0.5 MiB A: sparse 4096×16
     # contracts about 0.3× an iteration under P = I, which the one prior 0.3 never beats, so it
     # runs 14 iterations without a build; the chord prediction builds and stops in 5.
+    exact, sketch = (PreconditionerPolicy(kind, 1.0, False, 64, False) for kind in (True, False))
+    assert uses_chord(exact, 65536, 64) and not uses_chord(exact, 32768, 64)  # 32 and 16 MiB
+    assert not uses_chord(sketch, 1 << 20, 64)
     prob = make_instance("sparse", 4096, 16, seed=0).prob
     one_prior = solve(prob, method=METHOD)
     seen = []
@@ -100,7 +103,7 @@ def test_the_chord_prediction_builds_early_where_p_equal_to_i_crawls(monkeypatch
             seen.append((len(self._fresh), self._c_fresh(state), self._rho(state)))
         return pays
 
-    monkeypatch.setattr(theory.subspace, "sweep_pays", lambda n, d: True)
+    monkeypatch.setattr(theory.subspace, "CHORD_MIN_BYTES", 0)
     monkeypatch.setattr(SubspaceNewtonSolver, "_rebuild_pays", watched)
     chord = solve(prob, method=METHOD)
     assert (one_prior.nit, one_prior.nhev) == (14, 0) and (chord.nit, chord.nhev) == (5, 2)
