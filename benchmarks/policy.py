@@ -10,9 +10,10 @@
 
 ``--variants`` times ``sketched-subspace-newton`` on the sizes of ``benchmarks/solvers.py`` (with
 ``--big``, sparse and peaked 2097152×64, sparse and coherent 4194304×64 instead) under:
-``current`` (the package as it is: the chord method's prediction after an exact build with A out of
-the cache, 0.3 after any other build); ``one prior`` (0.3 after every build, the rate seen after
-the builds so far standing for the next, as before 2026-12-06); ``chord in the cache too``;
+``current`` (the package as it is: the chord method's prediction after an exact build with A of
+32 MiB or more, 0.3 and the rates seen after any other build); ``one prior`` (0.3 before any
+build, then the rates seen after the builds so far, whatever the kind and size); ``chord in the
+cache too`` (the chord prediction for every exact build);
 ``iteration price`` (the exact Hessian priced by ``--price``'s fit, 0.4 + d/16 iterations with A
 in 16 MiB, else 0.4 + d/40). ``--names`` picks some. Best of 5 (2 above 4 M entries), the
 variants alternating; prints each variant's time over ``current`` and its iterations.
