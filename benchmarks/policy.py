@@ -15,7 +15,8 @@
 build, then the rates seen after the builds so far, whatever the kind and size); ``chord in the
 cache too`` (the chord prediction for every exact build);
 ``iteration price`` (the exact Hessian priced by ``--price``'s fit, 0.4 + d/16 iterations with A
-in 16 MiB, else 0.4 + d/40). ``--names`` picks some. Best of 5 (2 above 4 M entries), the
+in 16 MiB, else 0.4 + d/40); ``cache price`` (both kinds' prices × 2.3 for A under 32 MiB, the
+exact Hessian's in-cache ratio to d/22 at d = 64). ``--names`` picks some. Best of 5 (2 above 4 M entries), the
 variants alternating; prints each variant's time over ``current`` and its iterations.
 """
 
@@ -60,11 +61,20 @@ def iteration_price(n: int, d: int, s: int, extra: float = 0.0) -> tuple[float, 
     return exact, pc.LEVERAGE_GRADS + extra + exact * (s + 3 * d) / n
 
 
+def cache_price(n: int, d: int, s: int, extra: float = 0.0) -> tuple[float, float]:
+    """``build_costs`` × 2.3 for A under 32 MiB (both kinds, so the kind chosen is the same): the
+    exact Hessian in the cache at d = 64, 6.6–6.8 gradients against d/22 = 2.9 (docs/solver.md)."""
+    exact, sketch = CURRENT_COSTS(n, d, s, extra)
+    f = 2.3 if 8 * n * d < sub.CHORD_MIN_BYTES else 1.0
+    return f * exact, f * sketch
+
+
 VARIANTS = {  # (build_costs, where the chord method predicts a fresh P's contraction)
     "current": (CURRENT_COSTS, CURRENT_CHORD),
     "one prior": (CURRENT_COSTS, lambda policy, n, d: False),
     "chord in the cache too": (CURRENT_COSTS, lambda policy, n, d: policy.exact),
     "iteration price": (iteration_price, CURRENT_CHORD),
+    "cache price": (cache_price, CURRENT_CHORD),
 }
 
 
